@@ -1,0 +1,395 @@
+// Package config loads the cluster profile: the facts about a cluster that
+// calico-plan cannot learn from flow logs (tier label, DNS topology, CIDRs,
+// noise labels, stability windows, policy naming).
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default profile, comments included.
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
+// Version is the profile format version this build reads.
+const Version = 1
+
+// Profile is the cluster profile.
+type Profile struct {
+	Version            int         `yaml:"version"`
+	Tiers              Tiers       `yaml:"tiers"`
+	ExcludedNamespaces []string    `yaml:"excludedNamespaces"`
+	DNS                DNS         `yaml:"dns"`
+	Networks           Networks    `yaml:"networks"`
+	Labels             Labels      `yaml:"labels"`
+	Aggregation        Aggregation `yaml:"aggregation"`
+	Stability          Stability   `yaml:"stability"`
+	Policy             Policy      `yaml:"policy"`
+	Rollout            Rollout     `yaml:"rollout"`
+}
+
+// Tiers says how namespaces map to rollout tiers.
+type Tiers struct {
+	LabelKey  string     `yaml:"labelKey"`
+	Order     []string   `yaml:"order"`
+	Deferred  []string   `yaml:"deferred"`
+	NameRules []NameRule `yaml:"nameRules"`
+}
+
+// NameRule assigns a tier to namespaces whose name starts with Prefix.
+type NameRule struct {
+	Prefix string `yaml:"prefix"`
+	Tier   string `yaml:"tier"`
+}
+
+// DNS describes the cluster's DNS topology.
+type DNS struct {
+	Form                     string   `yaml:"form"`
+	Addresses                []Prefix `yaml:"addresses"`
+	Namespace                string   `yaml:"namespace"`
+	Selector                 string   `yaml:"selector"`
+	Port                     uint16   `yaml:"port"`
+	AssumeNetworkPort53IsDNS bool     `yaml:"assumeNetworkPort53IsDNS"`
+}
+
+// DNS forms.
+const (
+	DNSFormNets     = "nets"
+	DNSFormSelector = "selector"
+)
+
+// Networks lists the cluster's address ranges.
+type Networks struct {
+	Pods     []Prefix `yaml:"pods"`
+	Services []Prefix `yaml:"services"`
+	Nodes    []Prefix `yaml:"nodes"`
+	Private  []Prefix `yaml:"private"`
+}
+
+// Labels configures label handling.
+type Labels struct {
+	Noise []string `yaml:"noise"`
+}
+
+// Aggregation bounds how flows are folded into entries.
+type Aggregation struct {
+	MaxCIDRs        int `yaml:"maxCIDRs"`
+	MinPrefixV4     int `yaml:"minPrefixV4"`
+	MinPrefixV6     int `yaml:"minPrefixV6"`
+	WorkloadSamples int `yaml:"workloadSamples"`
+}
+
+// Stability holds the windows that decide Learning/Stabilizing/Stable.
+type Stability struct {
+	MinimumWindow       Duration `yaml:"minimumWindow"`
+	StabilizationPeriod Duration `yaml:"stabilizationPeriod"`
+	StaleAfter          Duration `yaml:"staleAfter"`
+}
+
+// Policy configures rendered policy names and ordering.
+type Policy struct {
+	Tier      string  `yaml:"tier"`
+	TierOrder float64 `yaml:"tierOrder"`
+	Order     float64 `yaml:"order"`
+	K8sName   string  `yaml:"k8sName"`
+	LogDenied bool    `yaml:"logDenied"`
+}
+
+// Rollout configures the wave plan.
+type Rollout struct {
+	PerWave       int           `yaml:"perWave"`
+	Pinned        []string      `yaml:"pinned"`
+	StagedDays    int           `yaml:"stagedDays"`
+	StageLabel    string        `yaml:"stageLabel"`
+	ObservePolicy ObservePolicy `yaml:"observePolicy"`
+}
+
+// ObservePolicy describes the cluster's allow-all observe GlobalNetworkPolicy.
+type ObservePolicy struct {
+	Name  string   `yaml:"name"`
+	Order float64  `yaml:"order"`
+	Tiers []string `yaml:"tiers"`
+}
+
+// Duration is a time.Duration that also accepts a day suffix ("7d").
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ParseDuration parses Go durations plus whole or fractional days ("7d", "1.5d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 72h, 7d)", s)
+	}
+	return d, nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return FormatDuration(time.Duration(d)), nil }
+
+// FormatDuration prints whole days as "Nd" and anything else as Go does.
+func FormatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+// Prefix is a CIDR; a bare address means a /32 or /128.
+type Prefix struct{ netip.Prefix }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParsePrefix(n.Value)
+	if err != nil {
+		return err
+	}
+	p.Prefix = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (p Prefix) MarshalYAML() (any, error) { return p.String(), nil }
+
+// ParsePrefix parses a CIDR or a bare address and masks it.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid address %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Default returns the embedded default profile.
+func Default() *Profile {
+	p, err := Parse(defaultYAML, "(embedded default profile)")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// Load reads a profile file; an empty path returns the default. Keys not set
+// in the file keep their default values.
+func Load(path string) (*Profile, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading profile: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// Parse decodes a profile over the defaults and validates it. Unknown keys
+// are an error naming the key and its line.
+func Parse(b []byte, name string) (*Profile, error) {
+	p := &Profile{}
+	if name != "(embedded default profile)" {
+		p = Default()
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(p); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+var tierNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// Validate checks the profile for values that would make invalid policy.
+func (p *Profile) Validate() error {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if p.Version != Version {
+		bad("version: %d is not supported (this build reads version %d)", p.Version, Version)
+	}
+	if msgs := validation.IsQualifiedName(p.Tiers.LabelKey); len(msgs) > 0 {
+		bad("tiers.labelKey: %q is not a valid label key: %s", p.Tiers.LabelKey, strings.Join(msgs, "; "))
+	}
+	for _, t := range append(append([]string{}, p.Tiers.Order...), p.Tiers.Deferred...) {
+		if msgs := validation.IsValidLabelValue(t); len(msgs) > 0 || t == "" {
+			bad("tiers: %q is not a valid label value", t)
+		}
+	}
+	for _, d := range p.Tiers.Deferred {
+		if !contains(p.Tiers.Order, d) {
+			bad("tiers.deferred: %q is not in tiers.order", d)
+		}
+	}
+	for i, r := range p.Tiers.NameRules {
+		if r.Prefix == "" || r.Tier == "" {
+			bad("tiers.nameRules[%d]: prefix and tier are required", i)
+		}
+	}
+	for _, ns := range p.ExcludedNamespaces {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			bad("excludedNamespaces: %q is not a valid namespace name", ns)
+		}
+	}
+	switch p.DNS.Form {
+	case DNSFormNets:
+		if len(p.DNS.Addresses) == 0 {
+			bad("dns.addresses: at least one address is required with form %q", DNSFormNets)
+		}
+	case DNSFormSelector:
+		if p.DNS.Namespace == "" || p.DNS.Selector == "" {
+			bad("dns: namespace and selector are required with form %q", DNSFormSelector)
+		}
+	default:
+		bad("dns.form: %q is not %q or %q", p.DNS.Form, DNSFormNets, DNSFormSelector)
+	}
+	if p.DNS.Port == 0 {
+		bad("dns.port: must be 1-65535")
+	}
+	if p.Aggregation.MaxCIDRs < 1 {
+		bad("aggregation.maxCIDRs: must be at least 1")
+	}
+	if p.Aggregation.MinPrefixV4 < 0 || p.Aggregation.MinPrefixV4 > 32 {
+		bad("aggregation.minPrefixV4: must be 0-32")
+	}
+	if p.Aggregation.MinPrefixV6 < 0 || p.Aggregation.MinPrefixV6 > 128 {
+		bad("aggregation.minPrefixV6: must be 0-128")
+	}
+	if p.Aggregation.WorkloadSamples < 0 {
+		bad("aggregation.workloadSamples: must not be negative")
+	}
+	if p.Stability.MinimumWindow <= 0 || p.Stability.StabilizationPeriod <= 0 {
+		bad("stability: minimumWindow and stabilizationPeriod must be positive")
+	}
+	if !tierNameRE.MatchString(p.Policy.Tier) || len(p.Policy.Tier) > 63 || p.Policy.Tier == "default" {
+		bad("policy.tier: %q is not a valid non-default tier name (lower-case alphanumerics and '-', at most 63)", p.Policy.Tier)
+	}
+	if p.Policy.TierOrder >= 1000000 {
+		bad("policy.tierOrder: %v must be below the default tier's 1000000, or an allow-all policy there could cancel the allowlist", p.Policy.TierOrder)
+	}
+	if msgs := validation.IsDNS1123Subdomain(p.Policy.K8sName); len(msgs) > 0 {
+		bad("policy.k8sName: %q is not a valid object name", p.Policy.K8sName)
+	}
+	if p.Rollout.PerWave < 1 {
+		bad("rollout.perWave: must be at least 1")
+	}
+	if msgs := validation.IsQualifiedName(p.Rollout.StageLabel); len(msgs) > 0 {
+		bad("rollout.stageLabel: %q is not a valid label key", p.Rollout.StageLabel)
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Excluded reports whether a namespace is on the exclusion list.
+func (p *Profile) Excluded(ns string) bool { return contains(p.ExcludedNamespaces, ns) }
+
+// TierFor resolves a namespace's tier: from its labels when known, else from
+// the name rules. The second value says where it came from: "label",
+// "name-rule" or "" (unassigned).
+func (p *Profile) TierFor(ns string, labels map[string]string) (tier, from string) {
+	if v, ok := labels[p.Tiers.LabelKey]; ok && v != "" {
+		return v, "label"
+	}
+	for _, r := range p.Tiers.NameRules {
+		if strings.HasPrefix(ns, r.Prefix) {
+			return r.Tier, "name-rule"
+		}
+	}
+	return "", ""
+}
+
+// IsNoiseLabel reports whether a label key is configured as noise.
+func (p *Profile) IsNoiseLabel(key string) bool {
+	for _, n := range p.Labels.Noise {
+		if strings.HasSuffix(n, "*") {
+			if strings.HasPrefix(key, strings.TrimSuffix(n, "*")) {
+				return true
+			}
+		} else if n == key {
+			return true
+		}
+	}
+	return false
+}
+
+// IsPrivate reports whether an address is in the profile's private ranges.
+func (p *Profile) IsPrivate(a netip.Addr) bool { return inAny(p.Networks.Private, a) }
+
+// IsDNSAddress reports whether an address is one of the DNS listeners.
+func (p *Profile) IsDNSAddress(a netip.Addr) bool { return inAny(p.DNS.Addresses, a) }
+
+// IsNodeAddress reports whether an address is in the node ranges.
+func (p *Profile) IsNodeAddress(a netip.Addr) bool { return inAny(p.Networks.Nodes, a) }
+
+func inAny(ps []Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Prefixes returns the plain prefixes of a list.
+func Prefixes(ps []Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = p.Prefix
+	}
+	return out
+}
