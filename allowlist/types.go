@@ -41,7 +41,8 @@ type Peer struct {
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 	// Name of a networkset, globalnetworkset or host peer.
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
-	// Labels select pods of a namespace peer; empty means every pod in it.
+	// Labels select pods of a namespace peer (empty: every pod in it), or
+	// are the labels of a network set peer.
 	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	// Nets are the exact addresses seen (as CIDRs), when flows carried IPs.
 	// Empty for a private/public peer means "any address of that class".
@@ -208,6 +209,9 @@ type DaySet []Day
 func (s *DaySet) Add(d Day) {
 	v := *s
 	n := len(v)
+	if n > 0 && v[n-1] == d {
+		return
+	}
 	if n == 0 || v[n-1] < d {
 		*s = append(v, d)
 		return

@@ -1,0 +1,725 @@
+package allowlist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/fsutil"
+)
+
+// FormatVersion is the store format this build reads and writes.
+const FormatVersion = 1
+
+// MetaFile is the store-wide state file inside the store directory.
+const MetaFile = "_store.yaml"
+
+// Rollout stages.
+const (
+	StageObserve  = "observe"
+	StageStaged   = "staged"
+	StageEnforced = "enforced"
+	StageExcluded = "excluded"
+)
+
+// Namespace is one namespace's allowlist file.
+type Namespace struct {
+	Version   int    `yaml:"version" json:"version"`
+	Namespace string `yaml:"namespace" json:"namespace"`
+	// Tier is the namespace's rollout tier ("unassigned" when unknown);
+	// TierSource says where it came from: label, name-rule or unassigned.
+	Tier        string      `yaml:"tier" json:"tier"`
+	TierSource  string      `yaml:"tierSource" json:"tierSource"`
+	Rollout     Rollout     `yaml:"rollout" json:"rollout"`
+	Observation Observation `yaml:"observation" json:"observation"`
+	// Egress is the allowlist: allowed egress seen from this namespace.
+	Egress []Entry `yaml:"egress" json:"egress"`
+	// Denied is egress the dataplane denied: seen, never allowlisted.
+	Denied []Entry `yaml:"denied,omitempty" json:"denied,omitempty"`
+	// WouldDeny is allowed egress that this namespace's staged allowlist
+	// policy would deny (from pending policy traces).
+	WouldDeny []Entry `yaml:"wouldDeny,omitempty" json:"wouldDeny,omitempty"`
+	// NoEgress lists workloads (such as CronJobs) an operator declared to
+	// need no egress, with the reason.
+	NoEgress []NoEgress `yaml:"noEgress,omitempty" json:"noEgress,omitempty"`
+
+	accs [numClasses]map[key]*acc
+}
+
+// Rollout is a namespace's place in the observe → staged → enforced rollout.
+type Rollout struct {
+	Stage   string         `yaml:"stage" json:"stage"`
+	Since   Time           `yaml:"since,omitempty" json:"since,omitempty"`
+	Reason  string         `yaml:"reason,omitempty" json:"reason,omitempty"`
+	By      string         `yaml:"by,omitempty" json:"by,omitempty"`
+	Forced  bool           `yaml:"forced,omitempty" json:"forced,omitempty"`
+	History []RolloutEvent `yaml:"history,omitempty" json:"history,omitempty"`
+}
+
+// RolloutEvent records one stage change.
+type RolloutEvent struct {
+	From   string   `yaml:"from" json:"from"`
+	To     string   `yaml:"to" json:"to"`
+	At     Time     `yaml:"at" json:"at"`
+	Reason string   `yaml:"reason,omitempty" json:"reason,omitempty"`
+	By     string   `yaml:"by,omitempty" json:"by,omitempty"`
+	Forced bool     `yaml:"forced,omitempty" json:"forced,omitempty"`
+	Unmet  []string `yaml:"unmetGates,omitempty" json:"unmetGates,omitempty"`
+}
+
+// NoEgress declares that a workload needs no egress.
+type NoEgress struct {
+	Workload string `yaml:"workload" json:"workload"`
+	Reason   string `yaml:"reason" json:"reason"`
+}
+
+// Observation summarizes what was observed for a namespace.
+type Observation struct {
+	From         Time   `yaml:"from" json:"from"`
+	To           Time   `yaml:"to" json:"to"`
+	LastNewEntry Time   `yaml:"lastNewEntry" json:"lastNewEntry"`
+	State        string `yaml:"state" json:"state"`
+	Gaps         []Gap  `yaml:"gaps,omitempty" json:"gaps,omitempty"`
+}
+
+// Gap is a period the store has no data for.
+type Gap struct {
+	From   Time   `yaml:"from" json:"from"`
+	To     Time   `yaml:"to" json:"to"`
+	Source string `yaml:"source" json:"source"`
+	Reason string `yaml:"reason" json:"reason"`
+}
+
+// Meta is the store-wide state (_store.yaml).
+type Meta struct {
+	Version     int            `yaml:"version" json:"version"`
+	Observation MetaWindow     `yaml:"observation" json:"observation"`
+	Sources     []SourceRecord `yaml:"sources" json:"sources"`
+	Gaps        []Gap          `yaml:"gaps,omitempty" json:"gaps,omitempty"`
+	Ingest      Ingest         `yaml:"ingest" json:"ingest"`
+	Warnings    []string       `yaml:"warnings,omitempty" json:"warnings,omitempty"`
+}
+
+// MetaWindow bounds everything ingested.
+type MetaWindow struct {
+	From Time `yaml:"from" json:"from"`
+	To   Time `yaml:"to" json:"to"`
+}
+
+// Ingest totals what every observe run read.
+type Ingest struct {
+	Stats `yaml:",inline" json:",inline"`
+	// Bad counts records the decoders rejected (malformed, wrong types).
+	Bad         int64            `yaml:"bad,omitempty" json:"bad,omitempty"`
+	BadByReason map[string]int64 `yaml:"badByReason,omitempty" json:"badByReason,omitempty"`
+}
+
+// Source kinds.
+const (
+	SourceFile          = "file"
+	SourceElasticsearch = "elasticsearch"
+	SourceGoldmane      = "goldmane"
+)
+
+// SourceRecord remembers what was ingested from one source, so that
+// re-observing the same data changes nothing.
+type SourceRecord struct {
+	Kind string `yaml:"kind" json:"kind"`
+	// ID is "sha256:<hex>" of the consumed bytes for files; the endpoint
+	// (and index or cluster) for Elasticsearch and Goldmane.
+	ID string `yaml:"id" json:"id"`
+	// Path is informational (the first path a file was read from).
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Bytes consumed from a file (up to its last complete record).
+	Bytes   int64 `yaml:"bytes,omitempty" json:"bytes,omitempty"`
+	Records int64 `yaml:"records" json:"records"`
+	From    Time  `yaml:"from,omitempty" json:"from,omitempty"`
+	To      Time  `yaml:"to,omitempty" json:"to,omitempty"`
+	// Watermark is the end of the last complete window read from a
+	// time-based source; the next observe resumes there.
+	Watermark Time `yaml:"watermark,omitempty" json:"watermark,omitempty"`
+	// Partial marks data read with errors that were downgraded to warnings.
+	Partial bool `yaml:"partial,omitempty" json:"partial,omitempty"`
+	// Provisional holds the sums a source counted for a window it may
+	// count again (Elasticsearch overlap); they are subtracted then.
+	Provisional []ProvisionalSum `yaml:"provisional,omitempty" json:"provisional,omitempty"`
+}
+
+// ProvisionalSum is one key's counters from a provisional window.
+type ProvisionalSum struct {
+	Namespace string `yaml:"namespace" json:"namespace"`
+	Class     string `yaml:"class" json:"class"`
+	Peer      Peer   `yaml:"peer" json:"peer"`
+	Port      string `yaml:"port" json:"port"`
+	Flows     int64  `yaml:"flows" json:"flows"`
+	Bytes     int64  `yaml:"bytes" json:"bytes"`
+}
+
+// Store is the allowlist store: a directory with one YAML file per
+// namespace and a _store.yaml with the sources ingested.
+type Store struct {
+	Dir  string
+	Meta Meta
+	prof *config.Profile
+	ns   map[string]*Namespace
+}
+
+// Open loads a store; a missing directory is an empty store. An interrupted
+// earlier write is completed first.
+func Open(dir string, prof *config.Profile) (*Store, error) {
+	s := &Store{Dir: dir, prof: prof, ns: map[string]*Namespace{}, Meta: Meta{Version: FormatVersion}}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err := fsutil.Recover(dir); err != nil {
+		return nil, fmt.Errorf("store %s: %w", dir, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, MetaFile)); err == nil {
+		if err := decodeStrict(b, &s.Meta); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, MetaFile), err)
+		}
+		if s.Meta.Version != FormatVersion {
+			return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", filepath.Join(dir, MetaFile), s.Meta.Version, FormatVersion)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var errs []string
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".yaml") || strings.HasPrefix(name, "_") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		n, err := LoadNamespaceFile(path)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if want := strings.TrimSuffix(name, ".yaml"); n.Namespace != want {
+			errs = append(errs, fmt.Sprintf("%s: namespace %q does not match the file name (want %q)", path, n.Namespace, want))
+			continue
+		}
+		s.ns[n.Namespace] = n
+	}
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "\n"))
+	}
+	return s, nil
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+// LoadNamespaceFile reads and validates one namespace file. Errors name the
+// file, the line and the field.
+func LoadNamespaceFile(path string) (*Namespace, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseNamespace(b, path)
+}
+
+// ParseNamespace decodes and validates a namespace file's bytes.
+func ParseNamespace(b []byte, path string) (*Namespace, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	n := &Namespace{}
+	if err := decodeStrict(b, n); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n.Version != FormatVersion {
+		return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", path, n.Version, FormatVersion)
+	}
+	if msgs := validation.IsDNS1123Label(n.Namespace); len(msgs) > 0 {
+		return nil, fmt.Errorf("%s:%d: namespace: %q is not a valid namespace name", path, fieldLine(&doc, "namespace"), n.Namespace)
+	}
+	for ci, list := range [...][]Entry{n.Egress, n.Denied, n.WouldDeny} {
+		field := classFields[ci]
+		for i := range list {
+			if err := validateEntry(&list[i]); err != nil {
+				return nil, fmt.Errorf("%s:%d: %s[%d].%s", path, entryLine(&doc, field, i), field, i, err)
+			}
+		}
+	}
+	n.buildAccs()
+	return n, nil
+}
+
+var classFields = [...]string{"egress", "denied", "wouldDeny"}
+
+func fieldLine(doc *yaml.Node, field string) int {
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		m := doc.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == field {
+				return m.Content[i+1].Line
+			}
+		}
+	}
+	return 0
+}
+
+func entryLine(doc *yaml.Node, field string, i int) int {
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		m := doc.Content[0]
+		for j := 0; j+1 < len(m.Content); j += 2 {
+			if m.Content[j].Value == field && i < len(m.Content[j+1].Content) {
+				return m.Content[j+1].Content[i].Line
+			}
+		}
+	}
+	return 0
+}
+
+// validateEntry checks a hand-editable entry: every value that can reach a
+// policy must be a valid Kubernetes name, label or CIDR.
+func validateEntry(e *Entry) error {
+	p := &e.Peer
+	if !ValidPeerKind(p.Kind) {
+		return fmt.Errorf("peer.kind: %q is not one of dns, namespace, networkset, globalnetworkset, host, private, public", p.Kind)
+	}
+	if p.Namespace != "" {
+		if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
+			return fmt.Errorf("peer.namespace: %q is not a valid namespace name", p.Namespace)
+		}
+	}
+	if p.Name != "" {
+		if msgs := validation.IsDNS1123Subdomain(p.Name); len(msgs) > 0 {
+			return fmt.Errorf("peer.name: %q is not a valid name", p.Name)
+		}
+	}
+	switch p.Kind {
+	case PeerNamespace:
+		if p.Namespace == "" {
+			return fmt.Errorf("peer.namespace: required for kind namespace")
+		}
+	case PeerNetworkSet:
+		if p.Namespace == "" || p.Name == "" {
+			return fmt.Errorf("peer: namespace and name are required for kind networkset")
+		}
+	case PeerGlobalNetworkSet:
+		if p.Name == "" {
+			return fmt.Errorf("peer.name: required for kind globalnetworkset")
+		}
+	}
+	if len(p.Labels) > 0 && p.Kind != PeerNamespace && p.Kind != PeerNetworkSet && p.Kind != PeerGlobalNetworkSet {
+		return fmt.Errorf("peer.labels: only kinds namespace, networkset and globalnetworkset take labels")
+	}
+	for k, v := range p.Labels {
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			return fmt.Errorf("peer.labels: key %q is not a valid label key", k)
+		}
+		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+			return fmt.Errorf("peer.labels[%s]: %q is not a valid label value", k, v)
+		}
+	}
+	if len(p.Nets) > 0 && p.Kind != PeerPrivate && p.Kind != PeerPublic && p.Kind != PeerHost {
+		return fmt.Errorf("peer.nets: only kinds private, public and host take nets")
+	}
+	for _, c := range p.Nets {
+		pr, err := netip.ParsePrefix(c)
+		if err != nil || pr.Masked() != pr {
+			return fmt.Errorf("peer.nets: %q is not a CIDR in canonical form", c)
+		}
+	}
+	if len(e.Ports) == 0 {
+		return fmt.Errorf("ports: at least one port is required")
+	}
+	for i, pe := range e.Ports {
+		if _, err := ParsePortSpec(pe.Port); err != nil {
+			return fmt.Errorf("ports[%d]: %v", i, err)
+		}
+	}
+	return nil
+}
+
+// buildAccs turns the file's entries into accumulators for merging.
+func (n *Namespace) buildAccs() {
+	for ci, list := range [...][]Entry{n.Egress, n.Denied, n.WouldDeny} {
+		m := map[key]*acc{}
+		for _, e := range list {
+			prefixes, _ := e.Peer.Prefixes()
+			for _, pe := range e.Ports {
+				ps, _ := ParsePortSpec(pe.Port)
+				k := key{
+					ns: n.Namespace, class: Class(ci), kind: e.Peer.Kind,
+					peerNS: e.Peer.Namespace, peerName: e.Peer.Name, labels: canonFromMap(e.Peer.Labels),
+					hasNets: len(prefixes) > 0, proto: ps.Proto, port: ps.Port,
+				}
+				a := &acc{ev: pe.Evidence, workloads: append([]string(nil), e.Workloads...), services: append([]string(nil), e.Services...)}
+				sort.Strings(a.workloads)
+				sort.Strings(a.services)
+				if len(prefixes) > 0 {
+					a.nets = make(map[netip.Prefix]Time, len(prefixes))
+					for _, p := range prefixes {
+						a.nets[p] = pe.FirstSeen
+					}
+				}
+				if old := m[k]; old != nil {
+					old.merge(a, 1<<30)
+				} else {
+					m[k] = a
+				}
+			}
+		}
+		n.accs[ci] = m
+	}
+}
+
+// buildEntries turns the accumulators back into sorted entries.
+func (n *Namespace) buildEntries(samples int) {
+	lists := [numClasses]*[]Entry{&n.Egress, &n.Denied, &n.WouldDeny}
+	for ci := range lists {
+		*lists[ci] = entriesFrom(n.accs[ci], samples)
+	}
+}
+
+type peerGroup struct {
+	k    key // port fields zero
+	nets string
+}
+
+func entriesFrom(m map[key]*acc, samples int) []Entry {
+	groups := map[peerGroup]*Entry{}
+	for k, a := range m {
+		g := peerGroup{k: k}
+		g.k.proto, g.k.port = 0, 0
+		var nets []string
+		if k.hasNets {
+			ps := make([]netip.Prefix, 0, len(a.nets))
+			for p := range a.nets {
+				ps = append(ps, p)
+			}
+			for _, p := range AggregatePrefixes(ps) {
+				nets = append(nets, p.String())
+			}
+			g.nets = strings.Join(nets, ",")
+		}
+		e := groups[g]
+		if e == nil {
+			e = &Entry{Peer: Peer{Kind: k.kind, Namespace: k.peerNS, Name: k.peerName, Labels: parseCanonLabels(k.labels), Nets: nets}}
+			groups[g] = e
+		}
+		e.Ports = append(e.Ports, PortEvidence{Port: PortSpec{Proto: k.proto, Port: k.port}.String(), Evidence: a.ev})
+		for _, w := range a.workloads {
+			e.Workloads = addSorted(e.Workloads, w, samples)
+		}
+		for _, s := range a.services {
+			e.Services = addSorted(e.Services, s, samples)
+		}
+	}
+	keys := make([]peerGroup, 0, len(groups))
+	for g := range groups {
+		keys = append(keys, g)
+	}
+	sort.Slice(keys, func(i, j int) bool { return lessGroup(keys[i], keys[j]) })
+	out := make([]Entry, 0, len(keys))
+	for _, g := range keys {
+		e := groups[g]
+		sort.Slice(e.Ports, func(i, j int) bool {
+			a, _ := ParsePortSpec(e.Ports[i].Port)
+			b, _ := ParsePortSpec(e.Ports[j].Port)
+			return a.Less(b)
+		})
+		out = append(out, *e)
+	}
+	return out
+}
+
+func addSorted(s []string, v string, max int) []string {
+	a := acc{}
+	a.workloads = s
+	a.addSample(&a.workloads, v, max)
+	return a.workloads
+}
+
+func lessGroup(a, b peerGroup) bool {
+	if a.k.kind != b.k.kind {
+		return peerKindOrder[a.k.kind] < peerKindOrder[b.k.kind]
+	}
+	if a.k.peerNS != b.k.peerNS {
+		return a.k.peerNS < b.k.peerNS
+	}
+	if a.k.peerName != b.k.peerName {
+		return a.k.peerName < b.k.peerName
+	}
+	if a.k.labels != b.k.labels {
+		return a.k.labels < b.k.labels
+	}
+	if a.k.hasNets != b.k.hasNets {
+		return !a.k.hasNets
+	}
+	return a.nets < b.nets
+}
+
+// Profile returns the store's profile.
+func (s *Store) Profile() *config.Profile { return s.prof }
+
+// Names returns the namespaces in the store, sorted.
+func (s *Store) Names() []string {
+	out := make([]string, 0, len(s.ns))
+	for n := range s.ns {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Namespace returns one namespace's allowlist, or nil.
+func (s *Store) Namespace(name string) *Namespace { return s.ns[name] }
+
+// Namespaces returns every namespace's allowlist, sorted by name.
+func (s *Store) Namespaces() []*Namespace {
+	out := make([]*Namespace, 0, len(s.ns))
+	for _, n := range s.Names() {
+		out = append(out, s.ns[n])
+	}
+	return out
+}
+
+// FindSource returns the record of a source, or nil.
+func (s *Store) FindSource(kind, id string) *SourceRecord {
+	for i := range s.Meta.Sources {
+		if s.Meta.Sources[i].Kind == kind && s.Meta.Sources[i].ID == id {
+			return &s.Meta.Sources[i]
+		}
+	}
+	return nil
+}
+
+// PutSource adds or replaces a source record.
+func (s *Store) PutSource(r SourceRecord) {
+	if old := s.FindSource(r.Kind, r.ID); old != nil {
+		*old = r
+		return
+	}
+	s.Meta.Sources = append(s.Meta.Sources, r)
+}
+
+// AddGap records a period without data (for example Goldmane retention
+// overrun); it resets the stability clock of every namespace it overlaps.
+func (s *Store) AddGap(g Gap) {
+	for _, old := range s.Meta.Gaps {
+		if old == g {
+			return
+		}
+	}
+	s.Meta.Gaps = append(s.Meta.Gaps, g)
+}
+
+// AddWarning records a warning (for example a partial read) in the store.
+func (s *Store) AddWarning(w string) {
+	for _, old := range s.Meta.Warnings {
+		if old == w {
+			return
+		}
+	}
+	s.Meta.Warnings = append(s.Meta.Warnings, w)
+}
+
+// Apply merges an aggregator's result into the store. Rules only grow:
+// entries are added or their evidence extended, never removed.
+func (s *Store) Apply(a *Aggregator) {
+	samples := s.prof.Aggregation.WorkloadSamples
+	for k, ac := range a.accs {
+		n := s.ensure(k.ns)
+		m := n.accs[k.class]
+		old := m[k]
+		if k.hasNets {
+			var prev []netip.Prefix
+			if old != nil {
+				for p := range old.nets {
+					prev = append(prev, p)
+				}
+			}
+			var lastNew Time
+			for p, t := range ac.nets {
+				if !Covered(p, prev) && t > lastNew {
+					lastNew = t
+				}
+			}
+			if lastNew > ac.ev.LastNewAddress {
+				ac.ev.LastNewAddress = lastNew
+			}
+		}
+		if old == nil {
+			m[k] = ac
+		} else {
+			old.merge(ac, samples)
+		}
+	}
+	for ns, meta := range a.ns {
+		n := s.ensure(ns)
+		if n.Observation.From == 0 || meta.first < n.Observation.From {
+			n.Observation.From = meta.first
+		}
+		if meta.last > n.Observation.To {
+			n.Observation.To = meta.last
+		}
+		if n.Rollout.Stage == "" {
+			n.Rollout.Stage = StageObserve
+			n.Rollout.Since = n.Observation.From
+		}
+	}
+	s.Meta.Ingest.Stats.merge(&a.Stats)
+	w := &s.Meta.Observation
+	if w.From == 0 || (a.Stats.From != 0 && a.Stats.From < w.From) {
+		w.From = a.Stats.From
+	}
+	if a.Stats.To > w.To {
+		w.To = a.Stats.To
+	}
+}
+
+func (s *Store) ensure(ns string) *Namespace {
+	n := s.ns[ns]
+	if n == nil {
+		n = &Namespace{Version: FormatVersion, Namespace: ns, Tier: TierUnassigned, TierSource: TierUnassigned}
+		for i := range n.accs {
+			n.accs[i] = map[key]*acc{}
+		}
+		if t, from := s.prof.TierFor(ns, nil); from != "" {
+			n.Tier, n.TierSource = t, from
+		}
+		s.ns[ns] = n
+	}
+	return n
+}
+
+// TierUnassigned is the tier of a namespace whose tier is unknown.
+const TierUnassigned = "unassigned"
+
+// SetNamespaceLabels resolves tiers from namespace labels (a Namespace
+// list or the live cluster). Namespaces not in the map keep a tier they got
+// from labels earlier; otherwise the profile's name rules apply.
+func (s *Store) SetNamespaceLabels(labels map[string]map[string]string) {
+	for name, n := range s.ns {
+		l, ok := labels[name]
+		if !ok {
+			if n.TierSource == "label" {
+				continue
+			}
+		}
+		if t, from := s.prof.TierFor(name, l); from != "" {
+			n.Tier, n.TierSource = t, from
+		} else {
+			n.Tier, n.TierSource = TierUnassigned, TierUnassigned
+		}
+	}
+}
+
+// Save writes every changed file atomically, all or nothing.
+func (s *Store) Save() error {
+	files, err := s.Render()
+	if err != nil {
+		return err
+	}
+	if _, err := fsutil.WriteFiles(s.Dir, files); err != nil {
+		return fmt.Errorf("writing store %s: %w", s.Dir, err)
+	}
+	return nil
+}
+
+// storeGitignore keeps the lock, journal and temp files out of git.
+const storeGitignore = "# written by calico-plan\n.calico-plan.lock\n.calico-plan-journal\n.*.tmp-*\n"
+
+// Render returns the bytes of every store file, deterministically.
+func (s *Store) Render() (map[string][]byte, error) {
+	samples := s.prof.Aggregation.WorkloadSamples
+	now := s.Meta.Observation.To
+	files := map[string][]byte{".gitignore": []byte(storeGitignore)}
+	for name, n := range s.ns {
+		n.buildEntries(samples)
+		n.Observation.LastNewEntry = lastNewEntry(n)
+		n.Observation.Gaps = gapsWithin(s.Meta.Gaps, n.Observation.From, now)
+		n.Observation.State = Assess(n, now, s.prof.Stability).State
+		b, err := marshalYAML(n)
+		if err != nil {
+			return nil, fmt.Errorf("namespace %s: %w", name, err)
+		}
+		files[name+".yaml"] = b
+	}
+	m := s.Meta
+	m.Version = FormatVersion
+	m.Sources = append([]SourceRecord(nil), s.Meta.Sources...)
+	sort.Slice(m.Sources, func(i, j int) bool {
+		a, b := m.Sources[i], m.Sources[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.ID < b.ID
+	})
+	sort.Slice(m.Gaps, func(i, j int) bool { return m.Gaps[i].From < m.Gaps[j].From })
+	sort.Strings(m.Warnings)
+	b, err := marshalYAML(&m)
+	if err != nil {
+		return nil, err
+	}
+	files[MetaFile] = b
+	return files, nil
+}
+
+func marshalYAML(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func lastNewEntry(n *Namespace) Time {
+	var t Time
+	for _, e := range n.Egress {
+		for _, p := range e.Ports {
+			if p.FirstSeen > t {
+				t = p.FirstSeen
+			}
+			if p.LastNewAddress > t {
+				t = p.LastNewAddress
+			}
+		}
+	}
+	return t
+}
+
+func gapsWithin(gaps []Gap, from, to Time) []Gap {
+	var out []Gap
+	for _, g := range gaps {
+		if g.To >= from && g.From <= to {
+			out = append(out, g)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].From < out[j].From })
+	return out
+}

@@ -1,0 +1,106 @@
+// Package output formats command results: aligned text tables, Markdown
+// tables, JSON and YAML, chosen with -o.
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Format is an output format.
+type Format string
+
+// Formats.
+const (
+	Table Format = "table"
+	Text  Format = "text"
+	JSON  Format = "json"
+	YAML  Format = "yaml"
+	MD    Format = "md"
+)
+
+// Parse validates a format against the ones a command supports.
+func Parse(s string, allowed ...Format) (Format, error) {
+	for _, a := range allowed {
+		if Format(s) == a {
+			return a, nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return "", fmt.Errorf("unknown output format %q (want %s)", s, strings.Join(names, ", "))
+}
+
+// Tab is a simple table.
+type Tab struct {
+	Headers []string
+	Rows    [][]string
+}
+
+// Add appends a row.
+func (t *Tab) Add(cells ...string) { t.Rows = append(t.Rows, cells) }
+
+// WriteText writes an aligned plain-text table.
+func (t *Tab) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(t.Headers, "\t"))
+	for _, r := range t.Rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// WriteMarkdown writes a GitHub-flavoured Markdown table; cell text is
+// escaped so that values cannot break the table.
+func (t *Tab) WriteMarkdown(w io.Writer) error {
+	row := func(cells []string) string {
+		esc := make([]string, len(cells))
+		for i, c := range cells {
+			esc[i] = MDEscape(c)
+		}
+		return "| " + strings.Join(esc, " | ") + " |\n"
+	}
+	var b strings.Builder
+	b.WriteString(row(t.Headers))
+	sep := make([]string, len(t.Headers))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	b.WriteString("|" + strings.Join(sep, "|") + "|\n")
+	for _, r := range t.Rows {
+		b.WriteString(row(r))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// MDEscape escapes text for a Markdown table cell.
+func MDEscape(s string) string {
+	r := strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`)
+	return r.Replace(s)
+}
+
+// WriteJSON writes v as indented JSON.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// WriteYAML writes v as YAML.
+func WriteYAML(w io.Writer, v any) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return enc.Close()
+}
