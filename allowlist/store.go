@@ -225,7 +225,7 @@ func decodeStrict(b []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+		return errors.New(config.YAMLError(err))
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func EncodeYAML(w io.Writer, header string, objs ...any) error {
 		if err != nil {
 			return err
 		}
-		if i > 0 || buf.Len() > 0 {
+		if i > 0 {
 			buf.WriteString("---\n")
 		}
 		buf.Write(b)
