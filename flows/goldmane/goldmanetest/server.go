@@ -1,0 +1,592 @@
+package goldmanetest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/calico-plan/calico-plan/flows/goldmanepb"
+)
+
+// Options configure a Server.
+type Options struct {
+	// PKI provides the certificates; required.
+	PKI *PKI
+	// Addr to listen on; default 127.0.0.1:0 (an ephemeral port that is
+	// kept across Restart).
+	Addr string
+	// Interval is the bucket width; default 15 s.
+	Interval time.Duration
+	// Now is the initial fake clock; default 2023-11-14T22:13:20Z
+	// (1_700_000_000).
+	Now time.Time
+	// Origin aligns buckets: they start at Origin + k*Interval, as Goldmane
+	// aligns them to its own start time. Default Now.
+	Origin time.Time
+	// Retention drops buckets that start before Now-Retention (Goldmane
+	// keeps about 1 h); 0 keeps everything.
+	Retention time.Duration
+	// MinTLSVersion and MaxTLSVersion bound the server's TLS versions;
+	// defaults TLS 1.2 and TLS 1.3.
+	MinTLSVersion, MaxTLSVersion uint16
+	// UseOtherCA serves the certificate issued by the unrelated CA.
+	UseOtherCA bool
+	// StreamSource, when set, replaces the Stream implementation (e.g. a
+	// generator for soak tests that must not store what it sends).
+	StreamSource func(ctx context.Context, req *pb.FlowStreamRequest, send func(*pb.FlowResult) error) error
+}
+
+// Server is an in-process Goldmane. All methods are safe for concurrent use.
+type Server struct {
+	opts     Options
+	interval int64
+	origin   int64
+	tlsConf  *tls.Config
+
+	mu      sync.Mutex
+	now     int64
+	buckets map[int64]*bucket
+	ids     map[string]int64
+	changed chan struct{} // closed and replaced on every change
+	addr    string
+	gs      *grpc.Server
+	done    chan struct{} // closed when the current incarnation stopped
+	failIn  int           // sends until an injected failure; 0 = none
+	failOp  func()
+	stats   Stats
+}
+
+// Stats count what the server served.
+type Stats struct {
+	Lists, Streams, Sent int
+}
+
+type bucket struct {
+	start, end int64
+	flows      []*pb.Flow
+	keys       []string
+	byKey      map[string]int
+}
+
+// NewServer builds a server; call Start to serve.
+func NewServer(opts Options) (*Server, error) {
+	if opts.PKI == nil {
+		return nil, errors.New("goldmanetest: Options.PKI is required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 15 * time.Second
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Unix(1_700_000_000, 0)
+	}
+	if opts.Origin.IsZero() {
+		opts.Origin = opts.Now
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	certPEM, keyPEM := opts.PKI.ServerCertPEM, opts.PKI.ServerKeyPEM
+	if opts.UseOtherCA {
+		certPEM, keyPEM = opts.PKI.OtherServerCertPEM, opts.PKI.OtherServerKeyPEM
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(opts.PKI.CAPEM) {
+		return nil, errors.New("goldmanetest: bad CA PEM")
+	}
+	minV := opts.MinTLSVersion
+	if minV == 0 {
+		minV = tls.VersionTLS12
+	}
+	s := &Server{
+		opts:     opts,
+		interval: int64(opts.Interval / time.Second),
+		origin:   opts.Origin.Unix(),
+		now:      opts.Now.Unix(),
+		buckets:  map[int64]*bucket{},
+		ids:      map[string]int64{},
+		changed:  make(chan struct{}),
+		addr:     opts.Addr,
+		tlsConf: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			// As Goldmane: require a client certificate that chains to
+			// the CA, whatever identity it names.
+			ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs:  pool,
+			MinVersion: minV,
+			MaxVersion: opts.MaxTLSVersion,
+		},
+	}
+	return s, nil
+}
+
+// Start listens (on the same address as before after a Stop) and serves.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gs != nil {
+		return errors.New("goldmanetest: already running")
+	}
+	lis, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	s.addr = lis.Addr().String()
+	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(s.tlsConf)))
+	pb.RegisterFlowsServer(gs, &handler{s: s})
+	s.gs = gs
+	done := make(chan struct{})
+	s.done = done
+	go func() {
+		_ = gs.Serve(lis)
+	}()
+	return nil
+}
+
+// Stop closes the listener and every connection; open streams fail on the
+// client with Unavailable. The stored flows are kept.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	gs, done := s.gs, s.done
+	s.gs = nil
+	s.mu.Unlock()
+	if gs == nil {
+		return
+	}
+	gs.Stop()
+	close(done)
+}
+
+// Restart stops and starts the server on the same address.
+func (s *Server) Restart() error {
+	s.Stop()
+	return s.Start()
+}
+
+// Stopped returns a channel closed when the running incarnation stops
+// (nil if not running).
+func (s *Server) Stopped() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
+}
+
+// Addr is the listening address, host:port.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Now is the fake clock.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Unix(s.now, 0)
+}
+
+// Advance moves the fake clock forward: buckets complete (and streams emit
+// them) and old buckets expire.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	s.now += int64(d / time.Second)
+	s.expireLocked()
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// SetNow sets the fake clock.
+func (s *Server) SetNow(t time.Time) {
+	s.mu.Lock()
+	s.now = t.Unix()
+	s.expireLocked()
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// BucketStart returns the start of the bucket that contains t.
+func (s *Server) BucketStart(t time.Time) time.Time {
+	return time.Unix(s.align(t.Unix()), 0)
+}
+
+// Interval is the bucket width.
+func (s *Server) Interval() time.Duration { return time.Duration(s.interval) * time.Second }
+
+func (s *Server) align(t int64) int64 {
+	d := t - s.origin
+	q := d / s.interval
+	if d%s.interval < 0 {
+		q--
+	}
+	return s.origin + q*s.interval
+}
+
+// Add stores flows in the bucket their start_time falls in, setting
+// start/end to the bucket's bounds. A flow whose key is already in that
+// bucket is merged into it (counters summed), as Goldmane does.
+func (s *Server) Add(flows ...*pb.Flow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range flows {
+		start := s.align(f.GetStartTime())
+		b := s.buckets[start]
+		if b == nil {
+			b = &bucket{start: start, end: start + s.interval, byKey: map[string]int{}}
+			s.buckets[start] = b
+		}
+		k := keyString(f.GetKey())
+		if _, ok := s.ids[k]; !ok {
+			s.ids[k] = int64(len(s.ids) + 1)
+		}
+		if i, ok := b.byKey[k]; ok {
+			mergeCounters(b.flows[i], f)
+			continue
+		}
+		c := proto.Clone(f).(*pb.Flow)
+		c.StartTime, c.EndTime = b.start, b.end
+		b.byKey[k] = len(b.flows)
+		b.flows = append(b.flows, c)
+		b.keys = append(b.keys, k)
+	}
+	s.expireLocked()
+	s.notifyLocked()
+}
+
+// Buckets returns the start times of the retained buckets, oldest first.
+func (s *Server) Buckets() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []time.Time
+	for _, st := range s.sortedStartsLocked() {
+		out = append(out, time.Unix(st, 0))
+	}
+	return out
+}
+
+// Stats returns counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// FailStreamsAfter lets streams send n more results (counted across all
+// streams) and then fails the next send: with stop, the whole server stops
+// (connections reset, as in a Goldmane restart); without, only that stream
+// ends with Unavailable.
+func (s *Server) FailStreamsAfter(n int, stop bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failIn = n + 1
+	s.failOp = nil
+	if stop {
+		s.failOp = func() { go s.Stop() }
+	}
+}
+
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) expireLocked() {
+	if s.opts.Retention <= 0 {
+		return
+	}
+	horizon := s.now - int64(s.opts.Retention/time.Second)
+	for st := range s.buckets {
+		if st < horizon {
+			delete(s.buckets, st)
+		}
+	}
+}
+
+func (s *Server) sortedStartsLocked() []int64 {
+	starts := make([]int64, 0, len(s.buckets))
+	for st := range s.buckets {
+		starts = append(starts, st)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	return starts
+}
+
+// historyStartLocked is the oldest time the server still covers: the
+// retention horizon, or without retention its oldest bucket (or its origin).
+func (s *Server) historyStartLocked() int64 {
+	if s.opts.Retention > 0 {
+		return s.now - int64(s.opts.Retention/time.Second)
+	}
+	oldest := s.align(s.origin)
+	for st := range s.buckets {
+		oldest = min(oldest, st)
+	}
+	return oldest
+}
+
+func keyString(k *pb.FlowKey) string {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(k)
+	return string(b)
+}
+
+func mergeCounters(dst, src *pb.Flow) {
+	dst.PacketsIn += src.PacketsIn
+	dst.PacketsOut += src.PacketsOut
+	dst.BytesIn += src.BytesIn
+	dst.BytesOut += src.BytesOut
+	dst.NumConnectionsStarted += src.NumConnectionsStarted
+	dst.NumConnectionsCompleted += src.NumConnectionsCompleted
+	dst.NumConnectionsLive = src.NumConnectionsLive
+	if len(src.SourceLabels) > 0 {
+		dst.SourceLabels = src.SourceLabels
+	}
+	if len(src.DestLabels) > 0 {
+		dst.DestLabels = src.DestLabels
+	}
+}
+
+type handler struct {
+	pb.UnimplementedFlowsServer
+	s *Server
+}
+
+// List aggregates, per flow key, every bucket that starts at or after
+// start_time_gte and ends at or before start_time_lt (Goldmane's semantics:
+// one result per key for the whole window), newest first, paged.
+func (h *handler) List(_ context.Context, req *pb.FlowListRequest) (*pb.FlowListResult, error) {
+	s := h.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Lists++
+	s.expireLocked()
+
+	gte, lt := req.GetStartTimeGte(), req.GetStartTimeLt()
+	switch {
+	case gte < 0:
+		gte += s.now
+	case gte == 0:
+		gte = s.historyStartLocked()
+	}
+	switch {
+	case lt < 0:
+		lt += s.now
+	case lt == 0:
+		lt = s.now
+	}
+	if gte >= lt {
+		return nil, status.Errorf(codes.InvalidArgument, "startTimeGt (%d) must be less than startTimeLt (%d)", gte, lt)
+	}
+	if len(req.GetSortBy()) > 1 {
+		return nil, status.Error(codes.InvalidArgument, "at most one sort order is supported")
+	}
+	if len(req.GetSortBy()) == 1 && req.GetSortBy()[0].GetSortBy() != pb.SortBy_Time {
+		return nil, status.Error(codes.Unimplemented, "goldmanetest: only time sorting")
+	}
+	if len(req.GetFilter().GetPolicies()) > 0 {
+		return nil, status.Error(codes.Unimplemented, "goldmanetest: no policy filters")
+	}
+
+	type agg struct {
+		key string
+		f   *pb.Flow
+	}
+	byKey := map[string]*agg{}
+	for _, st := range s.sortedStartsLocked() {
+		b := s.buckets[st]
+		if b.start < gte || b.end > lt {
+			continue
+		}
+		for i, f := range b.flows {
+			if !matches(req.GetFilter(), f) {
+				continue
+			}
+			a := byKey[b.keys[i]]
+			if a == nil {
+				byKey[b.keys[i]] = &agg{key: b.keys[i], f: proto.Clone(f).(*pb.Flow)}
+				continue
+			}
+			mergeCounters(a.f, f)
+			a.f.EndTime = b.end
+		}
+	}
+	all := make([]*agg, 0, len(byKey))
+	for _, a := range byKey {
+		all = append(all, a)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].f.StartTime != all[j].f.StartTime {
+			return all[i].f.StartTime > all[j].f.StartTime
+		}
+		return all[i].key < all[j].key
+	})
+	total := int64(len(all))
+	pages := int64(0)
+	if total > 0 {
+		pages = 1
+	}
+	if ps := req.GetPageSize(); ps > 0 {
+		pages = (total + ps - 1) / ps
+		lo := req.GetPage() * ps
+		hi := min(lo+ps, total)
+		if lo >= total || lo < 0 {
+			all = nil
+		} else {
+			all = all[lo:hi]
+		}
+	}
+	res := &pb.FlowListResult{Meta: &pb.ListMetadata{TotalPages: pages, TotalResults: total}}
+	for _, a := range all {
+		res.Flows = append(res.Flows, &pb.FlowResult{Id: s.ids[a.key], Flow: a.f})
+	}
+	return res, nil
+}
+
+// Stream follows Goldmane: start_time_gte 0 means "from the next bucket to
+// complete"; otherwise the stream first replays the completed buckets from
+// the one containing start_time_gte (nothing if that is older than the
+// server's history) and then sends each bucket once it is complete, i.e.
+// one interval after its end.
+func (h *handler) Stream(req *pb.FlowStreamRequest, srv pb.Flows_StreamServer) error {
+	s := h.s
+	if s.opts.StreamSource != nil {
+		s.mu.Lock()
+		s.stats.Streams++
+		s.mu.Unlock()
+		return s.opts.StreamSource(srv.Context(), req, srv.Send)
+	}
+	s.mu.Lock()
+	s.stats.Streams++
+	gte := req.GetStartTimeGte()
+	if gte < 0 {
+		gte += s.now
+	}
+	var next int64
+	if gte == 0 || gte < s.historyStartLocked() {
+		next = s.align(s.now - s.interval)
+	} else {
+		next = s.align(gte)
+	}
+	for {
+		var out []*pb.FlowResult
+		for _, st := range s.sortedStartsLocked() {
+			b := s.buckets[st]
+			if b.start < next || b.end+s.interval > s.now {
+				continue
+			}
+			for i, f := range b.flows {
+				if matches(req.GetFilter(), f) {
+					out = append(out, &pb.FlowResult{Id: s.ids[b.keys[i]], Flow: proto.Clone(f).(*pb.Flow)})
+				}
+			}
+		}
+		// Every bucket that has completed by now has been taken; the next
+		// one to complete is the one containing now-interval.
+		if pending := s.align(s.now - s.interval); pending > next {
+			next = pending
+		}
+		changed := s.changed
+		s.mu.Unlock()
+
+		for _, r := range out {
+			if err := h.send(srv, r); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-changed:
+		case <-srv.Context().Done():
+			return srv.Context().Err()
+		}
+		s.mu.Lock()
+	}
+}
+
+func (h *handler) send(srv pb.Flows_StreamServer, r *pb.FlowResult) error {
+	s := h.s
+	s.mu.Lock()
+	if s.failIn > 0 {
+		s.failIn--
+		if s.failIn == 0 {
+			op := s.failOp
+			s.mu.Unlock()
+			if op != nil {
+				op()
+				return status.Error(codes.Unavailable, "goldmanetest: server stopping")
+			}
+			return status.Error(codes.Unavailable, "goldmanetest: injected stream reset")
+		}
+	}
+	s.stats.Sent++
+	s.mu.Unlock()
+	return srv.Send(r)
+}
+
+func matches(flt *pb.Filter, f *pb.Flow) bool {
+	if flt == nil {
+		return true
+	}
+	k := f.GetKey()
+	return matchStrings(flt.GetSourceNames(), k.GetSourceName()) &&
+		matchStrings(flt.GetSourceNamespaces(), k.GetSourceNamespace()) &&
+		matchStrings(flt.GetDestNames(), k.GetDestName()) &&
+		matchStrings(flt.GetDestNamespaces(), k.GetDestNamespace()) &&
+		matchStrings(flt.GetProtocols(), k.GetProto()) &&
+		matchPorts(flt.GetDestPorts(), k.GetDestPort()) &&
+		matchActions(flt.GetActions(), k.GetAction())
+}
+
+func matchStrings(ms []*pb.StringMatch, v string) bool {
+	if len(ms) == 0 {
+		return true
+	}
+	for _, m := range ms {
+		if m.GetValue() == v || (m.GetType() == pb.MatchType_Fuzzy && strings.Contains(v, m.GetValue())) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchPorts(ms []*pb.PortMatch, v int64) bool {
+	if len(ms) == 0 {
+		return true
+	}
+	for _, m := range ms {
+		if m.GetPort() == v {
+			return true
+		}
+	}
+	return false
+}
+
+func matchActions(as []pb.Action, v pb.Action) bool {
+	if len(as) == 0 {
+		return true
+	}
+	for _, a := range as {
+		if a == v {
+			return true
+		}
+	}
+	return false
+}
+
+// String describes the server for test logs.
+func (s *Server) String() string {
+	return fmt.Sprintf("goldmanetest.Server(%s, now=%d)", s.Addr(), s.Now().Unix())
+}
