@@ -1,0 +1,309 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/calico-plan/calico-plan/internal/policy/selector"
+)
+
+// k8sPolicy converts a networking.k8s.io/v1 NetworkPolicy the way
+// libcalico-go's converter does: a NetworkPolicy in the default tier at
+// order 1000 whose selector requires projectcalico.org/orchestrator == 'k8s',
+// with one Allow rule per (protocol, peer) pair of every Kubernetes rule.
+func (l *Loader) k8sPolicy(set *Set, d *diag, np *networkingv1.NetworkPolicy) {
+	l.k8sCommon(set, d, np, KindKubernetesNetworkPolicy, "")
+}
+
+func (l *Loader) stagedK8sPolicy(set *Set, d *diag, np *networkingv1.NetworkPolicy, stagedAction string) {
+	l.k8sCommon(set, d, np, KindStagedKubernetesNetworkPolicy, stagedAction)
+}
+
+func (l *Loader) k8sCommon(set *Set, d *diag, np *networkingv1.NetworkPolicy, kind Kind, stagedAction string) {
+	ns := l.namespaceOf(d, &np.ObjectMeta)
+	order := float64(KubernetesPolicyOrder)
+	p := &Policy{Kind: kind, Namespace: ns, Name: np.Name, Tier: TierDefault, Order: &order, Source: d.source()}
+	if np.Name == "" {
+		d.fatalf("metadata.name", "missing name")
+	}
+	for _, msg := range k8svalidation.IsDNS1123Subdomain(np.Name) {
+		d.errf("metadata.name", "%s", msg)
+	}
+	if kind.Staged() {
+		p.StagedAction = validateStagedAction(d, stagedAction)
+		if p.StagedAction == StagedDelete && !reflect.DeepEqual(np.Spec, networkingv1.NetworkPolicySpec{}) {
+			d.errf("spec", "spec fields must all be empty when stagedAction is Delete")
+		}
+	}
+	// Kubernetes API defaulting: no policyTypes means Ingress, plus Egress
+	// when there are egress rules.
+	if len(np.Spec.PolicyTypes) == 0 {
+		p.Ingress, p.Egress = true, len(np.Spec.Egress) > 0
+	}
+	for i, t := range np.Spec.PolicyTypes {
+		switch t {
+		case networkingv1.PolicyTypeIngress:
+			p.Ingress = true
+		case networkingv1.PolicyTypeEgress:
+			p.Egress = true
+		default:
+			d.errf(fmt.Sprintf("spec.policyTypes[%d]", i), "invalid policy type %q", t)
+		}
+	}
+	if !p.Egress && len(np.Spec.Egress) > 0 {
+		d.warnf("spec.egress", "egress rules are ignored: policyTypes does not include Egress")
+	}
+	podSel, ok := k8sSelector(d, "spec.podSelector", &np.Spec.PodSelector, true)
+	if !ok {
+		return
+	}
+	p.Selector = selector.And(podSel, selector.Eq(LabelNamespace, ns))
+	for i := range np.Spec.Ingress {
+		r := &np.Spec.Ingress[i]
+		p.ingress = append(p.ingress, l.k8sRule(d, fmt.Sprintf("spec.ingress[%d]", i), "from", ns, r.From, r.Ports, dirIngress)...)
+	}
+	for i := range np.Spec.Egress {
+		r := &np.Spec.Egress[i]
+		p.egress = append(p.egress, l.k8sRule(d, fmt.Sprintf("spec.egress[%d]", i), "to", ns, r.To, r.Ports, dirEgress)...)
+	}
+	l.finishPolicy(set, d, p)
+}
+
+// k8sSelector converts a LabelSelector. For pods the result always requires
+// projectcalico.org/orchestrator == 'k8s'. For namespaces a nil selector
+// returns nil (the policy's own namespace) and an empty one all().
+func k8sSelector(d *diag, f string, s *metav1.LabelSelector, pod bool) (*selector.Selector, bool) {
+	var parts []*selector.Selector
+	if pod {
+		parts = append(parts, selector.Eq(LabelOrchestrator, OrchestratorK8s))
+	}
+	if s == nil {
+		if pod {
+			return selector.And(parts...), true
+		}
+		return nil, true
+	}
+	if !pod && len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0 {
+		return selector.All(), true
+	}
+	keys := make([]string, 0, len(s.MatchLabels))
+	for k := range s.MatchLabels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		parts = append(parts, selector.Eq(k, s.MatchLabels[k]))
+	}
+	for i, e := range s.MatchExpressions {
+		ef := fmt.Sprintf("%s.matchExpressions[%d]", f, i)
+		switch e.Operator {
+		case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn:
+			if len(e.Values) == 0 {
+				d.errf(ef+".values", "values must be non-empty for operator %s", e.Operator)
+			}
+			if e.Operator == metav1.LabelSelectorOpIn {
+				parts = append(parts, selector.In(e.Key, e.Values...))
+			} else {
+				parts = append(parts, selector.NotIn(e.Key, e.Values...))
+			}
+		case metav1.LabelSelectorOpExists:
+			parts = append(parts, selector.Has(e.Key))
+		case metav1.LabelSelectorOpDoesNotExist:
+			parts = append(parts, selector.Not(selector.Has(e.Key)))
+		default:
+			d.fatalf(ef+".operator", "invalid operator %q", e.Operator)
+			return nil, false
+		}
+	}
+	return selector.And(parts...), true
+}
+
+type k8sProtoPorts struct {
+	proto uint8 // 0: any protocol (no ports given)
+	all   bool
+	ports portMatch
+}
+
+func k8sProto(p *corev1.Protocol) (uint8, bool) {
+	if p == nil {
+		return uint8(ProtoTCP), true
+	}
+	switch *p {
+	case corev1.ProtocolTCP:
+		return uint8(ProtoTCP), true
+	case corev1.ProtocolUDP:
+		return uint8(ProtoUDP), true
+	case corev1.ProtocolSCTP:
+		return uint8(ProtoSCTP), true
+	}
+	return 0, false
+}
+
+// k8sRule converts one Kubernetes ingress/egress rule into Calico rules (a
+// rule's index among the policy's converted rules is Calico's rule index in
+// traces). A rule Calico's converter cannot convert is dropped.
+func (l *Loader) k8sRule(d *diag, f, peerField, ns string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, dir direction) []rule {
+	// Group ports by protocol; a port entry without a number opens every
+	// port of its protocol; no port entries at all open every protocol.
+	var groups []*k8sProtoPorts
+	if len(ports) == 0 {
+		groups = []*k8sProtoPorts{{all: true}}
+	}
+	for i := range ports {
+		pp := &ports[i]
+		pf := fmt.Sprintf("%s.ports[%d]", f, i)
+		proto, ok := k8sProto(pp.Protocol)
+		if !ok {
+			d.errf(pf+".protocol", "invalid protocol %q (want TCP, UDP or SCTP); rule dropped", *pp.Protocol)
+			return nil
+		}
+		var g *k8sProtoPorts
+		for _, x := range groups {
+			if x.proto == proto {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &k8sProtoPorts{proto: proto}
+			groups = append(groups, g)
+		}
+		if pp.Port == nil {
+			if pp.EndPort != nil {
+				d.errf(pf+".endPort", "endPort requires port")
+			}
+			g.all = true
+			continue
+		}
+		if pp.Port.Type == intstr.String { // a named port
+			if pp.EndPort != nil {
+				// Calico's converter cannot express "name:end" and drops the rule.
+				d.errf(pf+".endPort", "endPort cannot be used with a named port; Calico drops this rule")
+				return nil
+			}
+			if !portNameRegex.MatchString(pp.Port.StrVal) {
+				d.errf(pf+".port", "invalid port name %q; rule dropped", pp.Port.StrVal)
+				return nil
+			}
+			g.ports.named = append(g.ports.named, pp.Port.StrVal)
+			continue
+		}
+		lo := pp.Port.IntVal
+		hi := lo
+		if pp.EndPort != nil {
+			hi = *pp.EndPort
+			if hi < lo {
+				d.errf(pf+".endPort", "endPort %d is below port %d; rule dropped", hi, lo)
+				return nil
+			}
+		}
+		if lo < 1 || hi > 65535 {
+			d.errf(pf+".port", "port %d-%d out of range 1-65535; rule dropped", lo, hi)
+			return nil
+		}
+		g.ports.ranges = append(g.ports.ranges, portRange{uint16(lo), uint16(hi)})
+	}
+	// Calico emits protocols in sorted order of their names.
+	slices.SortFunc(groups, func(a, b *k8sProtoPorts) int {
+		return compareStrings(protoName(a.proto), protoName(b.proto))
+	})
+	var peerEntities []entity
+	if len(peers) == 0 {
+		peerEntities = []entity{{}}
+	}
+	for i := range peers {
+		pe := &peers[i]
+		ef := fmt.Sprintf("%s.%s[%d]", f, peerField, i)
+		var e entity
+		if pe.IPBlock != nil {
+			if pe.PodSelector != nil || pe.NamespaceSelector != nil {
+				d.errf(ef, "ipBlock cannot be combined with podSelector or namespaceSelector")
+			}
+			cidr, err := netip.ParsePrefix(pe.IPBlock.CIDR)
+			if err != nil {
+				d.errf(ef+".ipBlock.cidr", "invalid CIDR %q; rule dropped", pe.IPBlock.CIDR)
+				return nil
+			}
+			e.nets = []netip.Prefix{cidr.Masked()}
+			for j, ex := range pe.IPBlock.Except {
+				xp, err := netip.ParsePrefix(ex)
+				if err != nil {
+					d.errf(fmt.Sprintf("%s.ipBlock.except[%d]", ef, j), "invalid CIDR %q; rule dropped", ex)
+					return nil
+				}
+				if !cidr.Masked().Contains(xp.Addr()) || xp.Bits() < cidr.Bits() {
+					d.errf(fmt.Sprintf("%s.ipBlock.except[%d]", ef, j), "%s is not inside %s", ex, pe.IPBlock.CIDR)
+				}
+				e.notNets = append(e.notNets, xp.Masked())
+			}
+		} else {
+			podSel, ok := k8sSelector(d, ef+".podSelector", pe.PodSelector, true)
+			if !ok {
+				return nil
+			}
+			nsSel, ok := k8sSelector(d, ef+".namespaceSelector", pe.NamespaceSelector, false)
+			if !ok {
+				return nil
+			}
+			if nsSel != nil {
+				nsSel = nsSel.WithPrefix(NamespaceLabelPrefix).SubstituteAll(selAllNamespaced)
+			} else {
+				nsSel = selector.Eq(LabelNamespace, ns)
+			}
+			e.sel = selector.And(nsSel, podSel)
+		}
+		peerEntities = append(peerEntities, e)
+	}
+	var out []rule
+	for _, g := range groups {
+		for _, pe := range peerEntities {
+			r := rule{action: actAllow, proto: g.proto}
+			var portEnt *entity
+			if dir == dirIngress {
+				r.src = pe
+				portEnt = &r.dst
+			} else {
+				r.dst = pe
+				portEnt = &r.dst
+			}
+			if !g.all {
+				portEnt.ports = g.ports
+			}
+			r.namedPortIn = len(portEnt.ports.named) > 0
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func protoName(p uint8) string {
+	switch Protocol(p) {
+	case ProtoTCP:
+		return "TCP"
+	case ProtoUDP:
+		return "UDP"
+	case ProtoSCTP:
+		return "SCTP"
+	case 0:
+		return ""
+	}
+	return strconv.Itoa(int(p))
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
