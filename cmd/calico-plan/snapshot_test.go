@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/calico-plan/calico-plan/internal/cluster"
+)
+
+// fakeLiveCluster makes the live cluster a fake one with the demo's
+// namespaces n8n and nextcloud and the nextcloud-backup CronJob; react may
+// add reactors. It returns how many times clients were built.
+func fakeLiveCluster(t *testing.T, react func(*fake.Clientset)) *int {
+	t.Helper()
+	calls := 0
+	old := newClusterClients
+	t.Cleanup(func() { newClusterClients = old })
+	newClusterClients = func(kubeconfig, context string) (cluster.Clients, error) {
+		calls++
+		cs := fake.NewClientset(
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "n8n", Labels: map[string]string{"tier": "4-aux"}}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nextcloud", Labels: map[string]string{"tier": "3-edge"}}},
+			&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "nextcloud", Name: "nextcloud-backup"}, Spec: batchv1.CronJobSpec{Schedule: "0 3 * * 0"}},
+		)
+		if react != nil {
+			react(cs)
+		}
+		return cluster.Clients{Kube: cs, Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), Host: "https://fake:6443"}, nil
+	}
+	return &calls
+}
+
+func TestSnapshotCommand(t *testing.T) {
+	fakeLiveCluster(t, nil)
+	out := filepath.Join(t.TempDir(), "cluster.yaml")
+	_, errs := rolloutCLIOK(t, "snapshot", "--out", out, "--kubeconfig", "/dev/null")
+	require.Contains(t, errs, out+": 2 namespaces, 1 CronJobs, 0 nodes, 0 NetworkPolicies, 0 Calico objects (no Calico API); read from cluster https://fake:6443")
+	require.Contains(t, errs, "warning: could not check calico: neither projectcalico.org/v3")
+	f, err := cluster.LoadSnapshot(out)
+	require.NoError(t, err)
+	require.Equal(t, []cluster.CronJob{{Namespace: "nextcloud", Name: "nextcloud-backup", Schedule: "0 3 * * 0", PodPattern: "nextcloud-backup-<unix-minutes>-*"}}, f.CronJobs)
+
+	// Taking it again gives the same bytes.
+	first, err := os.ReadFile(out)
+	require.NoError(t, err)
+	stdout, _ := rolloutCLIOK(t, "snapshot", "--kubeconfig", "/dev/null")
+	require.Equal(t, string(first), stdout)
+}
+
+func TestSnapshotCommandErrors(t *testing.T) {
+	fakeLiveCluster(t, func(cs *fake.Clientset) {
+		cs.PrependReactor("list", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewUnauthorized("token has expired")
+		})
+	})
+	_, _, err := rolloutCLI(t, "snapshot", "--kubeconfig", "/dev/null")
+	require.ErrorContains(t, err, "kube: list namespaces on https://fake:6443: the API server rejected the credentials (expired or invalid token or certificate)")
+}
+
+func writeNamespaceList(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ns.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`apiVersion: v1
+kind: NamespaceList
+items:
+- metadata: {name: n8n, labels: {tier: 4-aux}}
+- metadata: {name: proxy, labels: {tier: 4-aux}}
+`), 0o644))
+	return p
+}
+
+func TestClusterFactsLoadingOrder(t *testing.T) {
+	store, snap := rolloutDemo(t)
+	nsFile := writeNamespaceList(t)
+	calls := fakeLiveCluster(t, nil)
+
+	// --cluster wins and is exclusive with --namespaces.
+	_, _, err := rolloutCLI(t, "waves", "--store", store, "--cluster", snap, "--namespaces", nsFile)
+	require.ErrorContains(t, err, "give --cluster FILE or --namespaces FILE, not both")
+	out, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap, "--kubeconfig", "/dev/null")
+	require.Contains(t, out, "cluster facts: snapshot "+snap)
+	require.Zero(t, *calls, "a snapshot means no cluster access")
+
+	// --namespaces: tiers known, CronJob gates unmet with the reason.
+	out, errs := rolloutCLIOK(t, "waves", "--store", store, "--namespaces", nsFile, "-o", "md")
+	require.Contains(t, errs, "warning: could not check cronjobs.batch: no CronJob facts: pass --cluster or a kubeconfig")
+	require.Contains(t, out, "| proxy | observe | Stable | 2 | **cronjob-facts**: no CronJob facts: pass --cluster or a kubeconfig |")
+	require.Contains(t, out, "Cluster facts: namespaces "+nsFile)
+
+	// A kubeconfig: the live cluster.
+	out, _ = rolloutCLIOK(t, "waves", "--store", store, "--kubeconfig", "/dev/null")
+	require.Equal(t, 1, *calls)
+	require.Contains(t, out, "cluster facts: cluster https://fake:6443")
+
+	// Nothing: a note, tiers from the store (unassigned in this store).
+	out, errs = rolloutCLIOK(t, "waves", "--store", store)
+	require.Contains(t, errs, "note: no cluster facts (no --cluster, --namespaces or kubeconfig)")
+	require.Contains(t, out, "cluster facts: none")
+	require.Equal(t, 1, *calls)
+}
+
+func TestLiveForbiddenCronJobsDegrade(t *testing.T) {
+	store, _ := rolloutDemo(t)
+	fakeLiveCluster(t, func(cs *fake.Clientset) {
+		cs.PrependReactor("list", "cronjobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "cronjobs"}, "", errors.New("RBAC"))
+		})
+	})
+	out, errs := rolloutCLIOK(t, "waves", "--store", store, "--kubeconfig", "/dev/null", "-o", "md")
+	require.Contains(t, errs, `warning: could not check cronjobs.batch: list cronjobs.batch is forbidden by RBAC (grant "list" on "cronjobs.batch" to check this) (CronJob gates (observe → staged) count as unmet)`)
+	require.Contains(t, out, "**cronjob-facts**: list cronjobs.batch is forbidden by RBAC")
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/demo"
+)
+
+// rolloutCLI runs the CLI in-process with no live cluster configured.
+func rolloutCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	noLiveCluster(t)
+	var out, errb bytes.Buffer
+	g := &globals{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), isTerminal: func() bool { return false }}
+	cmd := buildRoot(g)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func rolloutCLIOK(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	out, errs, err := rolloutCLI(t, args...)
+	require.NoError(t, err, "calico-plan %s\nstderr: %s", strings.Join(args, " "), errs)
+	return out, errs
+}
+
+// noLiveCluster makes sure no kubeconfig is found.
+func noLiveCluster(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+}
+
+// rolloutDemo writes the demo store and a snapshot of the demo cluster
+// (its namespaces plus the weekly nextcloud-backup CronJob).
+func rolloutDemo(t *testing.T) (store, snapshot string) {
+	t.Helper()
+	dir := t.TempDir()
+	store = filepath.Join(dir, "allowlists")
+	p := config.Default()
+	st, err := allowlist.Open(store, p)
+	require.NoError(t, err)
+	a := allowlist.NewAggregator(allowlist.NewClassifier(p))
+	require.NoError(t, demo.Generate(demo.DefaultOptions(), func(f *flows.Flow) error { a.Add(f); return nil }))
+	st.Apply(a)
+	require.NoError(t, st.Save())
+
+	f := cluster.New()
+	for _, n := range demo.Namespaces(demo.DefaultOptions()) {
+		f.Namespaces = append(f.Namespaces, cluster.Namespace{Name: n.Name, Labels: n.Labels})
+	}
+	f.CronJobs = []cluster.CronJob{{Namespace: "nextcloud", Name: "nextcloud-backup", Schedule: "0 3 * * 0", PodPattern: cluster.PodPatternFor("nextcloud-backup")}}
+	b, err := cluster.MarshalSnapshot(f)
+	require.NoError(t, err)
+	snapshot = filepath.Join(dir, "cluster.yaml")
+	require.NoError(t, os.WriteFile(snapshot, b, 0o644))
+	return store, snapshot
+}
+
+func TestWavesCommandMatchesGolden(t *testing.T) {
+	store, snap := rolloutDemo(t)
+	out, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap, "-o", "md")
+	want, err := os.ReadFile("../../internal/rollout/testdata/waves.md")
+	require.NoError(t, err)
+	require.Equal(t, string(want), strings.Replace(out, "snapshot "+snap, "demo snapshot", 1))
+
+	table, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap)
+	require.Contains(t, table, "1 (pinned)  4-aux   recruiter-responder")
+	require.Contains(t, table, "deferred:\n  immich (2-gpu): tier 2-gpu is deferred by the profile")
+}
+
+func TestRolloutEndToEnd(t *testing.T) {
+	store, snap := rolloutDemo(t)
+	cl := func(args ...string) []string { return append(args, "--store", store, "--cluster", snap) }
+
+	// A Stable namespace passes every gate.
+	out, _ := rolloutCLIOK(t, cl("promote", "--namespace", "proxy", "--to", "staged", "--by", "ci", "--now", "2026-11-28T08:00:00Z", "--reason", "wave 2")...)
+	require.Contains(t, out, "ok   cronjob-facts: no CronJobs in the namespace")
+	require.Contains(t, out, "promoted proxy: observe → staged at 2026-11-28T08:00:00Z")
+	require.Contains(t, out, "kubectl label namespace proxy egress.calico-plan/stage=staged --overwrite")
+	n, err := allowlist.LoadNamespaceFile(filepath.Join(store, "proxy.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, "staged", n.Rollout.Stage)
+	require.Equal(t, []allowlist.RolloutEvent{{From: "observe", To: "staged", At: n.Rollout.Since, Reason: "wave 2", By: "ci"}}, n.Rollout.History)
+
+	// A Learning namespace is refused with its unmet gates.
+	_, errs, err := rolloutCLI(t, cl("promote", "--namespace", "n8n", "--to", "staged", "--by", "ci")...)
+	require.ErrorContains(t, err, "promoting n8n from observe to staged refused: 1 unmet gate(s):\n  - stable: Learning")
+	require.Contains(t, errs, "FAIL stable: Learning")
+	n, err = allowlist.LoadNamespaceFile(filepath.Join(store, "n8n.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, "observe", n.Rollout.Stage, "a refusal leaves the store unchanged")
+
+	// --force needs a reason and is recorded with the unmet gates.
+	_, _, err = rolloutCLI(t, cl("promote", "--namespace", "recruiter-responder", "--to", "staged", "--force")...)
+	require.ErrorContains(t, err, "--force needs --reason")
+	out, _ = rolloutCLIOK(t, cl("promote", "--namespace", "recruiter-responder", "--to", "staged", "--force", "--reason", "pilot, reviewed by hand", "--by", "viktor", "--now", "2026-11-28")...)
+	require.Contains(t, out, "FORCED past 1 unmet gate(s)")
+	n, err = allowlist.LoadNamespaceFile(filepath.Join(store, "recruiter-responder.yaml"))
+	require.NoError(t, err)
+	require.True(t, n.Rollout.Forced)
+	require.Len(t, n.Rollout.History[0].Unmet, 1)
+	require.True(t, strings.HasPrefix(n.Rollout.History[0].Unmet[0], "stable: Learning"))
+
+	// observe → enforced is not a valid step without --force.
+	_, _, err = rolloutCLI(t, cl("promote", "--namespace", "tasks", "--to", "enforced")...)
+	require.ErrorContains(t, err, "stage-order: observe → enforced skips the staged stage")
+
+	// The plan shows the staged namespaces waiting for staged days.
+	out, _ = rolloutCLIOK(t, cl("waves", "-o", "json")...)
+	var plan struct {
+		Waves []struct {
+			Number     int    `json:"number"`
+			Tier       string `json:"tier"`
+			Namespaces []struct {
+				Name, Stage, State, Next string
+				UnmetGates               []struct{ ID, Reason string } `json:"unmetGates"`
+			} `json:"namespaces"`
+		} `json:"waves"`
+		Deferred, Excluded, Unassigned []struct{ Name, Reason string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &plan))
+	require.Equal(t, "recruiter-responder", plan.Waves[0].Namespaces[0].Name)
+	proxy := plan.Waves[1].Namespaces[0]
+	require.Equal(t, "proxy", proxy.Name, "staged namespaces lead their wave")
+	require.Equal(t, "staged", proxy.Stage)
+	require.Equal(t, "staged-days", proxy.UnmetGates[0].ID)
+	require.Contains(t, proxy.UnmetGates[0].Reason, "observe flows after 2026-12-01T08:00:00Z")
+	require.Equal(t, "staged-deployed", proxy.UnmetGates[1].ID, "the snapshot predates the staged policy")
+	require.Contains(t, proxy.Next, "calico-plan render --rollout --out policies/  # apply the staged policy of proxy")
+
+	// render --wave 2: the staged policy of proxy, nothing for the others.
+	out, errs = rolloutCLIOK(t, cl("render", "--wave", "2")...)
+	require.Contains(t, out, "kind: StagedNetworkPolicy\nmetadata:\n")
+	require.Contains(t, out, "name: egress-allowlist.proxy")
+	require.Contains(t, out, "kind: Tier")
+	require.Contains(t, out, "kind: Namespace")
+	require.NotContains(t, out, "egress-allowlist.tasks")
+	require.Contains(t, errs, "tasks: stage observe: nothing to render yet")
+	require.Contains(t, errs, "kubectl label namespace proxy egress.calico-plan/stage=staged --overwrite")
+	require.NotContains(t, errs, "kubectl label namespace tasks", "never left observe: no label needed")
+
+	// render --rollout: tier, observe policy, staged policies, labels.
+	out, _ = rolloutCLIOK(t, cl("render", "--rollout")...)
+	require.Contains(t, out, "kind: GlobalNetworkPolicy")
+	var gnp struct {
+		Spec struct{ NamespaceSelector string } `json:"spec"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(strings.Split(out, "---\n")[1]), &gnp))
+	require.Equal(t, `tier in {"3-edge", "4-aux"} && egress.calico-plan/stage not in {"enforced", "staged"} && kubernetes.io/metadata.name not in {"proxy", "recruiter-responder"}`, gnp.Spec.NamespaceSelector)
+	require.Equal(t, 2, strings.Count(out, "kind: StagedNetworkPolicy"))
+	require.Equal(t, 2, strings.Count(out, "kind: Namespace\n"), "only namespaces that left observe are labelled")
+	require.Contains(t, out, "    egress.calico-plan/stage: staged\n  name: proxy\n")
+	require.NotContains(t, out, "name: tasks\n")
+
+	hclOut, _ := rolloutCLIOK(t, cl("render", "--rollout", "-o", "hcl")...)
+	require.Contains(t, hclOut, `resource "kubectl_manifest" "gnp_wave1_egress_observe_tier34"`)
+	require.Contains(t, hclOut, `resource "kubernetes_labels" "stage_proxy"`)
+	_, diags := hclsyntax.ParseConfig([]byte(hclOut), "rollout.tf", hcl.InitialPos)
+	require.False(t, diags.HasErrors(), diags.Error())
+
+	jsonOut, _ := rolloutCLIOK(t, cl("render", "--rollout", "-o", "json")...)
+	var list struct {
+		Kind  string
+		Items []struct{ Kind string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(jsonOut), &list))
+	require.Equal(t, "List", list.Kind)
+	require.Equal(t, "Tier", list.Items[0].Kind)
+	require.Equal(t, "GlobalNetworkPolicy", list.Items[1].Kind)
+
+	dir := filepath.Join(t.TempDir(), "policies")
+	_, errs = rolloutCLIOK(t, cl("render", "--rollout", "--out", dir)...)
+	require.Contains(t, errs, "rollout: 5 files in "+dir)
+	for _, f := range []string{"_tier.yaml", "_observe-policy.yaml", "_stage-labels.yaml", "proxy.yaml", "recruiter-responder.yaml"} {
+		require.FileExists(t, filepath.Join(dir, f))
+	}
+
+	// Enforce proxy (forced: the demo data ends before its staged days),
+	// with the k8s flavor: the plan explains the observe policy.
+	rolloutCLIOK(t, cl("promote", "--namespace", "proxy", "--to", "enforced", "--force", "--reason", "test", "--by", "ci", "--now", "2026-12-02")...)
+	out, errs = rolloutCLIOK(t, cl("render", "--rollout", "--flavor", "k8s")...)
+	require.Contains(t, out, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy")
+	require.Contains(t, errs, "note: k8s flavor: Calico puts a Kubernetes NetworkPolicy in the default tier at order 1000")
+	require.NotContains(t, errs, "is enforced but", "proxy is Stable")
+	_, _, err = rolloutCLI(t, cl("render", "--rollout", "--flavor", "calico-staged")...)
+	require.ErrorContains(t, err, "the stage decides")
+	out, _ = rolloutCLIOK(t, cl("waves", "--flavor", "k8s")...)
+	require.Contains(t, out, "note: k8s flavor:")
+	require.Contains(t, out, "done")
+
+	// Roll back one stage.
+	out, _ = rolloutCLIOK(t, "rollback", "--store", store, "--namespace", "proxy", "--reason", "outage", "--by", "oncall", "--now", "2026-12-03")
+	require.Contains(t, out, "rolled back proxy: enforced → staged at 2026-12-03T00:00:00Z")
+	_, _, err = rolloutCLI(t, "rollback", "--store", store, "--namespace", "tasks")
+	require.ErrorContains(t, err, "tasks is already observe")
+
+	// Fold the recruiter-responder would-deny flow into its allowlist.
+	out, _ = rolloutCLIOK(t, "allow", "--store", store, "--namespace", "recruiter-responder", "--from-denied", "--dry-run")
+	require.Contains(t, out, "would move (wouldDeny): public 104.18.32.7/32 TCP/443")
+	out, _ = rolloutCLIOK(t, "allow", "--store", store, "--namespace", "recruiter-responder", "--from-denied")
+	require.Contains(t, out, "moved (wouldDeny) into egress: public 104.18.32.7/32 TCP/443")
+	n, err = allowlist.LoadNamespaceFile(filepath.Join(store, "recruiter-responder.yaml"))
+	require.NoError(t, err)
+	require.Empty(t, n.WouldDeny)
+
+	// Declare a CronJob without egress.
+	_, _, err = rolloutCLI(t, "allow", "--store", store, "--namespace", "nextcloud", "--no-egress", "nextcloud-backup")
+	require.ErrorContains(t, err, "a reason is required")
+	rolloutCLIOK(t, "allow", "--store", store, "--namespace", "nextcloud", "--no-egress", "nextcloud-backup", "--reason", "uploads via the proxy namespace")
+	n, err = allowlist.LoadNamespaceFile(filepath.Join(store, "nextcloud.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, []allowlist.NoEgress{{Workload: "nextcloud-backup", Reason: "uploads via the proxy namespace"}}, n.NoEgress)
+	_, _, err = rolloutCLI(t, "allow", "--store", store, "--namespace", "ghost", "--from-denied")
+	require.ErrorContains(t, err, `namespace "ghost" has no allowlist in the store`)
+}

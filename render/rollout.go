@@ -1,0 +1,201 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/config"
+)
+
+// PurposeAnnotation says why calico-plan manages an object.
+const PurposeAnnotation = "calico-plan.io/purpose"
+
+// nameLabel is the automatic namespace label Kubernetes sets.
+const nameLabel = "kubernetes.io/metadata.name"
+
+// ObserveExcludedStages are the stages whose namespaces the observe policy
+// leaves out: a Kubernetes NetworkPolicy (default tier, order 1000) cannot
+// deny what the observe policy's later Allow accepts, and a staged policy's
+// would-deny signal needs the same.
+var ObserveExcludedStages = []string{allowlist.StageEnforced, allowlist.StageStaged}
+
+// ObserveSelector returns the observe policy's namespaceSelector: the
+// namespaces of the observed tiers, minus those labelled staged or
+// enforced, minus (by name) those the stages map says are staged or
+// enforced. The name clause makes it correct before the labels are
+// applied, and the label clause keeps it correct when a namespace is
+// promoted before the policy is applied again.
+func ObserveSelector(p *config.Profile, stages map[string]string) string {
+	var parts []string
+	if tiers := p.Rollout.ObservePolicy.Tiers; len(tiers) > 0 {
+		parts = append(parts, fmt.Sprintf("%s in {%s}", p.Tiers.LabelKey, quoteSet(tiers)))
+	}
+	parts = append(parts, fmt.Sprintf("%s not in {%s}", p.Rollout.StageLabel, quoteSet(ObserveExcludedStages)))
+	if names := namespacesIn(stages, ObserveExcludedStages...); len(names) > 0 {
+		parts = append(parts, fmt.Sprintf("%s not in {%s}", nameLabel, quoteSet(names)))
+	}
+	return strings.Join(parts, " && ")
+}
+
+// ObserveTierSelector is the observe policy's selector before calico-plan
+// manages it: the observed tiers only.
+func ObserveTierSelector(p *config.Profile) string {
+	if tiers := p.Rollout.ObservePolicy.Tiers; len(tiers) > 0 {
+		return fmt.Sprintf("%s in {%s}", p.Tiers.LabelKey, quoteSet(tiers))
+	}
+	return "all()"
+}
+
+func quoteSet(vals []string) string {
+	s := append([]string(nil), vals...)
+	sort.Strings(s)
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = `"` + v + `"`
+	}
+	return strings.Join(q, ", ")
+}
+
+func namespacesIn(stages map[string]string, want ...string) []string {
+	var out []string
+	for ns, st := range stages {
+		for _, w := range want {
+			if st == w {
+				out = append(out, ns)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ObservePolicy renders the observe GlobalNetworkPolicy the profile
+// describes (rollout.observePolicy: name, order, tiers): in the default
+// tier, Log then Allow for every egress of the namespaces ObserveSelector
+// selects. stages maps namespaces to their rollout stage.
+func ObservePolicy(p *config.Profile, stages map[string]string) *v3.GlobalNetworkPolicy {
+	op := p.Rollout.ObservePolicy
+	g := v3.NewGlobalNetworkPolicy()
+	g.Name = op.Name
+	g.Labels = map[string]string{ManagedByLabel: ManagedByValue}
+	g.Annotations = map[string]string{PurposeAnnotation: "observe: log and allow the egress of namespaces not yet staged or enforced (Loki LOG lines); staged and enforced namespaces are left out so that their allowlist decides"}
+	order := op.Order
+	g.Spec = v3.GlobalNetworkPolicySpec{
+		Order:             &order,
+		Selector:          "all()",
+		NamespaceSelector: ObserveSelector(p, stages),
+		Types:             []v3.PolicyType{v3.PolicyTypeEgress},
+		Egress:            []v3.Rule{{Action: v3.Log}, {Action: v3.Allow}},
+	}
+	return g
+}
+
+// StageLabel is the stage label one namespace should carry.
+type StageLabel struct {
+	Namespace string `json:"namespace"`
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+}
+
+// StageLabels returns the label (profile rollout.stageLabel) each namespace
+// of the stages map should carry, sorted by namespace.
+func StageLabels(p *config.Profile, stages map[string]string) []StageLabel {
+	names := make([]string, 0, len(stages))
+	for ns := range stages {
+		names = append(names, ns)
+	}
+	sort.Strings(names)
+	out := make([]StageLabel, 0, len(names))
+	for _, ns := range names {
+		st := stages[ns]
+		if st == "" {
+			st = allowlist.StageObserve
+		}
+		out = append(out, StageLabel{Namespace: ns, Key: p.Rollout.StageLabel, Value: st})
+	}
+	return out
+}
+
+// KubectlLabelCommands returns one `kubectl label` command per namespace.
+func KubectlLabelCommands(labels []StageLabel) []string {
+	out := make([]string, len(labels))
+	for i, l := range labels {
+		out[i] = fmt.Sprintf("kubectl label namespace %s %s=%s --overwrite", l.Namespace, l.Key, l.Value)
+	}
+	return out
+}
+
+// NamespaceLabelObjects returns partial Namespace objects carrying only the
+// stage label, for `kubectl apply --server-side --field-manager calico-plan`
+// (which then owns only that label).
+func NamespaceLabelObjects(labels []StageLabel) []any {
+	out := make([]any, len(labels))
+	for i, l := range labels {
+		out[i] = map[string]any{
+			"apiVersion": "v1",
+			"kind":       "Namespace",
+			"metadata":   map[string]any{"name": l.Namespace, "labels": map[string]any{l.Key: l.Value}},
+		}
+	}
+	return out
+}
+
+// EncodeStageLabelsHCL writes a kubernetes_labels resource per namespace
+// (hashicorp/kubernetes provider): it adds the stage label to a namespace
+// another resource (kubernetes_namespace) manages, without taking it over.
+func EncodeStageLabelsHCL(w io.Writer, header string, labels []StageLabel) error {
+	f := hclwrite.NewEmptyFile()
+	body := f.Body()
+	for _, line := range strings.Split(header, "\n") {
+		if line = strings.TrimRight(line, "\r"); line != "" {
+			body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte("# " + line + "\n")}})
+		}
+	}
+	seen := map[string]int{}
+	for i, l := range labels {
+		if i > 0 || header != "" {
+			body.AppendNewline()
+		}
+		name := TerraformLabel("Stage", "", l.Namespace)
+		if n := seen[name]; n > 0 {
+			name = fmt.Sprintf("%s_%d", name, n+1)
+		}
+		seen[name]++
+		b := body.AppendNewBlock("resource", []string{"kubernetes_labels", name}).Body()
+		b.SetAttributeValue("api_version", cty.StringVal("v1"))
+		b.SetAttributeValue("kind", cty.StringVal("Namespace"))
+		b.AppendNewBlock("metadata", nil).Body().SetAttributeValue("name", cty.StringVal(l.Namespace))
+		b.SetAttributeRaw("labels", hclwrite.TokensForObject([]hclwrite.ObjectAttrTokens{{
+			Name:  hclwrite.TokensForValue(cty.StringVal(l.Key)),
+			Value: hclwrite.TokensForValue(cty.StringVal(l.Value)),
+		}}))
+		b.SetAttributeValue("field_manager", cty.StringVal(ManagedByValue))
+	}
+	_, err := w.Write(hclwrite.Format(f.Bytes()))
+	return err
+}
+
+// K8sEnforcementNote explains, for the k8s flavor, why an enforced
+// Kubernetes NetworkPolicy has no effect while the observe policy selects
+// the namespace, and shows the selector change that fixes it. current is
+// the observe policy's namespaceSelector in the cluster ("" if unknown).
+func K8sEnforcementNote(p *config.Profile, current string, stages map[string]string) string {
+	op := p.Rollout.ObservePolicy
+	want := ObserveSelector(p, stages)
+	if current == "" {
+		current = ObserveTierSelector(p)
+	}
+	if strings.Contains(current, p.Rollout.StageLabel) {
+		return fmt.Sprintf("k8s flavor: the observe policy %s already leaves out namespaces labelled %s=staged|enforced, so enforced Kubernetes NetworkPolicies take effect once each namespace carries its label", op.Name, p.Rollout.StageLabel)
+	}
+	return fmt.Sprintf("k8s flavor: Calico puts a Kubernetes NetworkPolicy in the default tier at order 1000, and the observe GlobalNetworkPolicy %s (default tier, order %g) allows whatever it does not, so an enforced namespace is not locked down while %s selects it. Change its namespaceSelector from `%s` to `%s` (calico-plan render --rollout renders it) and label each namespace with %s (kubectl label namespace NS %s=enforced --overwrite); or use the calico flavor, whose tier %s runs before the default tier.",
+		op.Name, op.Order, op.Name, current, want, p.Rollout.StageLabel, p.Rollout.StageLabel, p.Policy.Tier)
+}
