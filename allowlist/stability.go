@@ -24,10 +24,13 @@ type Assessment struct {
 	// WindowStart is where the usable observation window begins: the
 	// namespace's first flow, or the end of the latest gap after it.
 	WindowStart  Time          `json:"windowStart"`
-	Observed     time.Duration `json:"observed"`
+	Observed     time.Duration `json:"-"`
 	LastNewEntry Time          `json:"lastNewEntry"`
 	// Quiet is how long no new entry has appeared.
-	Quiet time.Duration `json:"quiet"`
+	Quiet time.Duration `json:"-"`
+	// ObservedHours and QuietHours repeat Observed and Quiet for JSON.
+	ObservedHours float64 `json:"observedHours"`
+	QuietHours    float64 `json:"quietHours"`
 	// StableAt is when the namespace becomes Stable if nothing new appears.
 	StableAt Time   `json:"stableAt"`
 	Reason   string `json:"reason"`
@@ -63,6 +66,7 @@ func Assess(n *Namespace, now Time, st config.Stability) Assessment {
 	if a.Quiet < 0 {
 		a.Quiet = 0
 	}
+	a.ObservedHours, a.QuietHours = a.Observed.Hours(), a.Quiet.Hours()
 	stableAt := a.WindowStart + Time(st.MinimumWindow.D()/time.Second)
 	if t := quietFrom + Time(st.StabilizationPeriod.D()/time.Second); t > stableAt {
 		stableAt = t

@@ -4,6 +4,7 @@
 package allowlist
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -187,6 +188,24 @@ func (t *Time) UnmarshalYAML(n *yaml.Node) error {
 // MarshalJSON renders the RFC 3339 string.
 func (t Time) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(t.String())), nil }
 
+// UnmarshalJSON reads the RFC 3339 string ("" is unset).
+func (t *Time) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("time: want a quoted RFC 3339 string, got %s", b)
+	}
+	if s == "" {
+		*t = 0
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("%q is not an RFC 3339 time", s)
+	}
+	*t = Time(v.Unix())
+	return nil
+}
+
 // Day is a UTC calendar day, counted from the Unix epoch.
 type Day int32
 
@@ -284,20 +303,36 @@ func (s *DaySet) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&items); err != nil {
 		return err
 	}
+	if err := s.parse(items); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// UnmarshalJSON reads the range form.
+func (s *DaySet) UnmarshalJSON(b []byte) error {
+	var items []string
+	if err := json.Unmarshal(b, &items); err != nil {
+		return err
+	}
+	return s.parse(items)
+}
+
+func (s *DaySet) parse(items []string) error {
 	*s = nil
 	for _, it := range items {
 		a, b, isRange := strings.Cut(it, "..")
 		da, err := parseDay(a)
 		if err != nil {
-			return fmt.Errorf("line %d: days: %w", n.Line, err)
+			return fmt.Errorf("days: %w", err)
 		}
 		db := da
 		if isRange {
 			if db, err = parseDay(b); err != nil {
-				return fmt.Errorf("line %d: days: %w", n.Line, err)
+				return fmt.Errorf("days: %w", err)
 			}
 			if db < da || db-da > 3660 {
-				return fmt.Errorf("line %d: days: bad range %q", n.Line, it)
+				return fmt.Errorf("days: bad range %q", it)
 			}
 		}
 		s.AddRange(da, db)

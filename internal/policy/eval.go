@@ -32,7 +32,11 @@ type Endpoint struct {
 	Labels selector.Labels
 	// IP is the endpoint's address; the zero value means unknown. Calico
 	// matches nets/notNets and NetworkSet CIDRs against it, also for pods.
-	IP             netip.Addr
+	IP netip.Addr
+	// Class is the address class when IP is unknown (Goldmane's "pub" and
+	// "pvt", a pod or a node): nets matches are then decided for the whole
+	// class, see NetClass. Ignored when IP is valid.
+	Class          NetClass
 	ServiceAccount string // workloads; empty when unknown
 	// NamedPorts are the workload's container ports with names. nil means
 	// unknown (a rule with a named port then cannot be decided and does not
@@ -106,10 +110,56 @@ type Decision struct {
 	// Logged reports that a Log rule matched before the decision.
 	Logged bool
 	// Incomplete reports that some rule needed data the flow lacks (an
-	// unknown IP, port, protocol, named ports, ICMP type, service) and was
-	// treated as not matching, or that an application-layer (http) match was
-	// ignored; the decision may differ from the dataplane's.
+	// unknown IP, port, protocol, named ports, ICMP type, service, or an
+	// address class only partly inside the rule's nets) and was treated as
+	// not matching, or that an application-layer (http) match was ignored;
+	// the decision may differ from the dataplane's. A rule is Incomplete
+	// only when none of its other conditions rules it out. See Certain.
 	Incomplete bool
+	// Missing says what the undecided rules lacked.
+	Missing Missing
+	// UnknownTier, UnknownPolicy and UnknownRule locate the first rule that
+	// could not be decided (UnknownPolicy nil: a profile rule). Set only
+	// when Incomplete.
+	UnknownTier   string
+	UnknownPolicy *Policy
+	UnknownRule   int
+	// unknownActs has a bit per action of the undecided rules, and
+	// unknownHTTP for an http match that decided.
+	unknownActs uint8
+}
+
+const unknownHTTP = 1 << 7
+
+// Certain reports whether the action is right even though the decision is
+// Incomplete: every rule that could not be decided has the decided action
+// (or is a Log rule), so whichever way it went the flow gets the same
+// action. A decision an ignored http match made is never certain.
+func (d *Decision) Certain() bool {
+	if !d.Incomplete {
+		return true
+	}
+	acts := d.unknownActs &^ (1 << actLog)
+	if acts&unknownHTTP != 0 {
+		return false
+	}
+	switch d.Action {
+	case ActionAllow:
+		return acts&^(1<<actAllow) == 0
+	case ActionDeny:
+		return acts&^(1<<actDeny) == 0
+	}
+	return false
+}
+
+// markUnknown records a rule that could not be decided.
+func (d *Decision) markUnknown(m Missing, act uint8, idx int) {
+	if !d.Incomplete {
+		d.UnknownRule = idx
+	}
+	d.Incomplete = true
+	d.Missing |= m
+	d.unknownActs |= act
 }
 
 // Allowed reports whether the direction lets the flow through (true when it
@@ -171,8 +221,16 @@ type Config struct {
 	// automatic host endpoints with the allow-all default profile.
 	HostEndpointDefaultDeny bool
 	// DefaultIPVersion (4 or 6) is assumed for flows whose endpoints have no
-	// known IP when a rule sets ipVersion; 0 leaves such rules unmatched.
+	// known IP when a rule sets ipVersion, and restricts address classes to
+	// that family; 0 leaves such rules unmatched and classes span both.
 	DefaultIPVersion int
+	// PrivateNets are the ranges flow logs call private ("pvt"); the public
+	// class is every other address. Empty means DefaultPrivateNets.
+	PrivateNets []netip.Prefix
+	// PodNets and NodeNets define the pod and node classes (pods and host
+	// endpoints without a known IP); empty leaves them undefined, so nets
+	// matches on such endpoints are Incomplete.
+	PodNets, NodeNets []netip.Prefix
 }
 
 type scope uint8
@@ -236,6 +294,12 @@ type Evaluator struct {
 	// selSets maps each rule selector to the NetworkSets whose labels it
 	// matches; most match none, which spares the per-flow CIDR lookup.
 	selSets map[*selector.Selector][]int32
+	// classes are the address-class regions; entRel relates every rule
+	// entity's nets ([0]) and notNets ([1]) to them, and setRel every
+	// NetworkSet's nets.
+	classes [numNetClasses]classDef
+	entRel  map[*entity]*[2]classRels
+	setRel  []classRels
 	// Skipped lists policies the evaluator ignores: doNotTrack and preDNAT
 	// policies, which Calico applies to host endpoints in separate chains.
 	Skipped []*Policy
@@ -474,6 +538,12 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 			}
 		}
 	}
+	e.classes = buildClasses(&cfg)
+	e.setRel = make([]classRels, len(e.netsets))
+	for i := range e.netsets {
+		e.setRel[i] = relateClasses(&e.classes, e.netsets[i].set.Nets)
+	}
+	e.entRel = map[*entity]*[2]classRels{}
 	e.selSets = map[*selector.Selector][]int32{}
 	addSel := func(sel *selector.Selector) {
 		if sel == nil {
@@ -495,6 +565,11 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 			for _, en := range []*entity{&rs[i].src, &rs[i].dst} {
 				addSel(en.sel)
 				addSel(en.notSel)
+				if len(en.nets) > 0 || len(en.notNets) > 0 {
+					if _, done := e.entRel[en]; !done {
+						e.entRel[en] = &[2]classRels{relateClasses(&e.classes, en.nets), relateClasses(&e.classes, en.notNets)}
+					}
+				}
 			}
 		}
 	}
@@ -665,7 +740,11 @@ tiers:
 			if dir == dirEgress {
 				rules = p.egress
 			}
+			first := !d.Incomplete
 			act, idx := e.evalRules(c, rules, &d)
+			if first && d.Incomplete {
+				d.UnknownTier, d.UnknownPolicy = tp.tier.Name, p
+			}
 			switch act {
 			case actAllow, actDeny:
 				d.Action = ActionAllow
@@ -718,8 +797,18 @@ tiers:
 func (e *Evaluator) evalRules(c *evalCtx, rules []rule, d *Decision) (ruleAction, int) {
 	for i := range rules {
 		r := &rules[i]
-		if !e.ruleMatches(c, r, d) {
+		ok, miss := e.ruleMatches(c, r)
+		if !ok {
 			continue
+		}
+		if miss != 0 {
+			// Nothing rules the rule out, but something it needs is
+			// unknown: it does not match, and the decision says so.
+			d.markUnknown(miss, 1<<r.action, i)
+			continue
+		}
+		if r.http {
+			d.markUnknown(MissingHTTP, unknownHTTP, i)
 		}
 		if r.action == actLog {
 			d.Logged = true
@@ -730,122 +819,157 @@ func (e *Evaluator) evalRules(c *evalCtx, rules []rule, d *Decision) (ruleAction
 	return 0, RuleEndOfTier
 }
 
-func (e *Evaluator) ruleMatches(c *evalCtx, r *rule, d *Decision) bool {
+// ruleMatches reports whether no condition of the rule rules the flow out
+// and, if so, what data the conditions it could not decide lacked (a rule
+// with missing data does not match). Every condition is looked at, so a
+// rule some known field excludes is never reported as undecided.
+func (e *Evaluator) ruleMatches(c *evalCtx, r *rule) (bool, Missing) {
 	f := c.f
+	var miss Missing
 	if r.proto != 0 {
 		if f.Proto == 0 {
-			d.Incomplete = true
-			return false
-		}
-		if uint8(f.Proto) != r.proto {
-			return false
+			miss |= MissingProtocol
+		} else if uint8(f.Proto) != r.proto {
+			return false, 0
 		}
 	}
 	if r.notProto != 0 {
 		if f.Proto == 0 {
-			d.Incomplete = true
-			return false
-		}
-		if uint8(f.Proto) == r.notProto {
-			return false
+			miss |= MissingProtocol
+		} else if uint8(f.Proto) == r.notProto {
+			return false, 0
 		}
 	}
 	if r.ipVersion != 0 {
 		if c.family == 0 {
-			d.Incomplete = true
-			return false
-		}
-		if c.family != r.ipVersion {
-			return false
+			miss |= MissingIPVersion
+		} else if c.family != r.ipVersion {
+			return false, 0
 		}
 	}
 	if r.icmp.set || r.notICMP.set {
 		if !f.ICMPKnown {
-			d.Incomplete = true
-			return false
-		}
-		if r.icmp.set && !icmpMatches(&r.icmp, f) {
-			return false
-		}
-		if r.notICMP.set && icmpMatches(&r.notICMP, f) {
-			return false
+			miss |= MissingICMP
+		} else {
+			if r.icmp.set && !icmpMatches(&r.icmp, f) {
+				return false, 0
+			}
+			if r.notICMP.set && icmpMatches(&r.notICMP, f) {
+				return false, 0
+			}
 		}
 	}
 	// Ports and nets first: they are cheap and usually decide.
-	if !e.portsMatch(&r.dst, &c.dst, f.DstPort, d) || !e.portsMatch(&r.src, &c.src, f.SrcPort, d) {
-		return false
+	ok, m := e.portsMatch(&r.dst, &c.dst, f.DstPort)
+	if !ok {
+		return false, 0
 	}
-	if !e.entityMatches(c, &r.dst, &c.dst, true, d) || !e.entityMatches(c, &r.src, &c.src, false, d) {
-		return false
+	miss |= m
+	if ok, m = e.portsMatch(&r.src, &c.src, f.SrcPort); !ok {
+		return false, 0
 	}
-	if r.http {
-		d.Incomplete = true
+	miss |= m
+	if ok, m = e.entityMatches(c, &r.dst, &c.dst, true); !ok {
+		return false, 0
 	}
-	return true
+	miss |= m
+	if ok, m = e.entityMatches(c, &r.src, &c.src, false); !ok {
+		return false, 0
+	}
+	return true, miss | m
 }
 
 func icmpMatches(m *icmpMatch, f *Flow) bool {
 	return f.ICMPType == m.typ && (!m.hasCode || f.ICMPCode == m.code)
 }
 
-func (e *Evaluator) portsMatch(en *entity, ep *epCtx, port uint16, d *Decision) bool {
+func (e *Evaluator) portsMatch(en *entity, ep *epCtx, port uint16) (bool, Missing) {
+	var miss Missing
 	if !en.ports.empty() {
 		if port == 0 {
-			d.Incomplete = true
-			return false
-		}
-		if !e.portMatches(&en.ports, ep, port, ep.proto, d) {
-			return false
+			miss |= MissingPort
+		} else {
+			ok, m := e.portMatches(&en.ports, ep, port, ep.proto)
+			if !ok && m == 0 {
+				return false, 0
+			}
+			miss |= m
 		}
 	}
 	if !en.notPorts.empty() {
 		if port == 0 {
-			d.Incomplete = true
-			return false
-		}
-		if e.portMatches(&en.notPorts, ep, port, ep.proto, d) {
-			return false
+			miss |= MissingPort
+		} else {
+			ok, m := e.portMatches(&en.notPorts, ep, port, ep.proto)
+			if ok {
+				return false, 0
+			}
+			miss |= m
 		}
 	}
-	return true
+	return true, miss
 }
 
-func (e *Evaluator) entityMatches(c *evalCtx, en *entity, ep *epCtx, isDst bool, d *Decision) bool {
+// netsMatch decides an address match: the endpoint's IP inside nets (or,
+// with notNets, outside), or its address class wholly inside or outside.
+func (e *Evaluator) netsMatch(c *evalCtx, en *entity, ep *epCtx, which int, nets []netip.Prefix) (in bool, miss Missing) {
+	if ep.ip.IsValid() {
+		return prefixesContain(nets, ep.ip), 0
+	}
+	cls := ep.ep.Class
+	if cls == NetClassNone || cls >= numNetClasses {
+		return false, MissingAddress
+	}
+	switch e.entRel[en][which][cls][familyIndex(c.family)] {
+	case relAll:
+		return true, 0
+	case relNone:
+		return false, 0
+	case relPartial:
+		return false, MissingClassPart
+	}
+	return false, MissingAddress
+}
+
+func (e *Evaluator) entityMatches(c *evalCtx, en *entity, ep *epCtx, isDst bool) (bool, Missing) {
+	var miss Missing
 	if len(en.nets) > 0 {
-		if !ep.ip.IsValid() {
-			d.Incomplete = true
-			return false
+		in, m := e.netsMatch(c, en, ep, 0, en.nets)
+		if !in && m == 0 {
+			return false, 0
 		}
-		if !prefixesContain(en.nets, ep.ip) {
-			return false
-		}
+		miss |= m
 	}
 	if len(en.notNets) > 0 {
-		if !ep.ip.IsValid() {
-			d.Incomplete = true
-			return false
+		in, m := e.netsMatch(c, en, ep, 1, en.notNets)
+		if in {
+			return false, 0
 		}
-		if prefixesContain(en.notNets, ep.ip) {
-			return false
+		miss |= m
+	}
+	if en.sel != nil {
+		ok, m := e.selectorMatches(c, en.sel, ep)
+		if !ok && m == 0 {
+			return false, 0
 		}
+		miss |= m
 	}
-	if en.sel != nil && !e.selectorMatches(en.sel, ep) {
-		return false
-	}
-	if en.notSel != nil && e.selectorMatches(en.notSel, ep) {
-		return false
+	if en.notSel != nil {
+		ok, m := e.selectorMatches(c, en.notSel, ep)
+		if ok && m == 0 {
+			return false, 0
+		}
+		miss |= m
 	}
 	if en.svc != nil {
 		svc := &c.f.DstService
 		if !isDst || svc.Name == "" {
-			d.Incomplete = true
-			return false
-		}
-		if svc.Name != en.svc.name || svc.Namespace != en.svc.namespace {
-			return false
+			miss |= MissingService
+		} else if svc.Name != en.svc.name || svc.Namespace != en.svc.namespace {
+			return false, 0
 		}
 	}
-	return true
+	return true, miss
 }
 
 func prefixesContain(ps []netip.Prefix, ip netip.Addr) bool {
@@ -857,20 +981,23 @@ func prefixesContain(ps []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-func (e *Evaluator) portMatches(m *portMatch, ep *epCtx, port uint16, proto Protocol, d *Decision) bool {
+// portMatches reports whether the port is in the list; a named port of a
+// workload whose named ports are unknown leaves it undecided (false with
+// MissingNamedPorts).
+func (e *Evaluator) portMatches(m *portMatch, ep *epCtx, port uint16, proto Protocol) (bool, Missing) {
 	for _, r := range m.ranges {
 		if port >= r.lo && port <= r.hi {
-			return true
+			return true, 0
 		}
 	}
 	if len(m.named) == 0 {
-		return false
+		return false, 0
 	}
 	if ep.ep.NamedPorts == nil {
 		if ep.ep.Kind == EndpointWorkload {
-			d.Incomplete = true
+			return false, MissingNamedPorts
 		}
-		return false
+		return false, 0
 	}
 	for _, np := range ep.ep.NamedPorts {
 		if np.Port != port || np.Proto != proto {
@@ -878,52 +1005,72 @@ func (e *Evaluator) portMatches(m *portMatch, ep *epCtx, port uint16, proto Prot
 		}
 		for _, n := range m.named {
 			if n == np.Name {
-				return true
+				return true, 0
 			}
 		}
 	}
-	return false
+	return false, 0
 }
 
 // selectorMatches matches a rule selector against an endpoint the way
 // Calico's IP sets do: the endpoint's own (merged) labels, or the labels of
-// any NetworkSet whose CIDRs contain the endpoint's IP.
-func (e *Evaluator) selectorMatches(sel *selector.Selector, ep *epCtx) bool {
+// any NetworkSet whose CIDRs contain the endpoint's IP. For an endpoint
+// known only by its address class, a selected NetworkSet that holds the
+// whole class matches and one that holds part of it leaves the match
+// undecided (false with MissingSetMember).
+func (e *Evaluator) selectorMatches(c *evalCtx, sel *selector.Selector, ep *epCtx) (bool, Missing) {
 	if sel.MatchesView(&ep.labels) {
-		return true
+		return true, 0
 	}
-	if len(e.netsets) == 0 || !ep.ip.IsValid() {
-		return false
+	if len(e.netsets) == 0 {
+		return false, 0
+	}
+	if !ep.ip.IsValid() {
+		cls := ep.ep.Class
+		if cls == NetClassNone || cls >= numNetClasses {
+			return false, 0
+		}
+		fam := familyIndex(c.family)
+		var miss Missing
+		for _, i := range e.selSets[sel] {
+			switch e.setRel[i][cls][fam] {
+			case relAll:
+				return true, 0
+			case relPartial, relUndefined:
+				miss = MissingSetMember
+			}
+		}
+		return false, miss
 	}
 	cands := e.selSets[sel]
 	if len(cands) == 0 {
-		return false
+		return false, 0
 	}
 	if len(cands) <= 4 {
 		for _, i := range cands {
 			if prefixesContain(e.netsets[i].set.Nets, ep.ip) {
-				return true
+				return true, 0
 			}
 		}
-		return false
+		return false, 0
 	}
 	if !ep.setsDone {
 		e.findSets(ep)
 	}
 	for i := 0; i < ep.nsets; i++ {
 		if sel.Matches(e.netsets[ep.sets[i]].labels) {
-			return true
+			return true, 0
 		}
 	}
 	if ep.setsMore {
 		for i := range e.netsets {
 			ns := &e.netsets[i]
 			if prefixesContain(ns.set.Nets, ep.ip) && sel.Matches(ns.labels) {
-				return true
+				return true, 0
 			}
 		}
 	}
-	return false
+	return false, 0
 }
 
 func (e *Evaluator) findSets(ep *epCtx) {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/diff"
+	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/render"
+)
+
+type diffOpts struct {
+	against    []string
+	base       string
+	flavor     string
+	output     string
+	namespaces string
+}
+
+func newDiffCmd(g *globals) *cobra.Command {
+	o := &diffOpts{}
+	cmd := &cobra.Command{
+		Use:   "diff (--against PATH... | --base GIT_REF) [--flavor calico|calico-staged|k8s] [-o text|md|json]",
+		Short: "Show what a change to the allowlists does to egress, weighted by the traffic it affects",
+		Long: `diff compares egress policy by meaning, not text, and weighs every change by
+observed traffic.
+
+  --against PATH...  the policies rendered from the store now (every namespace,
+                     Stable or not, with --flavor; the profile's excluded
+                     namespaces only when the files have a policy for them)
+                     against the committed policy files: YAML, JSON or Terraform
+                     .tf, files or directories. Only calico-plan's policies are
+                     compared (labelled app.kubernetes.io/managed-by: calico-plan,
+                     or named as render names them, and the allowlist tier).
+  --base GIT_REF     the store as committed at GIT_REF (read with git ls-tree and
+                     git show) against the store now, both rendered with --flavor.
+
+Per namespace, each policy's egress rules become regions: destination peer
+(canonical selectors, namespaces, services) x addresses x protocol x ports. So
+rule order, formatting and equivalent selector spellings ("a == 'x' && b == 'y'"
+and "b == \"y\" && a == \"x\"") are no change, and a narrowed rule shows as the
+part it no longer allows. Each removal is weighted by the allowlist entries whose
+traffic it carried and that nothing else allows any more ("- TCP/5432 to dbaas
+{cnpg.io/cluster=pg-cluster}: 412 flows, last seen 2026-11-27 — this change would
+cut them"); each addition by the entries that justify it. With --against the
+store now weighs both; with --base, removals are weighed by both stores.
+
+Exit codes, as 'terraform plan -detailed-exitcode': 0 no changes, 2 changes,
+1 error (a committed file that does not parse, a namespace that cannot be
+rendered, a bad ref; the report is still printed when there is one).`,
+		Example: `  calico-plan diff --against policies/
+  calico-plan diff --against stacks/calico/egress.tf --flavor calico -o md > comment.md
+  calico-plan diff --base origin/main -o md
+  calico-plan diff --base HEAD~1 -o json | jq '.summary'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDiff(g, o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.against, "against", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	f.StringVar(&o.base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
+	f.StringVar(&o.flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text, md (a pull-request comment) or json")
+	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml): exact namespaceSelector matching while weighting")
+	return cmd
+}
+
+func runDiff(g *globals, o *diffOpts) error {
+	format, err := output.Parse(o.output, output.Text, output.MD, output.JSON)
+	if err != nil {
+		return err
+	}
+	if (len(o.against) > 0) == (o.base != "") {
+		return fmt.Errorf("give --against PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
+	}
+	fl, err := render.ParseFlavor(o.flavor)
+	if err != nil {
+		return err
+	}
+	st, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	// Hook for cluster facts: a --cluster snapshot's namespace labels
+	// (cluster.Facts.NamespaceLabels()) go into the same option.
+	var nl cluster.NamespaceLabels
+	if o.namespaces != "" {
+		if nl, err = cluster.LoadNamespacesFile(o.namespaces); err != nil {
+			return err
+		}
+	}
+	opt := diff.Options{Profile: st.Profile(), Flavor: fl, NamespaceLabels: nl}
+	var rep *diff.Report
+	if o.base != "" {
+		if rep, err = diff.Git(st, o.base, opt); err != nil {
+			return err
+		}
+	} else {
+		rep = diff.Files(st, o.against, opt)
+	}
+	switch format {
+	case output.JSON:
+		err = diff.WriteJSON(g.stdout, rep)
+	case output.MD:
+		err = diff.WriteMarkdown(g.stdout, rep)
+	default:
+		err = diff.WriteText(g.stdout, rep)
+	}
+	if err != nil {
+		return err
+	}
+	switch rep.Summary.ExitCode {
+	case diff.ExitError:
+		return &codeError{code: exitError, err: fmt.Errorf("diff: %d errors (see the report)", len(rep.Errors))}
+	case diff.ExitChanges:
+		return &codeError{code: exitChanges}
+	}
+	return nil
+}

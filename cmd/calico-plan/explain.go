@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/render"
+)
+
+func newExplainCmd(g *globals) *cobra.Command {
+	var ns, flavor, out string
+	cmd := &cobra.Command{
+		Use:   "explain --namespace NS [--flavor calico] [-o table|json|md]",
+		Short: "Show every rule of a namespace's policy with the evidence behind it",
+		Long: `explain renders a namespace's policy and lists each egress rule with the
+traffic that justifies it: flows, bytes, first and last seen, the days it was
+seen on, sample workloads and Services. It also lists denied egress (never
+allowlisted) and egress the staged policy would deny, and the stability state.
+Use it to review an allowlist before promoting it.`,
+		Example: `  calico-plan explain --namespace recruiter-responder
+  calico-plan explain --namespace n8n -o md > n8n-review.md`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := output.Parse(out, output.Table, output.JSON, output.MD)
+			if err != nil {
+				return err
+			}
+			fl, err := render.ParseFlavor(flavor)
+			if err != nil {
+				return err
+			}
+			if ns == "" {
+				return fmt.Errorf("--namespace is required")
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			n := st.Namespace(ns)
+			if n == nil {
+				return fmt.Errorf("namespace %q is not in the store %s", ns, st.Dir)
+			}
+			ex, err := buildExplain(st, n, fl)
+			if err != nil {
+				return err
+			}
+			if f == output.JSON {
+				return output.WriteJSON(g.stdout, ex)
+			}
+			return printExplain(g, ex, f)
+		},
+	}
+	cmd.Flags().StringVar(&ns, "namespace", "", "namespace to explain")
+	cmd.Flags().StringVar(&flavor, "flavor", "calico", "policy flavor whose rules are explained: calico, calico-staged or k8s")
+	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json or md")
+	return cmd
+}
+
+type explainRule struct {
+	Index     int                 `json:"index"`
+	Action    string              `json:"action"`
+	Peer      string              `json:"peer"`
+	Ports     []string            `json:"ports,omitempty"`
+	Evidence  *allowlist.Evidence `json:"evidence,omitempty"`
+	Workloads []string            `json:"workloads,omitempty"`
+	Services  []string            `json:"services,omitempty"`
+	Note      string              `json:"note,omitempty"`
+}
+
+type explainReport struct {
+	Namespace  string               `json:"namespace"`
+	Tier       string               `json:"tier"`
+	Stage      string               `json:"stage"`
+	Policy     string               `json:"policy"`
+	Flavor     string               `json:"flavor"`
+	Assessment allowlist.Assessment `json:"stability"`
+	Rules      []explainRule        `json:"rules"`
+	Denied     []allowlist.Entry    `json:"denied,omitempty"`
+	WouldDeny  []allowlist.Entry    `json:"wouldDeny,omitempty"`
+	Warnings   []string             `json:"warnings,omitempty"`
+}
+
+func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor) (*explainReport, error) {
+	prof := st.Profile()
+	pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof})
+	if err != nil {
+		return nil, err
+	}
+	ex := &explainReport{Namespace: n.Namespace, Tier: n.Tier, Stage: n.Rollout.Stage, Policy: pol.Name, Flavor: string(fl),
+		Assessment: allowlist.Assess(n, st.Meta.Observation.To, prof.Stability), Denied: n.Denied, WouldDeny: n.WouldDeny, Warnings: pol.Warnings}
+	var dnsEv *allowlist.Evidence
+	for _, e := range n.Egress {
+		if e.Peer.Kind == allowlist.PeerDNS {
+			t := e.Total()
+			dnsEv = &t
+		}
+	}
+	for _, r := range pol.Rules {
+		er := explainRule{Index: r.Index, Action: "Allow", Peer: r.Peer, Ports: r.Ports}
+		switch r.Kind {
+		case "dns":
+			er.Evidence = dnsEv
+			er.Note = "always included (cluster profile)"
+			if dnsEv == nil {
+				er.Note = "always included (cluster profile); no DNS traffic was observed"
+			}
+		case "entry":
+			e := n.Egress[r.Entry]
+			var ev allowlist.Evidence
+			for _, p := range e.Ports {
+				for _, want := range r.Ports {
+					if p.Port == want {
+						ev.Merge(p.Evidence)
+					}
+				}
+			}
+			er.Evidence, er.Workloads, er.Services = &ev, e.Workloads, e.Services
+		case "log":
+			er.Action, er.Peer = "Log", "everything else"
+		case "deny":
+			er.Action, er.Peer = "Deny", "everything else"
+			er.Note = "explicit default deny"
+		}
+		ex.Rules = append(ex.Rules, er)
+	}
+	return ex, nil
+}
+
+func printExplain(g *globals, ex *explainReport, f output.Format) error {
+	w := g.stdout
+	a := ex.Assessment
+	if f == output.MD {
+		fmt.Fprintf(w, "### Egress allowlist for `%s`\n\n", ex.Namespace)
+		fmt.Fprintf(w, "Tier **%s**, stage **%s**, state **%s** (%s). Policy `%s` (%s).\n\n", ex.Tier, ex.Stage, a.State, a.Reason, ex.Policy, ex.Flavor)
+	} else {
+		fmt.Fprintf(w, "namespace %s  tier %s  stage %s  policy %s (%s)\n", ex.Namespace, ex.Tier, ex.Stage, ex.Policy, ex.Flavor)
+		fmt.Fprintf(w, "state %s: %s\n\n", a.State, a.Reason)
+	}
+	t := &output.Tab{Headers: []string{"#", "ACTION", "PEER", "PORTS", "FLOWS", "DAYS", "FIRST SEEN", "LAST SEEN", "WORKLOADS", "SERVICES / NOTE"}}
+	for _, r := range ex.Rules {
+		row := []string{strconv.Itoa(r.Index), r.Action, r.Peer, strings.Join(r.Ports, " ")}
+		if r.Evidence != nil {
+			row = append(row, strconv.FormatInt(r.Evidence.Flows, 10), strconv.Itoa(len(r.Evidence.Days)), r.Evidence.FirstSeen.String(), r.Evidence.LastSeen.String())
+		} else {
+			row = append(row, "-", "-", "-", "-")
+		}
+		note := strings.Join(r.Services, " ")
+		if r.Note != "" {
+			note = strings.TrimSpace(note + " " + r.Note)
+		}
+		row = append(row, strings.Join(r.Workloads, " "), note)
+		t.Add(row...)
+	}
+	write := func(t *output.Tab) error {
+		if f == output.MD {
+			return t.WriteMarkdown(w)
+		}
+		return t.WriteText(w)
+	}
+	if err := write(t); err != nil {
+		return err
+	}
+	for _, sec := range []struct {
+		title   string
+		entries []allowlist.Entry
+	}{{"Denied egress (seen, never allowlisted)", ex.Denied}, {"Would be denied by the staged policy (review, then 'allow --from-denied')", ex.WouldDeny}} {
+		if len(sec.entries) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", sec.title)
+		dt := &output.Tab{Headers: []string{"PEER", "PORTS", "FLOWS", "DAYS", "LAST SEEN", "WORKLOADS"}}
+		for _, e := range sec.entries {
+			var ports []string
+			for _, p := range e.Ports {
+				ports = append(ports, p.Port)
+			}
+			tot := e.Total()
+			dt.Add(e.Peer.String(), strings.Join(ports, " "), strconv.FormatInt(tot.Flows, 10), strconv.Itoa(len(tot.Days)), tot.LastSeen.String(), strings.Join(e.Workloads, " "))
+		}
+		if err := write(dt); err != nil {
+			return err
+		}
+	}
+	for _, warn := range ex.Warnings {
+		fmt.Fprintln(w, "\nwarning:", warn)
+	}
+	return nil
+}

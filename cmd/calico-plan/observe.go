@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/internal/observe"
+)
+
+type observeOpts struct {
+	from       []string
+	namespaces string
+	strict     bool
+	workers    int
+	es         *esFlags
+	goldmane   *goldmaneFlags
+}
+
+func newObserveCmd(g *globals) *cobra.Command {
+	o := &observeOpts{}
+	cmd := &cobra.Command{
+		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube) [--namespaces FILE]",
+		Short: "Read flow logs into the allowlist store",
+		Long: `observe reads Calico flow logs and merges each namespace's egress into the
+allowlist store (--store, default ./allowlists): one YAML file per namespace
+with every peer and port seen, and evidence (flows, bytes, first and last seen,
+days seen, a sample of workloads).
+
+Inputs (--from, repeatable): files, directories (read recursively), globs, or
+'-' for stdin; gzip is read transparently. Formats are detected per file:
+  - Calico Enterprise flows.log (JSON lines), Elasticsearch documents, a saved
+    _search response, Linseed {"items": [...]} lists
+  - Goldmane flows as emitter JSON or protojson, one per line or as an array
+  - Whisker GET /flows responses and its SSE stream (lower fidelity: warned)
+
+Only flows reported by the source (reporter=src) from pods count: a pod-to-pod
+connection is reported twice, and the dst copy is ignored. Denied flows are
+kept apart and never allowlisted. Running observe twice on the same data
+changes nothing: each file's content hash is remembered, and a file that grew
+since (a live flows.log) is read from where the previous run stopped.
+
+Bad records (malformed JSON, wrong types, unknown enums, truncated lines or
+gzip) are skipped, counted and reported with file and line; --strict makes
+the first one fatal and leaves the store untouched.
+
+--namespaces takes 'kubectl get ns -o yaml' output (a NamespaceList or
+Namespace documents) to learn each namespace's tier from its label.`,
+		Example: `  # a day of Calico Enterprise flow logs, rotated files included
+  calico-plan observe --from /var/log/calico/flowlogs/ --namespaces ns.yaml
+
+  # a saved Elasticsearch search and a Goldmane capture
+  calico-plan observe --from search.json --from goldmane-flows.json
+
+  # from a pipe
+  kubectl exec -n calico-system ds/calico-node -- cat /var/log/calico/flowlogs/flows.log | calico-plan observe --from -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runObserve(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.from, "from", nil, "flow-log file, directory, glob or '-' (repeatable)")
+	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml) to assign tiers from labels")
+	f.BoolVar(&o.strict, "strict", false, "fail on the first bad record instead of skipping it")
+	f.IntVar(&o.workers, "workers", 0, "decoding goroutines per input (default: number of CPUs)")
+	f.String("since", "", "first observe of a time-based source: read the last DURATION (e.g. 60m, 7d; Elasticsearch default 7d, Goldmane default all it retains)")
+	f.Bool("allow-partial", false, "keep data read with errors (timed-out search, lost shards, shifting pages), with a warning recorded in the store")
+	o.es = addElasticsearchFlags(cmd)
+	o.goldmane = addGoldmaneFlags(cmd)
+	return cmd
+}
+
+func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
+	if len(o.from) == 0 && !o.es.enabled() && !o.goldmane.enabled() {
+		return fmt.Errorf("nothing to observe: give --from PATH (a file, directory, glob or '-'), --es URL (Calico Enterprise) or --goldmane HOST:PORT / --goldmane-kube (Calico OSS 3.30+)")
+	}
+	var nsLabels cluster.NamespaceLabels
+	if o.namespaces != "" {
+		var err error
+		if nsLabels, err = cluster.LoadNamespacesFile(o.namespaces); err != nil {
+			return err
+		}
+	}
+	unlock, err := fsutil.Lock(g.storeDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if len(o.from) > 0 {
+		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin}
+		if g.isTerminal() {
+			opt.Progress = observe.NewProgress(g.stderr, 500*time.Millisecond)
+		}
+		res, err := observe.Files(ctx, st, opt)
+		if opt.Progress != nil {
+			opt.Progress.Stop()
+		}
+		if err != nil {
+			return err
+		}
+		printObserveReport(g, res, st.Dir)
+	}
+	if o.es.enabled() {
+		if err := runElasticsearch(ctx, g, st, o.es); err != nil {
+			return err
+		}
+	}
+	if nsLabels != nil {
+		st.SetNamespaceLabels(nsLabels)
+	}
+	if err := st.Save(); err != nil {
+		return err
+	}
+	if o.goldmane.enabled() {
+		return runGoldmane(ctx, g, st, o.goldmane)
+	}
+	return nil
+}
+
+func printObserveReport(g *globals, res *observe.Result, dir string) {
+	w := g.stderr
+	for _, in := range res.Inputs {
+		line := fmt.Sprintf("%s: %s", in.Name, in.Outcome)
+		if in.Outcome != observe.OutcomeSkipped {
+			line += fmt.Sprintf(" (%s, %d records, %d used for egress, %d bad)", in.Decode.Format, in.Decode.Records, in.Used, in.Decode.Bad)
+		}
+		fmt.Fprintln(w, line)
+		for _, n := range in.Notes {
+			fmt.Fprintln(w, "  note:", n)
+		}
+		for _, warn := range in.Decode.Warnings {
+			fmt.Fprintln(w, "  warning:", warn)
+		}
+	}
+	d := res.Decode
+	if d.Bad > 0 {
+		fmt.Fprintf(w, "%d bad records skipped (%s); first examples:\n", d.Bad, reasons(d.ByReason))
+		for _, p := range d.Examples {
+			fmt.Fprintln(w, "  ", p.String())
+		}
+	}
+	s := res.Stats
+	fmt.Fprintf(w, "%d records, %d used for egress allowlists", s.Records, s.Used)
+	if len(s.Skipped) > 0 {
+		fmt.Fprintf(w, "; not used: %s", reasons(s.Skipped))
+	}
+	fmt.Fprintln(w)
+	if u := s.Unattributed(); u > 0 {
+		fmt.Fprintf(w, "warning: %d records could not be attributed to a source namespace\n", u)
+	}
+	if s.LabelsDropped > 0 {
+		fmt.Fprintf(w, "warning: %d labels were left out of selectors because they are not valid Kubernetes labels\n", s.LabelsDropped)
+	}
+	fmt.Fprintf(w, "store: %s (see 'calico-plan status --store %s')\n", dir, dir)
+}
+
+func reasons(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/config"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	configPath string
+	storeDir   string
+	stdout     io.Writer
+	stderr     io.Writer
+	stdin      io.Reader
+	// isTerminal reports whether progress may be shown on stderr.
+	isTerminal func() bool
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin,
+		isTerminal: func() bool { return isatty.IsTerminal(os.Stderr.Fd()) }}
+	return buildRoot(g)
+}
+
+func buildRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "calico-plan",
+		Short: "Lock pod egress down with Calico, observe-then-enforce, without an outage",
+		Long: `calico-plan turns Calico flow logs into per-namespace egress allowlists with
+evidence, kept as reviewable YAML files in git, and renders default-deny egress
+policies from them: first as Calico staged policies that only report what they
+would deny, then enforced, namespace by namespace.
+
+The workflow:
+  1. observe   read flow logs (files from Calico Enterprise or Goldmane, Elasticsearch,
+               or Goldmane over gRPC) into the allowlist store (./allowlists)
+  2. status    see which namespaces have been observed long enough to be Stable
+  3. explain   review a namespace's allowlist: every rule with its evidence
+  4. render    write the policy: --flavor calico-staged first, calico (or k8s) later
+
+Every command reads the cluster profile (--config; built-in default: a
+Calico OSS 3.30 homelab with NodeLocal DNS and tiers as a 'tier' namespace
+label). Print the default with 'calico-plan profile'.
+
+Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.PersistentFlags().StringVar(&g.configPath, "config", "", "cluster profile YAML (default: the built-in profile, see 'calico-plan profile')")
+	root.PersistentFlags().StringVar(&g.storeDir, "store", "allowlists", "allowlist store directory (one YAML file per namespace; commit it to git)")
+	root.AddCommand(
+		newObserveCmd(g),
+		newStatusCmd(g),
+		newRenderCmd(g),
+		newExplainCmd(g),
+		newProfileCmd(g),
+		newGenerateCmd(g),
+		newVersionCmd(g),
+		newWavesCmd(g),
+		newPromoteCmd(g),
+		newRollbackCmd(g),
+		newAllowCmd(g),
+		newSnapshotCmd(g),
+		newCheckCmd(g),
+		newDiffCmd(g),
+	)
+	return root
+}
+
+func (g *globals) profile() (*config.Profile, error) { return config.Load(g.configPath) }
+
+// openStore loads the profile and the store.
+func (g *globals) openStore() (*allowlist.Store, error) {
+	p, err := g.profile()
+	if err != nil {
+		return nil, err
+	}
+	return allowlist.Open(g.storeDir, p)
+}
+
+// parseNow parses --now (RFC 3339 or a date); empty means "newest observed".
+func parseNow(s string) (allowlist.Time, error) {
+	if s == "" {
+		return 0, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return allowlist.Time(t.Unix()), nil
+		}
+	}
+	return 0, fmt.Errorf("--now %q: want RFC 3339 (2026-11-27T12:00:00Z) or a date (2026-11-27)", s)
+}

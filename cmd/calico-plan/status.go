@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/output"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var out, now string
+	cmd := &cobra.Command{
+		Use:   "status [-o table|json|yaml|md]",
+		Short: "Show each namespace's observation window, stability and rollout stage",
+		Long: `status summarizes the store: the observed window, the sources ingested, and for
+each namespace its tier, rollout stage, stability state and entry counts.
+
+States (judged against the newest observed flow, or --now, never the wall clock):
+  Learning     a new entry appeared within the stabilization period (default 72h)
+  Stabilizing  no new entry for the stabilization period, but observed for less
+               than the minimum window (default 7d)
+  Stable       observed at least the minimum window and quiet for the
+               stabilization period: a candidate for a staged policy
+  NoData       no flows from this namespace
+
+An observation gap (for example Goldmane data lost while no collector ran)
+restarts both clocks. status warns when the newest observation is older than
+the profile's stability.staleAfter (default 24h) compared with the wall clock.`,
+		Example: `  calico-plan status
+  calico-plan status -o json | jq '.namespaces[] | select(.state == "Stable") | .name'
+  calico-plan status --now 2026-11-27`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := output.Parse(out, output.Table, output.JSON, output.YAML, output.MD)
+			if err != nil {
+				return err
+			}
+			at, err := parseNow(now)
+			if err != nil {
+				return err
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			rep := buildStatus(st, at, time.Now())
+			switch f {
+			case output.JSON:
+				return output.WriteJSON(g.stdout, rep)
+			case output.YAML:
+				return output.WriteYAML(g.stdout, rep)
+			}
+			return printStatus(g, rep, f)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json, yaml or md")
+	cmd.Flags().StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
+	return cmd
+}
+
+type statusReport struct {
+	Store      string            `json:"store" yaml:"store"`
+	From       allowlist.Time    `json:"from" yaml:"from"`
+	To         allowlist.Time    `json:"to" yaml:"to"`
+	JudgedAt   allowlist.Time    `json:"judgedAt" yaml:"judgedAt"`
+	Sources    int               `json:"sources" yaml:"sources"`
+	Ingest     allowlist.Ingest  `json:"ingest" yaml:"ingest"`
+	Gaps       []allowlist.Gap   `json:"gaps,omitempty" yaml:"gaps,omitempty"`
+	Warnings   []string          `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+	Namespaces []namespaceStatus `json:"namespaces" yaml:"namespaces"`
+}
+
+type namespaceStatus struct {
+	Name       string         `json:"name" yaml:"name"`
+	Tier       string         `json:"tier" yaml:"tier"`
+	TierSource string         `json:"tierSource" yaml:"tierSource"`
+	Stage      string         `json:"stage" yaml:"stage"`
+	State      string         `json:"state" yaml:"state"`
+	Reason     string         `json:"reason" yaml:"reason"`
+	ObservedH  float64        `json:"observedHours" yaml:"observedHours"`
+	QuietH     float64        `json:"quietHours" yaml:"quietHours"`
+	StableAt   allowlist.Time `json:"stableAt" yaml:"stableAt"`
+	Egress     int            `json:"egressEntries" yaml:"egressEntries"`
+	Denied     int            `json:"deniedEntries" yaml:"deniedEntries"`
+	WouldDeny  int            `json:"wouldDenyEntries" yaml:"wouldDenyEntries"`
+	LastFlow   allowlist.Time `json:"lastFlow" yaml:"lastFlow"`
+	Excluded   bool           `json:"excluded,omitempty" yaml:"excluded,omitempty"`
+}
+
+func buildStatus(st *allowlist.Store, at allowlist.Time, wall time.Time) *statusReport {
+	m := st.Meta
+	rep := &statusReport{Store: st.Dir, From: m.Observation.From, To: m.Observation.To, Sources: len(m.Sources), Ingest: m.Ingest, Gaps: m.Gaps, Warnings: append([]string(nil), m.Warnings...)}
+	judge := at
+	if judge == 0 {
+		judge = m.Observation.To
+	}
+	rep.JudgedAt = judge
+	ref := wall
+	if at != 0 {
+		ref = at.T()
+	}
+	stale := st.Profile().Stability.StaleAfter.D()
+	if m.Observation.To != 0 && stale > 0 && ref.Sub(m.Observation.To.T()) > stale {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the newest observation (%s) is %s old: run observe again before promoting", m.Observation.To, roundHours(ref.Sub(m.Observation.To.T()))))
+	}
+	if u := m.Ingest.Unattributed(); u > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d records could not be attributed to a source namespace", u))
+	}
+	if m.Ingest.Bad > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d bad records were skipped while observing", m.Ingest.Bad))
+	}
+	for _, s := range m.Sources {
+		if s.Partial {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("source %s %s was read partially: allowlists may miss entries", s.Kind, s.ID))
+		}
+	}
+	for _, n := range st.Namespaces() {
+		a := allowlist.Assess(n, judge, st.Profile().Stability)
+		rep.Namespaces = append(rep.Namespaces, namespaceStatus{
+			Name: n.Namespace, Tier: n.Tier, TierSource: n.TierSource, Stage: n.Rollout.Stage,
+			State: a.State, Reason: a.Reason, ObservedH: a.Observed.Hours(), QuietH: a.Quiet.Hours(), StableAt: a.StableAt,
+			Egress: len(n.Egress), Denied: len(n.Denied), WouldDeny: len(n.WouldDeny), LastFlow: n.Observation.To,
+			Excluded: st.Profile().Excluded(n.Namespace),
+		})
+	}
+	return rep
+}
+
+func roundHours(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%.1fd", d.Hours()/24)
+	}
+	return d.Round(time.Minute).String()
+}
+
+func days(h float64) string { return strconv.FormatFloat(h/24, 'f', 1, 64) + "d" }
+
+func printStatus(g *globals, rep *statusReport, f output.Format) error {
+	w := g.stdout
+	if rep.To == 0 {
+		fmt.Fprintf(w, "store %s is empty: run 'calico-plan observe --from PATH' first\n", rep.Store)
+		return nil
+	}
+	fmt.Fprintf(w, "store %s: %d namespaces, observed %s to %s, %d sources; judged at %s\n",
+		rep.Store, len(rep.Namespaces), rep.From, rep.To, rep.Sources, rep.JudgedAt)
+	fmt.Fprintf(w, "records: %d read, %d used for egress allowlists\n\n", rep.Ingest.Records, rep.Ingest.Used)
+	t := &output.Tab{Headers: []string{"NAMESPACE", "TIER", "STAGE", "STATE", "OBSERVED", "QUIET", "STABLE AT", "PEERS", "DENIED", "WOULD-DENY", "LAST FLOW"}}
+	for _, n := range rep.Namespaces {
+		stage := n.Stage
+		if n.Excluded {
+			stage += " (excluded)"
+		}
+		stableAt := "-"
+		if n.State != "Stable" && n.StableAt != 0 {
+			stableAt = n.StableAt.String()
+		}
+		t.Add(n.Name, n.Tier, stage, n.State, days(n.ObservedH), days(n.QuietH), stableAt,
+			strconv.Itoa(n.Egress), strconv.Itoa(n.Denied), strconv.Itoa(n.WouldDeny), n.LastFlow.String())
+	}
+	var err error
+	if f == output.MD {
+		err = t.WriteMarkdown(w)
+	} else {
+		err = t.WriteText(w)
+	}
+	if err != nil {
+		return err
+	}
+	for _, gp := range rep.Gaps {
+		fmt.Fprintf(w, "gap: %s to %s (%s: %s)\n", gp.From, gp.To, gp.Source, gp.Reason)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintln(w, "warning:", warn)
+	}
+	return nil
+}

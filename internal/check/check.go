@@ -1,0 +1,663 @@
+// Package check replays observed flows against a proposed policy set: the
+// "what-if" of a pull request. Every valid flow-log record is evaluated as a
+// connection with Calico's tier, order, Pass and end-of-tier semantics
+// (internal/policy); observed allowed traffic the set would deny is a
+// problem, observed denied traffic it would allow is reported, and flows the
+// evaluator cannot decide are reported as unknown with the reason, never
+// guessed. Effectiveness probes then confirm that every namespace the set
+// is meant to lock down really denies egress it never used: an unobserved
+// public address, an unobserved private address and a pod in an unobserved
+// namespace.
+package check
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/check/policyfile"
+	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/policy"
+	"github.com/calico-plan/calico-plan/render"
+)
+
+// Verdicts of a flow or probe.
+const (
+	VerdictAllow   = "allow"
+	VerdictDeny    = "deny"
+	VerdictUnknown = "unknown"
+)
+
+// Statuses of a flow: how the verdict compares with what was observed.
+const (
+	StatusOK           = "ok"            // the set decides as the dataplane did
+	StatusWouldDeny    = "would-deny"    // observed allowed, the set denies: a problem
+	StatusNewlyAllowed = "newly-allowed" // observed denied, the set allows
+	StatusUnknown      = "unknown"       // the set's verdict cannot be decided from the flow
+)
+
+// Exit codes of a check.
+const (
+	ExitOK       = 0
+	ExitError    = 1
+	ExitProblems = 3
+)
+
+// Probe kinds.
+const (
+	ProbePublic  = "public"
+	ProbePrivate = "private"
+	ProbePod     = "pod"
+)
+
+// ProbePort is the TCP port every probe uses.
+const ProbePort = 4444
+
+// ProbeNamespace is the unobserved namespace the pod probe targets (a
+// numeric suffix is added when a namespace of that name is known).
+const ProbeNamespace = "calico-plan-probe"
+
+// Config is what a check needs besides the policies and flows.
+type Config struct {
+	// Profile supplies the address ranges (private, pods, nodes), the DNS
+	// listeners and the port-53 assumption. Nil means config.Default().
+	Profile *config.Profile
+	// NamespaceLabels are the cluster's namespace labels: from
+	// --namespaces FILE, or a cluster snapshot's (cluster.Facts.
+	// NamespaceLabels()). Namespaces not listed still carry their
+	// automatic name labels.
+	NamespaceLabels cluster.NamespaceLabels
+	// Strict counts unknown verdicts (flows and probes) as problems.
+	Strict bool
+	// Stdin replaces os.Stdin for a "-" input.
+	Stdin io.Reader
+}
+
+// FlowResult is the outcome of one flow record.
+type FlowResult struct {
+	// Index is the record's 0-based position among the valid records.
+	Index    int
+	Observed flows.Action
+	Verdict  string
+	Status   string
+	// Egress and Ingress are the per-direction decisions (Evaluated false:
+	// the side is not a workload or host endpoint).
+	Egress, Ingress policy.Decision
+	// Deciding is "egress", "ingress" or "" (neither side evaluated): the
+	// direction whose decision the verdict reports.
+	Deciding string
+	// Why explains an unknown verdict.
+	Why string
+	// DNS is set when the flow went to port 53 of a bare pub/pvt network and
+	// was evaluated against the profile's DNS listeners (DNSAddrs).
+	DNS      bool
+	DNSAddrs []netip.Addr
+	group    int
+}
+
+// Decision returns the deciding direction's decision (nil when neither
+// side was evaluated).
+func (r *FlowResult) Decision() *policy.Decision {
+	switch r.Deciding {
+	case "egress":
+		return &r.Egress
+	case "ingress":
+		return &r.Ingress
+	}
+	return nil
+}
+
+// Group is a set of flow records with the same endpoints, port, status and
+// deciding rule, for readable reports.
+type Group struct {
+	Status   string
+	Verdict  string
+	Source   string
+	Dest     string
+	Port     string
+	Deciding string
+	Decision policy.Decision
+	Why      string
+	DNS      bool
+	DNSAddrs []netip.Addr
+	Records  int
+	Flows    int64
+	LastSeen int64
+	// Indexes are the first record indexes (at most 5).
+	Indexes []int
+}
+
+// ProbeResult is one effectiveness probe.
+type ProbeResult struct {
+	Namespace string
+	Kind      string // public, private or pod
+	// Destination is "203.0.113.77:4444/TCP" or "calico-plan-probe (any pod):4444/TCP".
+	Destination string
+	// Source is the representative pod's workload and labels.
+	Workload string
+	Labels   map[string]string
+	// Why lists what makes the namespace one the set locks down.
+	Why     []string
+	Verdict string
+	Egress  policy.Decision
+	// Reason explains an unknown verdict.
+	Reason string
+	// Hint suggests a fix for a probe that got through.
+	Hint string
+}
+
+// Report is the result of a check.
+type Report struct {
+	Flows  []FlowResult
+	Groups []*Group
+	Probes []ProbeResult
+	// Problems are the policy files' errors and warnings.
+	Problems    []policyfile.Problem
+	Files       []string
+	Policies    int
+	Staged      int
+	Decode      flows.Stats
+	Assumptions []string
+	Summary     Summary
+}
+
+// Summary counts the report.
+type Summary struct {
+	Flows           int    `json:"flows"`
+	ObservedAllowed int    `json:"observedAllowed"`
+	ObservedDenied  int    `json:"observedDenied"`
+	WouldDeny       int    `json:"wouldDeny"`
+	NewlyAllowed    int    `json:"newlyAllowed"`
+	Unknown         int    `json:"unknown"`
+	DNSAssumed      int    `json:"dnsAssumed"`
+	BadRecords      int64  `json:"badRecords"`
+	Probes          int    `json:"probes"`
+	ProbesAllowed   int    `json:"probesAllowed"`
+	ProbesUnknown   int    `json:"probesUnknown"`
+	PolicyFiles     int    `json:"policyFiles"`
+	Policies        int    `json:"policies"`
+	PolicyErrors    int    `json:"policyErrors"`
+	PolicyWarnings  int    `json:"policyWarnings"`
+	Problems        int    `json:"problems"`
+	ExitCode        int    `json:"exitCode"`
+	Result          string `json:"result"`
+}
+
+// Checker evaluates flows one at a time; Finish runs the probes.
+type Checker struct {
+	cfg       Config
+	prof      *config.Profile
+	set       *policy.Set
+	docs      []policyfile.Doc
+	ev        *policy.Evaluator
+	rep       *Report
+	groups    map[groupKey]int
+	workloads map[string]map[string]*workloadSeen
+	observed  map[netip.Addr]bool
+	dnsPub    []netip.Addr
+	dnsPvt    []netip.Addr
+	family    int
+}
+
+type workloadSeen struct {
+	records int
+	labels  []string
+}
+
+type groupKey struct {
+	status, verdict, src, dst, port, deciding, tier, policy, why string
+	rule                                                         int
+	dns                                                          bool
+}
+
+// New compiles the policy set. docs are the set's source documents (for
+// the app.kubernetes.io/managed-by label); files, problems and decode
+// statistics are filled in by Run.
+func New(set *policy.Set, docs []policyfile.Doc, cfg Config) (*Checker, error) {
+	prof := cfg.Profile
+	if prof == nil {
+		prof = config.Default()
+	}
+	c := &Checker{cfg: cfg, prof: prof, set: set, docs: docs, rep: &Report{}, groups: map[groupKey]int{},
+		workloads: map[string]map[string]*workloadSeen{}, observed: map[netip.Addr]bool{}}
+	c.family = singleFamily(config.Prefixes(prof.Networks.Pods))
+	ev, err := policy.NewEvaluator(set, policy.Config{
+		NamespaceLabels:         cfg.NamespaceLabels,
+		PendingReplacesEnforced: true,
+		DefaultIPVersion:        c.family,
+		PrivateNets:             config.Prefixes(prof.Networks.Private),
+		PodNets:                 config.Prefixes(prof.Networks.Pods),
+		NodeNets:                config.Prefixes(prof.Networks.Nodes),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.ev = ev
+	for _, p := range set.Policies {
+		c.rep.Policies++
+		if p.Kind.Staged() {
+			c.rep.Staged++
+		}
+	}
+	for _, a := range prof.DNS.Addresses {
+		if prof.IsPrivate(a.Addr()) {
+			c.dnsPvt = append(c.dnsPvt, a.Addr())
+		} else {
+			c.dnsPub = append(c.dnsPub, a.Addr())
+		}
+	}
+	if c.family != 0 {
+		c.rep.Assumptions = append(c.rep.Assumptions, fmt.Sprintf("addresses without an IP are IPv%d: the profile's pod networks (networks.pods) are all IPv%d", c.family, c.family))
+	}
+	if c.rep.Staged > 0 {
+		c.rep.Assumptions = append(c.rep.Assumptions, fmt.Sprintf("%d staged policies are evaluated as if promoted (stagedAction Set/Learn replaces the enforced policy of the same name, Delete removes it)", c.rep.Staged))
+	}
+	for _, w := range ev.MissingTiers {
+		c.rep.Assumptions = append(c.rep.Assumptions, fmt.Sprintf("tier %q has no Tier object in the set: evaluated after every other tier with defaultAction Deny, as Felix does", w))
+	}
+	for _, p := range ev.Skipped {
+		c.rep.Assumptions = append(c.rep.Assumptions, fmt.Sprintf("%s is preDNAT or doNotTrack and not evaluated", p.Ref()))
+	}
+	return c, nil
+}
+
+// singleFamily returns 4 or 6 when every prefix has that family, else 0.
+func singleFamily(ps []netip.Prefix) int {
+	fam := 0
+	for _, p := range ps {
+		f := 6
+		if p.Addr().Is4() {
+			f = 4
+		}
+		if fam != 0 && fam != f {
+			return 0
+		}
+		fam = f
+	}
+	return fam
+}
+
+// Add evaluates one flow record; records are indexed in the order added.
+func (c *Checker) Add(f *flows.Flow) {
+	idx := len(c.rep.Flows)
+	if f.Source.Type == flows.EndpointWorkload && f.Source.Namespace != "" {
+		c.seeWorkload(f)
+	}
+	for _, ip := range []netip.Addr{f.Source.IP, f.Dest.IP} {
+		if ip.IsValid() {
+			c.observed[ip.Unmap()] = true
+		}
+	}
+	pf := policy.FromFlow(f)
+	res := FlowResult{Index: idx, Observed: f.Action}
+	if addrs := c.dnsAssumed(&pf); len(addrs) > 0 {
+		res.DNS, res.DNSAddrs = true, addrs
+		c.evaluateDNS(&res, pf, addrs)
+	} else {
+		v := c.ev.Evaluate(pf).Pending
+		setVerdict(&res, v)
+	}
+	switch f.Action {
+	case flows.ActionAllow:
+		switch res.Verdict {
+		case VerdictDeny:
+			res.Status = StatusWouldDeny
+		case VerdictUnknown:
+			res.Status = StatusUnknown
+		default:
+			res.Status = StatusOK
+		}
+	case flows.ActionDeny:
+		switch res.Verdict {
+		case VerdictAllow:
+			res.Status = StatusNewlyAllowed
+		case VerdictUnknown:
+			res.Status = StatusUnknown
+		default:
+			res.Status = StatusOK
+		}
+	default:
+		res.Status = StatusOK
+		if res.Verdict == VerdictUnknown {
+			res.Status = StatusUnknown
+		}
+	}
+	res.group = c.group(f, &res)
+	c.rep.Flows = append(c.rep.Flows, res)
+}
+
+func (c *Checker) seeWorkload(f *flows.Flow) {
+	ns := f.Source.Namespace
+	m := c.workloads[ns]
+	if m == nil {
+		m = map[string]*workloadSeen{}
+		c.workloads[ns] = m
+	}
+	name := f.Source.NameAggr
+	if name == "" {
+		name = f.Source.Name
+	}
+	w := m[name]
+	if w == nil {
+		w = &workloadSeen{labels: append([]string(nil), f.Source.Labels...)}
+		m[name] = w
+	}
+	w.records++
+}
+
+// dnsAssumed returns the DNS listeners a port-53 flow to a bare pub/pvt
+// network stands for under dns.assumeNetworkPort53IsDNS: those of the
+// flow's class (all of them when none is).
+func (c *Checker) dnsAssumed(f *policy.Flow) []netip.Addr {
+	d := &c.prof.DNS
+	if !d.AssumeNetworkPort53IsDNS || f.Dst.Kind != policy.EndpointNetwork || f.Dst.IP.IsValid() ||
+		(f.Proto != policy.ProtoUDP && f.Proto != policy.ProtoTCP) || f.DstPort != d.Port {
+		return nil
+	}
+	var addrs []netip.Addr
+	switch f.Dst.Class {
+	case policy.NetClassPublic:
+		addrs = c.dnsPub
+	case policy.NetClassPrivate:
+		addrs = c.dnsPvt
+	default:
+		return nil
+	}
+	if len(addrs) == 0 {
+		addrs = append(append([]netip.Addr(nil), c.dnsPvt...), c.dnsPub...)
+	}
+	return addrs
+}
+
+// evaluateDNS evaluates the flow once per DNS listener; the verdict is
+// theirs when they agree and unknown when they do not.
+func (c *Checker) evaluateDNS(res *FlowResult, pf policy.Flow, addrs []netip.Addr) {
+	var verdicts []string
+	same := true
+	for i, a := range addrs {
+		pf.Dst.IP = a
+		var r FlowResult
+		setVerdict(&r, c.ev.Evaluate(pf).Pending)
+		if i == 0 {
+			res.Verdict, res.Egress, res.Ingress, res.Deciding, res.Why = r.Verdict, r.Egress, r.Ingress, r.Deciding, r.Why
+		} else if r.Verdict != res.Verdict {
+			same = false
+		}
+		verdicts = append(verdicts, a.String()+" "+r.Verdict)
+	}
+	if !same {
+		res.Verdict = VerdictUnknown
+		res.Why = "the DNS listeners the flow may have gone to get different verdicts: " + strings.Join(verdicts, ", ")
+	}
+}
+
+// setVerdict turns an evaluator verdict into a flow verdict: deny when a
+// direction certainly denies, unknown when a direction cannot be decided,
+// allow otherwise.
+func setVerdict(res *FlowResult, v policy.Verdict) {
+	res.Egress, res.Ingress = v.Egress, v.Ingress
+	dirs := []struct {
+		name string
+		d    *policy.Decision
+	}{{"egress", &res.Egress}, {"ingress", &res.Ingress}}
+	for _, x := range dirs {
+		if x.d.Evaluated && x.d.Action == policy.ActionDeny && x.d.Certain() {
+			res.Verdict, res.Deciding = VerdictDeny, x.name
+			return
+		}
+	}
+	for _, x := range dirs {
+		if x.d.Evaluated && !x.d.Certain() {
+			res.Verdict, res.Deciding = VerdictUnknown, x.name
+			res.Why = x.name + ": " + Unknown(x.d, x.name == "egress")
+			return
+		}
+	}
+	res.Verdict = VerdictAllow
+	switch {
+	case res.Egress.Evaluated:
+		res.Deciding = "egress"
+	case res.Ingress.Evaluated:
+		res.Deciding = "ingress"
+	}
+}
+
+// Unknown explains why an Incomplete decision of a direction cannot be
+// trusted.
+func Unknown(d *policy.Decision, egress bool) string {
+	var b strings.Builder
+	if d.UnknownPolicy != nil {
+		fmt.Fprintf(&b, "rule %d (%s) of %s in tier %s", d.UnknownRule, d.UnknownPolicy.RuleAction(egress, d.UnknownRule), d.UnknownPolicy.Ref(), d.UnknownTier)
+	} else {
+		fmt.Fprintf(&b, "rule %d of profile %s", d.UnknownRule, d.Profile)
+	}
+	b.WriteString(" could not be decided (")
+	b.WriteString(d.Missing.String())
+	b.WriteString("), so the verdict is open")
+	return b.String()
+}
+
+func (c *Checker) group(f *flows.Flow, res *FlowResult) int {
+	k := groupKey{status: res.Status, verdict: res.Verdict, src: describe(&f.Source, false), dst: describe(&f.Dest, true),
+		port: portOf(f), deciding: res.Deciding, why: res.Why, dns: res.DNS}
+	if d := res.Decision(); d != nil {
+		k.tier, k.rule = d.Tier, d.RuleIndex
+		if d.Policy != nil {
+			k.policy = d.Policy.Ref()
+		} else {
+			k.policy = "profile " + d.Profile
+		}
+	}
+	gi, ok := c.groups[k]
+	if !ok {
+		gi = len(c.rep.Groups)
+		c.groups[k] = gi
+		g := &Group{Status: res.Status, Verdict: res.Verdict, Source: k.src, Dest: k.dst, Port: k.port,
+			Deciding: res.Deciding, Why: res.Why, DNS: res.DNS, DNSAddrs: res.DNSAddrs}
+		if d := res.Decision(); d != nil {
+			g.Decision = *d
+		}
+		c.rep.Groups = append(c.rep.Groups, g)
+	}
+	g := c.rep.Groups[gi]
+	g.Records++
+	g.Flows += max(f.NumFlows, 1)
+	if f.End > g.LastSeen {
+		g.LastSeen = f.End
+	}
+	if len(g.Indexes) < 5 {
+		g.Indexes = append(g.Indexes, res.Index)
+	}
+	return gi
+}
+
+func describe(e *flows.Endpoint, dst bool) string {
+	name := e.NameAggr
+	if name == "" {
+		name = e.Name
+	}
+	var s string
+	switch e.Type {
+	case flows.EndpointWorkload:
+		s = e.Namespace + "/" + name
+	case flows.EndpointHost:
+		s = "host " + name
+	case flows.EndpointNetworkSet:
+		if e.Namespace != "" {
+			s = "networkset " + e.Namespace + "/" + name
+		} else {
+			s = "globalnetworkset " + name
+		}
+	case flows.EndpointNetwork:
+		s = "net " + name
+	default:
+		s = "? " + name
+	}
+	if e.IP.IsValid() {
+		s += " " + e.IP.Unmap().String()
+	}
+	return s
+}
+
+func portOf(f *flows.Flow) string {
+	p := f.Proto.CalicoName()
+	if f.Proto == 0 {
+		p = "?"
+	}
+	if f.Proto.HasPorts() {
+		if f.Dest.Port == 0 {
+			return p + "/?"
+		}
+		return fmt.Sprintf("%s/%d", p, f.Dest.Port)
+	}
+	return p
+}
+
+// Run decodes every input in order with one worker, evaluates each valid
+// record, runs the probes and summarises. pf is the loaded policy set with
+// its problems. An unreadable input is an error; bad records are skipped
+// and counted.
+func Run(ctx context.Context, pf *policyfile.Result, inputs []flows.Input, cfg Config) (*Report, error) {
+	c, err := New(pf.Set, pf.Docs, cfg)
+	if err != nil {
+		return nil, err
+	}
+	emit := func(_ int, f *flows.Flow) error {
+		c.Add(f)
+		return nil
+	}
+	for _, in := range inputs {
+		var st flows.Stats
+		var err error
+		if in.Stdin && cfg.Stdin != nil {
+			st, err = flows.Decode(ctx, flows.Decompress(cfg.Stdin), in.Name, flows.Options{Workers: 1}, emit)
+		} else {
+			st, err = flows.DecodeInput(ctx, in, flows.Options{Workers: 1}, emit)
+		}
+		c.rep.Decode.Merge(st)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.Name, err)
+		}
+	}
+	rep := c.Finish()
+	rep.Files = pf.Files
+	rep.Problems = pf.Problems
+	rep.summarize(cfg.Strict)
+	return rep, nil
+}
+
+// Finish runs the probes and returns the report (Run also summarises it;
+// call Summarize when using a Checker directly).
+func (c *Checker) Finish() *Report {
+	c.probes()
+	sort.SliceStable(c.rep.Groups, func(i, j int) bool {
+		return statusRank(c.rep.Groups[i].Status) < statusRank(c.rep.Groups[j].Status)
+	})
+	dns := 0
+	for i := range c.rep.Flows {
+		if c.rep.Flows[i].DNS {
+			dns++
+		}
+	}
+	if dns > 0 {
+		var addrs []string
+		for _, a := range c.prof.DNS.Addresses {
+			addrs = append(addrs, a.String())
+		}
+		c.rep.Assumptions = append(c.rep.Assumptions, fmt.Sprintf("%d flows to port %d of a bare pub/pvt network (no IP recorded) were evaluated as DNS to the profile's listeners %s, those of the flow's class first (dns.assumeNetworkPort53IsDNS)", dns, c.prof.DNS.Port, strings.Join(addrs, ", ")))
+	}
+	return c.rep
+}
+
+// Summarize fills in the summary; strict counts unknown verdicts as
+// problems.
+func (r *Report) Summarize(strict bool) { r.summarize(strict) }
+
+func statusRank(s string) int {
+	switch s {
+	case StatusWouldDeny:
+		return 0
+	case StatusUnknown:
+		return 1
+	case StatusNewlyAllowed:
+		return 2
+	}
+	return 3
+}
+
+func (r *Report) summarize(strict bool) {
+	s := Summary{Flows: len(r.Flows), Probes: len(r.Probes), PolicyFiles: len(r.Files), Policies: r.Policies, BadRecords: r.Decode.Bad}
+	for i := range r.Flows {
+		f := &r.Flows[i]
+		switch f.Observed {
+		case flows.ActionAllow:
+			s.ObservedAllowed++
+		case flows.ActionDeny:
+			s.ObservedDenied++
+		}
+		switch f.Status {
+		case StatusWouldDeny:
+			s.WouldDeny++
+		case StatusNewlyAllowed:
+			s.NewlyAllowed++
+		case StatusUnknown:
+			s.Unknown++
+		}
+		if f.DNS {
+			s.DNSAssumed++
+		}
+	}
+	for _, p := range r.Probes {
+		switch p.Verdict {
+		case VerdictAllow:
+			s.ProbesAllowed++
+		case VerdictUnknown:
+			s.ProbesUnknown++
+		}
+	}
+	for _, p := range r.Problems {
+		if p.Warning {
+			s.PolicyWarnings++
+		} else {
+			s.PolicyErrors++
+		}
+	}
+	s.Problems = s.WouldDeny + s.ProbesAllowed
+	if strict {
+		s.Problems += s.Unknown + s.ProbesUnknown
+	}
+	switch {
+	case s.PolicyErrors > 0:
+		s.ExitCode, s.Result = ExitError, "error: policy files have errors"
+	case s.Problems > 0:
+		s.ExitCode, s.Result = ExitProblems, "problems found"
+	default:
+		s.ExitCode, s.Result = ExitOK, "ok"
+	}
+	r.Summary = s
+}
+
+// managedNamespaces returns the namespaces with a namespaced policy
+// labelled app.kubernetes.io/managed-by: calico-plan, and that policy.
+func (c *Checker) managedNamespaces() map[string]string {
+	out := map[string]string{}
+	for _, d := range c.docs {
+		for _, o := range d.Objects() {
+			if o.Labels[render.ManagedByLabel] != render.ManagedByValue || o.Namespace == "" {
+				continue
+			}
+			switch o.Kind {
+			case "NetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy":
+				if _, ok := out[o.Namespace]; !ok {
+					out[o.Namespace] = o.Kind + " " + o.Namespace + "/" + o.Name
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,492 @@
+package check
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/calico-plan/calico-plan/internal/policy"
+)
+
+// maxGroups bounds the groups a text or Markdown section lists.
+const maxGroups = 100
+
+// --- JSON -------------------------------------------------------------------
+
+type jsonDecision struct {
+	Action     string `json:"action"`
+	Tier       string `json:"tier"`
+	Policy     string `json:"policy"`
+	Rule       int    `json:"rule"`
+	RuleAction string `json:"ruleAction,omitempty"`
+	Logged     bool   `json:"logged,omitempty"`
+	Incomplete bool   `json:"incomplete"`
+	Certain    bool   `json:"certain"`
+	Missing    string `json:"missing,omitempty"`
+	Unknown    string `json:"unknown,omitempty"`
+}
+
+type jsonFlow struct {
+	Index   int           `json:"index"`
+	Verdict string        `json:"verdict"`
+	Egress  *jsonDecision `json:"egress"`
+	Ingress *jsonDecision `json:"ingress"`
+	Policy  *string       `json:"policy"`
+	Tier    *string       `json:"tier"`
+	Rule    *int          `json:"rule"`
+}
+
+type jsonSource struct {
+	Workload string            `json:"workload"`
+	Labels   map[string]string `json:"labels"`
+}
+
+type jsonProbe struct {
+	Namespace   string        `json:"namespace"`
+	Kind        string        `json:"kind"`
+	Destination string        `json:"destination"`
+	Source      jsonSource    `json:"source"`
+	Why         []string      `json:"why"`
+	Verdict     string        `json:"verdict"`
+	Egress      *jsonDecision `json:"egress"`
+	Policy      *string       `json:"policy"`
+	Tier        *string       `json:"tier"`
+	Rule        *int          `json:"rule"`
+	Reason      string        `json:"reason,omitempty"`
+	Hint        string        `json:"hint,omitempty"`
+}
+
+type jsonProblem struct {
+	File     string `json:"file"`
+	Doc      int    `json:"doc"`
+	Line     int    `json:"line,omitempty"`
+	Resource string `json:"resource,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Message  string `json:"message"`
+	Warning  bool   `json:"warning,omitempty"`
+}
+
+type jsonSummary struct {
+	Summary
+	WouldDenyIndex    []int         `json:"wouldDenyIndex"`
+	NewlyAllowedIndex []int         `json:"newlyAllowedIndex"`
+	UnknownIndex      []int         `json:"unknownIndex"`
+	DNSAssumedIndex   []int         `json:"dnsAssumedIndex"`
+	ProbedNamespaces  []string      `json:"probedNamespaces"`
+	Assumptions       []string      `json:"assumptions"`
+	PolicyProblems    []jsonProblem `json:"policyProblems"`
+}
+
+type jsonReport struct {
+	Flows   []jsonFlow  `json:"flows"`
+	Probes  []jsonProbe `json:"probes"`
+	Summary jsonSummary `json:"summary"`
+}
+
+func decisionJSON(d *policy.Decision, egress bool) *jsonDecision {
+	if !d.Evaluated {
+		return nil
+	}
+	j := &jsonDecision{Action: d.Action.String(), Tier: d.Tier, Rule: d.RuleIndex, Logged: d.Logged,
+		Incomplete: d.Incomplete, Certain: d.Certain()}
+	if d.Policy != nil {
+		j.Policy = d.Policy.Ref()
+		j.RuleAction = d.Policy.RuleAction(egress, d.RuleIndex)
+	} else {
+		j.Policy = "Profile " + d.Profile
+	}
+	if d.Incomplete {
+		j.Missing = d.Missing.String()
+		if !d.Certain() {
+			j.Unknown = Unknown(d, egress)
+		}
+	}
+	return j
+}
+
+// deciding returns the top-level policy, tier and rule of a decision (nil
+// when none).
+func deciding(d *policy.Decision) (*string, *string, *int) {
+	if d == nil || !d.Evaluated {
+		return nil, nil, nil
+	}
+	pol := "Profile " + d.Profile
+	if d.Policy != nil {
+		pol = d.Policy.Ref()
+	}
+	tier, rule := d.Tier, d.RuleIndex
+	return &pol, &tier, &rule
+}
+
+// WriteJSON writes the report as one JSON document: {"flows": [...],
+// "probes": [...], "summary": {...}}. flows holds every record, flows[i]
+// being the record with index i.
+func WriteJSON(w io.Writer, r *Report) error {
+	out := jsonReport{Flows: make([]jsonFlow, len(r.Flows)), Probes: make([]jsonProbe, len(r.Probes))}
+	s := jsonSummary{Summary: r.Summary, WouldDenyIndex: []int{}, NewlyAllowedIndex: []int{}, UnknownIndex: []int{},
+		DNSAssumedIndex: []int{}, ProbedNamespaces: []string{}, Assumptions: append([]string{}, r.Assumptions...), PolicyProblems: []jsonProblem{}}
+	for i := range r.Flows {
+		f := &r.Flows[i]
+		jf := jsonFlow{Index: f.Index, Verdict: f.Verdict, Egress: decisionJSON(&f.Egress, true), Ingress: decisionJSON(&f.Ingress, false)}
+		jf.Policy, jf.Tier, jf.Rule = deciding(f.Decision())
+		out.Flows[i] = jf
+		switch f.Status {
+		case StatusWouldDeny:
+			s.WouldDenyIndex = append(s.WouldDenyIndex, f.Index)
+		case StatusNewlyAllowed:
+			s.NewlyAllowedIndex = append(s.NewlyAllowedIndex, f.Index)
+		case StatusUnknown:
+			s.UnknownIndex = append(s.UnknownIndex, f.Index)
+		}
+		if f.DNS {
+			s.DNSAssumedIndex = append(s.DNSAssumedIndex, f.Index)
+		}
+	}
+	for i := range r.Probes {
+		p := &r.Probes[i]
+		jp := jsonProbe{Namespace: p.Namespace, Kind: p.Kind, Destination: p.Destination,
+			Source: jsonSource{Workload: p.Workload, Labels: p.Labels}, Why: p.Why, Verdict: p.Verdict,
+			Egress: decisionJSON(&p.Egress, true), Reason: p.Reason, Hint: p.Hint}
+		jp.Policy, jp.Tier, jp.Rule = deciding(&p.Egress)
+		if jp.Source.Labels == nil {
+			jp.Source.Labels = map[string]string{}
+		}
+		out.Probes[i] = jp
+		if n := len(s.ProbedNamespaces); n == 0 || s.ProbedNamespaces[n-1] != p.Namespace {
+			s.ProbedNamespaces = append(s.ProbedNamespaces, p.Namespace)
+		}
+	}
+	for _, p := range r.Problems {
+		s.PolicyProblems = append(s.PolicyProblems, jsonProblem{File: p.File, Doc: p.Doc, Line: p.Line, Resource: p.Resource,
+			Kind: p.Kind, Name: p.Name, Field: p.Field, Message: p.Msg, Warning: p.Warning})
+	}
+	out.Summary = s
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// --- text -------------------------------------------------------------------
+
+func when(unix int64) string {
+	if unix == 0 {
+		return "-"
+	}
+	return time.Unix(unix, 0).UTC().Format(time.RFC3339)
+}
+
+func (g *Group) decisionLine() string {
+	switch g.Status {
+	case StatusUnknown:
+		return "unknown: " + g.Why
+	}
+	d := &g.Decision
+	verb := "allowed"
+	if g.Verdict == VerdictDeny {
+		verb = "denied"
+	}
+	if g.Deciding == "" {
+		return verb + ": neither side is a workload or host endpoint"
+	}
+	return fmt.Sprintf("%s (%s) by %s", verb, g.Deciding, decisionText(d, g.Deciding == "egress"))
+}
+
+func (g *Group) dnsNote() string {
+	if !g.DNS {
+		return ""
+	}
+	var a []string
+	for _, x := range g.DNSAddrs {
+		a = append(a, x.String())
+	}
+	return "evaluated as DNS to " + strings.Join(a, ", ") + " (dns.assumeNetworkPort53IsDNS)"
+}
+
+func indexes(ix []int, total int) string {
+	parts := make([]string, len(ix))
+	for i, x := range ix {
+		parts[i] = fmt.Sprintf("#%d", x)
+	}
+	s := strings.Join(parts, ", ")
+	if total > len(ix) {
+		s += ", ..."
+	}
+	return s
+}
+
+func (r *Report) groupsWith(status string) ([]*Group, int) {
+	var out []*Group
+	n := 0
+	for _, g := range r.Groups {
+		if g.Status == status {
+			out = append(out, g)
+			n += g.Records
+		}
+	}
+	return out, n
+}
+
+// WriteText writes a readable report: policy-file errors, then the
+// problems (would-deny flows, probes that got through), unknown verdicts,
+// newly allowed flows, the probes, the assumptions and the counts.
+func WriteText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	s := &r.Summary
+	fmt.Fprintf(&b, "calico-plan check: %d flow records against %d policies from %d files; %d probes in %d namespaces\n",
+		s.Flows, s.Policies, s.PolicyFiles, s.Probes, probedNamespaces(r))
+	if s.PolicyErrors+s.PolicyWarnings > 0 {
+		fmt.Fprintf(&b, "\nPOLICY FILES: %d errors, %d warnings (objects with errors are left out; the rest is evaluated)\n", s.PolicyErrors, s.PolicyWarnings)
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "  %s\n", p.String())
+		}
+	}
+	section := func(title, status string) {
+		gs, n := r.groupsWith(status)
+		if len(gs) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "\n%s (%d records in %d groups)\n", title, n, len(gs))
+		for i, g := range gs {
+			if i == maxGroups {
+				fmt.Fprintf(&b, "  ... %d more groups (see -o json)\n", len(gs)-maxGroups)
+				break
+			}
+			fmt.Fprintf(&b, "  %s -> %s %s: %d records (%d flows), last seen %s\n", g.Source, g.Dest, g.Port, g.Records, g.Flows, when(g.LastSeen))
+			fmt.Fprintf(&b, "      %s\n", g.decisionLine())
+			if note := g.dnsNote(); note != "" {
+				fmt.Fprintf(&b, "      %s\n", note)
+			}
+			fmt.Fprintf(&b, "      records %s\n", indexes(g.Indexes, g.Records))
+		}
+	}
+	section("WOULD DENY: observed allowed traffic the policies deny", StatusWouldDeny)
+	if allowed := r.allowedProbes(); len(allowed) > 0 {
+		fmt.Fprintf(&b, "\nPROBES ALLOWED: egress the policies should deny gets through (%d probes)\n", s.ProbesAllowed)
+		for _, pg := range allowed {
+			fmt.Fprintf(&b, "  %s: %s from %s\n      %s\n", pg.namespace, strings.Join(pg.probes, ", "), pg.workload, pg.by)
+			if pg.hint != "" {
+				fmt.Fprintf(&b, "      hint: %s\n", pg.hint)
+			}
+		}
+	}
+	section("UNKNOWN: the policies' verdict cannot be decided from the flow", StatusUnknown)
+	section("NEWLY ALLOWED (informational): observed denied traffic the policies allow", StatusNewlyAllowed)
+	if len(r.Probes) > 0 {
+		fmt.Fprintf(&b, "\nPROBES: unobserved egress from every namespace the policies lock down must be denied\n")
+		for _, ns := range probeNamespaces(r) {
+			var parts []string
+			var why []string
+			for i := range r.Probes {
+				p := &r.Probes[i]
+				if p.Namespace != ns {
+					continue
+				}
+				why = p.Why
+				parts = append(parts, fmt.Sprintf("%s %s", p.Kind, probeWord(p)))
+			}
+			fmt.Fprintf(&b, "  %s: %s (%s)\n", ns, strings.Join(parts, ", "), strings.Join(why, "; "))
+		}
+	} else {
+		fmt.Fprintf(&b, "\nPROBES: no namespace is locked down by these policies (no policy that can deny selects a namespace's pods for egress)\n")
+	}
+	if len(r.Assumptions) > 0 {
+		fmt.Fprintf(&b, "\nASSUMPTIONS\n")
+		for _, a := range r.Assumptions {
+			fmt.Fprintf(&b, "  - %s\n", a)
+		}
+	}
+	if s.BadRecords > 0 {
+		fmt.Fprintf(&b, "\n%d bad flow records were skipped (not valid records, not indexed)\n", s.BadRecords)
+	}
+	fmt.Fprintf(&b, "\nSUMMARY: %d records (%d observed allowed, %d denied): %d would-deny, %d unknown, %d newly allowed; probes: %d denied, %d allowed, %d unknown; %d problems: %s (exit %d)\n",
+		s.Flows, s.ObservedAllowed, s.ObservedDenied, s.WouldDeny, s.Unknown, s.NewlyAllowed,
+		s.Probes-s.ProbesAllowed-s.ProbesUnknown, s.ProbesAllowed, s.ProbesUnknown, s.Problems, s.Result, s.ExitCode)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type probeGroup struct {
+	namespace, workload, by, hint string
+	probes                        []string
+}
+
+// allowedProbes groups the probes that got through by namespace and what
+// let them through.
+func (r *Report) allowedProbes() []*probeGroup {
+	var out []*probeGroup
+	for i := range r.Probes {
+		p := &r.Probes[i]
+		if p.Verdict != VerdictAllow {
+			continue
+		}
+		by := probeSummary(p)
+		if n := len(out); n > 0 && out[n-1].namespace == p.Namespace && out[n-1].by == by {
+			out[n-1].probes = append(out[n-1].probes, p.Kind+" "+p.Destination)
+			continue
+		}
+		out = append(out, &probeGroup{namespace: p.Namespace, workload: workloadName(p), by: by, hint: p.Hint, probes: []string{p.Kind + " " + p.Destination}})
+	}
+	return out
+}
+
+func probeWord(p *ProbeResult) string {
+	switch p.Verdict {
+	case VerdictAllow:
+		return "ALLOWED"
+	case VerdictUnknown:
+		return "unknown"
+	}
+	return "denied"
+}
+
+func workloadName(p *ProbeResult) string {
+	if p.Workload == "" {
+		return "a pod without labels"
+	}
+	return p.Workload
+}
+
+func probeNamespaces(r *Report) []string {
+	var out []string
+	for _, p := range r.Probes {
+		if n := len(out); n == 0 || out[n-1] != p.Namespace {
+			out = append(out, p.Namespace)
+		}
+	}
+	return out
+}
+
+func probedNamespaces(r *Report) int { return len(probeNamespaces(r)) }
+
+// --- Markdown ---------------------------------------------------------------
+
+// md escapes text from policies and flows for Markdown (tables included):
+// nothing in it can start markup, a link, HTML or a mention.
+func md(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '!', '|', '~':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '@':
+			b.WriteString("&#64;")
+		case '\n', '\r':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// WriteMarkdown writes a pull-request comment: a verdict line, the counts,
+// the problems, then the rest collapsed.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	s := &r.Summary
+	switch s.ExitCode {
+	case ExitOK:
+		b.WriteString("### calico-plan check: no problems\n\n")
+	case ExitProblems:
+		fmt.Fprintf(&b, "### calico-plan check: %d problems\n\n", s.Problems)
+	default:
+		fmt.Fprintf(&b, "### calico-plan check: error (%d policy file errors)\n\n", s.PolicyErrors)
+	}
+	fmt.Fprintf(&b, "%d flow records replayed against %d policies from %d files; %d probes in %d namespaces.\n\n",
+		s.Flows, s.Policies, s.PolicyFiles, s.Probes, probedNamespaces(r))
+	b.WriteString("| check | count |\n|---|---|\n")
+	fmt.Fprintf(&b, "| observed allowed traffic the policies deny | %d |\n", s.WouldDeny)
+	fmt.Fprintf(&b, "| probes that got through | %d |\n", s.ProbesAllowed)
+	fmt.Fprintf(&b, "| unknown verdicts | %d |\n", s.Unknown+s.ProbesUnknown)
+	fmt.Fprintf(&b, "| observed denied traffic the policies allow | %d |\n", s.NewlyAllowed)
+	fmt.Fprintf(&b, "| policy file errors / warnings | %d / %d |\n\n", s.PolicyErrors, s.PolicyWarnings)
+	if len(r.Problems) > 0 {
+		b.WriteString("#### Policy files\n\n")
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "- %s\n", md(p.String()))
+		}
+		b.WriteString("\n")
+	}
+	table := func(gs []*Group) {
+		b.WriteString("| source | destination | port | records | flows | last seen | verdict |\n|---|---|---|---|---|---|---|\n")
+		for i, g := range gs {
+			if i == maxGroups {
+				fmt.Fprintf(&b, "| … %d more groups (see `-o json`) | | | | | | |\n", len(gs)-maxGroups)
+				break
+			}
+			line := g.decisionLine()
+			if note := g.dnsNote(); note != "" {
+				line += "; " + note
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s |\n", md(g.Source), md(g.Dest), md(g.Port), g.Records, g.Flows, when(g.LastSeen), md(line))
+		}
+		b.WriteString("\n")
+	}
+	collapsed := func(title, status string) {
+		gs, n := r.groupsWith(status)
+		if len(gs) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "<details><summary>%s: %d records in %d groups</summary>\n\n", title, n, len(gs))
+		table(gs)
+		b.WriteString("</details>\n\n")
+	}
+	if gs, n := r.groupsWith(StatusWouldDeny); len(gs) > 0 {
+		fmt.Fprintf(&b, "#### Observed allowed traffic the policies would deny (%d records)\n\n", n)
+		table(gs)
+	}
+	if allowed := r.allowedProbes(); len(allowed) > 0 {
+		b.WriteString("#### Probes that got through\n\nUnobserved egress from a namespace these policies lock down should be denied.\n\n")
+		b.WriteString("| namespace | probes | from | allowed by |\n|---|---|---|---|\n")
+		var hints []string
+		for _, pg := range allowed {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", md(pg.namespace), md(strings.Join(pg.probes, ", ")), md(pg.workload), md(pg.by))
+			if pg.hint != "" && (len(hints) == 0 || hints[len(hints)-1] != pg.hint) {
+				hints = append(hints, pg.hint)
+			}
+		}
+		b.WriteString("\n")
+		for _, h := range hints {
+			fmt.Fprintf(&b, "> %s\n\n", md(h))
+		}
+	}
+	collapsed("Unknown verdicts", StatusUnknown)
+	collapsed("Observed denied traffic the policies would allow", StatusNewlyAllowed)
+	if len(r.Probes) > 0 {
+		fmt.Fprintf(&b, "<details><summary>Probes: %d</summary>\n\n| namespace | public | private | pod | locked down by |\n|---|---|---|---|---|\n", len(r.Probes))
+		for _, ns := range probeNamespaces(r) {
+			cells := map[string]string{}
+			var why []string
+			for i := range r.Probes {
+				p := &r.Probes[i]
+				if p.Namespace == ns {
+					cells[p.Kind] = probeWord(p)
+					why = p.Why
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(ns), cells[ProbePublic], cells[ProbePrivate], cells[ProbePod], md(strings.Join(why, "; ")))
+		}
+		b.WriteString("\n</details>\n\n")
+	}
+	if len(r.Assumptions) > 0 {
+		b.WriteString("<details><summary>Assumptions</summary>\n\n")
+		for _, a := range r.Assumptions {
+			fmt.Fprintf(&b, "- %s\n", md(a))
+		}
+		b.WriteString("\n</details>\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,648 @@
+// Package diff compares two egress policy sets by meaning, not text, and
+// weights every change by the traffic it affects: a traffic-weighted
+// semantic diff for pull requests.
+//
+// Each policy's egress rules are normalized into regions: for a group of
+// rules with the same action, subject (the pods the policy applies to),
+// protocol and destination peer (canonical selectors via
+// internal/policy/selector, aggregated notNets, services, other
+// conditions), the union of their addresses times ports. The regions of
+// all egress policies of a namespace are compared exactly, so rule order,
+// formatting, equivalent selector spellings and the split of ports or nets
+// over rules do not count as change; a narrowed rule (fewer ports, fewer or
+// smaller nets) shows as the part it no longer allows. Removed regions are
+// weighted by the allowlist entries (flows, last seen, days) whose traffic
+// they carried and that nothing else allows any more; added regions by the
+// entries that justify them. Policy-level changes (added or removed
+// policies, kind, tier, order, selector, types, staged action) are listed
+// beside them.
+//
+// Two modes: Files compares the policies rendered from the store now with
+// committed policy files; Git compares the store at a git ref with the
+// store now, both rendered the same way.
+package diff
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/check/policyfile"
+	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/render"
+)
+
+// Exit codes, as terraform plan -detailed-exitcode.
+const (
+	ExitNoChanges = 0
+	ExitError     = 1
+	ExitChanges   = 2
+)
+
+// Modes.
+const (
+	ModeFiles = "files"
+	ModeGit   = "git"
+)
+
+// Options configure a diff.
+type Options struct {
+	// Profile is the cluster profile (policy naming, DNS, address ranges);
+	// nil means config.Default().
+	Profile *config.Profile
+	// Flavor renders the store (default calico).
+	Flavor render.Flavor
+	// NamespaceLabels, when known, make namespaceSelectors exact while
+	// weighting (otherwise only the name labels are known).
+	NamespaceLabels cluster.NamespaceLabels
+}
+
+// Change is one added or removed region.
+type Change struct {
+	Group Group `json:"group"`
+	// Nets are the addresses (empty: any address); Ports the ports ("":
+	// any port).
+	Nets  []string `json:"nets"`
+	Ports string   `json:"ports"`
+	// Text is the human-readable form: "TCP/5432 to dbaas {app=pg}".
+	Text string `json:"text"`
+	// Evidence is the observed traffic: for a removal the traffic it
+	// would cut, for an addition the traffic that justifies it.
+	Evidence Evidence `json:"evidence"`
+}
+
+// PolicyChange is a change of a whole policy or of one of its attributes.
+type PolicyChange struct {
+	Policy string `json:"policy"`
+	Change string `json:"change"`
+}
+
+// NamespaceDiff is the diff of one namespace's egress policies (Namespace
+// "" for cluster-scoped objects).
+type NamespaceDiff struct {
+	Namespace string         `json:"namespace"`
+	Added     []Change       `json:"added"`
+	Removed   []Change       `json:"removed"`
+	Policies  []PolicyChange `json:"policies"`
+	// FlowsCut sums the flows of the entries the removals would cut.
+	FlowsCut int64    `json:"flowsCut"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// Changed reports whether anything differs.
+func (n *NamespaceDiff) Changed() bool {
+	return len(n.Added)+len(n.Removed)+len(n.Policies) > 0
+}
+
+// Report is the result of a diff.
+type Report struct {
+	Mode   string `json:"mode"`
+	Flavor string `json:"flavor"`
+	// Old and New describe the two sides.
+	Old string `json:"old"`
+	New string `json:"new"`
+	// Namespaces lists the namespaces that changed, sorted.
+	Namespaces []NamespaceDiff `json:"namespaces"`
+	// Compared counts the namespaces compared.
+	Compared int      `json:"compared"`
+	Notes    []string `json:"notes"`
+	Errors   []string `json:"errors"`
+	Summary  Summary  `json:"summary"`
+}
+
+// Summary counts the report.
+type Summary struct {
+	ChangedNamespaces int    `json:"changedNamespaces"`
+	Added             int    `json:"added"`
+	Removed           int    `json:"removed"`
+	PolicyChanges     int    `json:"policyChanges"`
+	FlowsCut          int64  `json:"flowsCut"`
+	ExitCode          int    `json:"exitCode"`
+	Result            string `json:"result"`
+}
+
+// side is one side of a comparison.
+type side struct {
+	objs []*policyObj
+}
+
+func (o *Options) defaults() {
+	if o.Profile == nil {
+		o.Profile = config.Default()
+	}
+	if o.Flavor == "" {
+		o.Flavor = render.FlavorCalico
+	}
+}
+
+// renderNamespaces renders namespaces the way 'render' does, as policy
+// objects; a namespace that cannot be rendered is an error.
+func renderNamespaces(nss []*allowlist.Namespace, opt Options, storeLabel string, tier bool) ([]*policyObj, []string) {
+	var out []*policyObj
+	var errs []string
+	add := func(obj any, source string) error {
+		m, err := render.ToMap(obj)
+		if err != nil {
+			return err
+		}
+		js, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		api, _ := m["apiVersion"].(string)
+		kind, _ := m["kind"].(string)
+		p, err := decodeObject(api, kind, js, source)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			p.Managed = true
+			out = append(out, p)
+		}
+		return nil
+	}
+	if tier && opt.Flavor != render.FlavorK8s {
+		if err := add(render.Tier(opt.Profile), "rendered tier"); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, n := range nss {
+		source := "rendered from " + storeLabel + "/" + n.Namespace + ".yaml"
+		pol, err := render.Namespace(n, render.Options{Flavor: opt.Flavor, Profile: opt.Profile})
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: cannot be rendered as %s: %v", n.Namespace, opt.Flavor, err))
+			continue
+		}
+		for _, o := range pol.Objects {
+			if err := add(o, source); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", n.Namespace, err))
+			}
+		}
+	}
+	return out, errs
+}
+
+// Files compares the policies rendered from the store now (the proposal)
+// with the committed policy files at paths (YAML, JSON, Terraform). Only
+// calico-plan's policies are compared: those labelled
+// app.kubernetes.io/managed-by: calico-plan or named as render names them,
+// and the allowlist tier; other policies are listed in the notes. The
+// store's namespaces are rendered whatever their stability, except the
+// profile's excluded ones unless the files have a policy for them.
+func Files(st *allowlist.Store, paths []string, opt Options) *Report {
+	opt.defaults()
+	prof := opt.Profile
+	rep := &Report{Mode: ModeFiles, Flavor: string(opt.Flavor), Old: "committed " + strings.Join(paths, ", "), New: "store " + st.Dir + " now"}
+	pf := policyfile.Load(paths, nil)
+	for _, p := range pf.Problems {
+		if p.Warning {
+			rep.Notes = append(rep.Notes, p.String())
+		} else {
+			rep.Errors = append(rep.Errors, p.String())
+		}
+	}
+	var old side
+	committedNS := map[string]bool{}
+	var unmanaged, global []string
+	for _, d := range pf.Docs {
+		for _, o := range d.Objects() {
+			source := fmt.Sprintf("%s: doc %d", d.File, d.Index)
+			if d.Resource != "" {
+				source = fmt.Sprintf("%s:%d (%s)", d.File, d.Line, d.Resource)
+			}
+			p, err := decodeObject(o.APIVersion, o.Kind, o.JSON, source)
+			if err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %s %s: %v", source, o.Kind, o.Name, err))
+				continue
+			}
+			if p == nil {
+				continue
+			}
+			switch {
+			case p.Family == "tier":
+				if p.Name != prof.Policy.Tier {
+					unmanaged = append(unmanaged, p.ID()+" ("+source+")")
+					continue
+				}
+				if opt.Flavor == render.FlavorK8s {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("%s (%s) not compared: the k8s flavor uses no tier", p.ID(), source))
+					continue
+				}
+			case p.Namespace == "":
+				global = append(global, p.ID()+" ("+source+")")
+				continue
+			case !managed(p, prof, opt.Flavor):
+				unmanaged = append(unmanaged, p.ID()+" ("+source+")")
+				continue
+			default:
+				committedNS[p.Namespace] = true
+			}
+			p.Managed = true
+			old.objs = append(old.objs, p)
+		}
+	}
+	if len(unmanaged) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("not compared, not calico-plan's: %s", strings.Join(unmanaged, "; ")))
+	}
+	if len(global) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("not compared, cluster-scoped (the store renders namespaced policies only): %s", strings.Join(global, "; ")))
+	}
+	hasTier := false
+	for _, p := range old.objs {
+		if p.Family == "tier" {
+			hasTier = true
+		}
+	}
+	if !hasTier && opt.Flavor != render.FlavorK8s {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("Tier %s is not in the committed files: not compared", prof.Policy.Tier))
+	}
+	var nss []*allowlist.Namespace
+	for _, n := range st.Namespaces() {
+		if prof.Excluded(n.Namespace) && !committedNS[n.Namespace] {
+			continue
+		}
+		nss = append(nss, n)
+	}
+	var cur side
+	var errs []string
+	cur.objs, errs = renderNamespaces(nss, opt, st.Dir, hasTier)
+	rep.Errors = append(rep.Errors, errs...)
+	evidence := map[string]*allowlist.Namespace{}
+	for _, n := range st.Namespaces() {
+		evidence[n.Namespace] = n
+	}
+	compare(rep, old, cur, evidence, evidence, unrenderable(errs), opt)
+	for _, d := range rep.Namespaces {
+		for _, c := range d.Removed {
+			if c.Group.Action == "Allow" && len(c.Evidence.Entries) == 0 {
+				rep.Notes = append(rep.Notes, "removals are weighed by the store now, where an entry deleted by hand has no evidence left; 'diff --base REF' weighs them by the store at REF too")
+				rep.summarize()
+				return rep
+			}
+		}
+	}
+	return rep
+}
+
+// managed reports whether a committed policy is calico-plan's.
+func managed(p *policyObj, prof *config.Profile, fl render.Flavor) bool {
+	if p.Labels[render.ManagedByLabel] == render.ManagedByValue {
+		return true
+	}
+	switch p.Family {
+	case "calico":
+		return p.Name == render.PolicyName(prof, render.FlavorCalico, p.Namespace)
+	case "k8s":
+		return p.Name == render.PolicyName(prof, render.FlavorK8s, p.Namespace)
+	}
+	return false
+}
+
+var unrenderableRE = regexp.MustCompile(`^([a-z0-9-]+): cannot be rendered`)
+
+// unrenderable returns the namespaces whose rendering failed: they are not
+// compared (their committed policies would otherwise look removed).
+func unrenderable(errs []string) map[string]bool {
+	out := map[string]bool{}
+	for _, e := range errs {
+		if m := unrenderableRE.FindStringSubmatch(e); m != nil {
+			out[m[1]] = true
+		}
+	}
+	return out
+}
+
+// Git compares the store at a git ref (the allowlist files under st.Dir
+// in that commit) with the store now, both rendered with the flavor. The
+// profile's excluded namespaces are left out on both sides. Removals are
+// weighted by the evidence of both stores (the newer one's where both
+// have the entry), additions by the store now's.
+func Git(st *allowlist.Store, ref string, opt Options) (*Report, error) {
+	opt.defaults()
+	base, err := StoreAtRef(ref, st.Dir)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Mode: ModeGit, Flavor: string(opt.Flavor), Old: "store " + st.Dir + " at " + ref, New: "store " + st.Dir + " now"}
+	keep := func(nss []*allowlist.Namespace) []*allowlist.Namespace {
+		var out []*allowlist.Namespace
+		for _, n := range nss {
+			if !opt.Profile.Excluded(n.Namespace) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	var old, cur side
+	var errsOld, errsNew []string
+	old.objs, errsOld = renderNamespaces(keep(base), opt, ref+":"+filepath.ToSlash(st.Dir), false)
+	cur.objs, errsNew = renderNamespaces(keep(st.Namespaces()), opt, st.Dir, false)
+	for _, e := range errsOld {
+		rep.Errors = append(rep.Errors, "at "+ref+": "+e)
+	}
+	rep.Errors = append(rep.Errors, errsNew...)
+	skip := unrenderable(errsOld)
+	for ns := range unrenderable(errsNew) {
+		skip[ns] = true
+	}
+	newEv := map[string]*allowlist.Namespace{}
+	for _, n := range st.Namespaces() {
+		newEv[n.Namespace] = n
+	}
+	bothEv := map[string]*allowlist.Namespace{}
+	for _, n := range base {
+		bothEv[n.Namespace] = n
+	}
+	compareGit(rep, old, cur, bothEv, newEv, skip, opt)
+	return rep, nil
+}
+
+func compareGit(rep *Report, old, cur side, baseEv, newEv map[string]*allowlist.Namespace, skip map[string]bool, opt Options) {
+	// Removals: the base store's points, overridden by the store now's
+	// where both have the entry.
+	merged := map[string][]*allowlist.Namespace{}
+	for ns, n := range baseEv {
+		merged[ns] = append(merged[ns], n)
+	}
+	for ns, n := range newEv {
+		merged[ns] = append(merged[ns], n)
+	}
+	compareWith(rep, old, cur, merged, newEv, skip, opt)
+}
+
+func compare(rep *Report, old, cur side, removedEv, addedEv map[string]*allowlist.Namespace, skip map[string]bool, opt Options) {
+	merged := map[string][]*allowlist.Namespace{}
+	for ns, n := range removedEv {
+		merged[ns] = []*allowlist.Namespace{n}
+	}
+	compareWith(rep, old, cur, merged, addedEv, skip, opt)
+}
+
+// compareWith does the comparison. removedEv lists, per namespace, the
+// allowlists whose points weight removals (later ones override earlier
+// ones for the same entry port); addedEv the one that weights additions.
+func compareWith(rep *Report, old, cur side, removedEv map[string][]*allowlist.Namespace, addedEv map[string]*allowlist.Namespace, skip map[string]bool, opt Options) {
+	w := newWeigher(opt.Profile, opt.NamespaceLabels)
+	byNS := map[string]*NamespaceDiff{}
+	get := func(ns string) *NamespaceDiff {
+		d := byNS[ns]
+		if d == nil {
+			d = &NamespaceDiff{Namespace: ns, Added: []Change{}, Removed: []Change{}, Policies: []PolicyChange{}}
+			byNS[ns] = d
+		}
+		return d
+	}
+	oldBy, curBy := index(old.objs, skip), index(cur.objs, skip)
+	for ns := range skip {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("namespace %s not compared: it cannot be rendered as %s", ns, opt.Flavor))
+	}
+	// Policy-level changes.
+	for k, o := range oldBy {
+		d := get(o.Namespace)
+		c, ok := curBy[k]
+		if !ok {
+			d.Policies = append(d.Policies, PolicyChange{Policy: o.ID(), Change: "removed"})
+			continue
+		}
+		if c.Kind != o.Kind {
+			d.Policies = append(d.Policies, PolicyChange{Policy: c.ID(), Change: fmt.Sprintf("kind %s -> %s%s", o.Kind, c.Kind, promotion(o.Kind, c.Kind))})
+		}
+		for _, a := range sortedAttrs(o.Attrs, c.Attrs) {
+			if o.Attrs[a] != c.Attrs[a] {
+				d.Policies = append(d.Policies, PolicyChange{Policy: c.ID(), Change: fmt.Sprintf("%s %s -> %s", a, orNone(o.Attrs[a]), orNone(c.Attrs[a]))})
+			}
+		}
+	}
+	for k, c := range curBy {
+		if _, ok := oldBy[k]; !ok {
+			get(c.Namespace).Policies = append(get(c.Namespace).Policies, PolicyChange{Policy: c.ID(), Change: "added"})
+		}
+	}
+	// Egress regions per namespace.
+	type groups map[string]*struct {
+		g   Group
+		old []rect
+		cur []rect
+	}
+	perNS := map[string]groups{}
+	addAtoms := func(objs map[string]*policyObj, isOld bool) {
+		for _, p := range objs {
+			if !p.Egress {
+				continue
+			}
+			gs := perNS[p.Namespace]
+			if gs == nil {
+				gs = groups{}
+				perNS[p.Namespace] = gs
+			}
+			for _, a := range p.atoms {
+				gk := groupKey(a.group)
+				e := gs[gk]
+				if e == nil {
+					e = &struct {
+						g   Group
+						old []rect
+						cur []rect
+					}{g: a.group}
+					gs[gk] = e
+				}
+				if isOld {
+					e.old = append(e.old, a.rect)
+				} else {
+					e.cur = append(e.cur, a.rect)
+				}
+			}
+		}
+	}
+	addAtoms(oldBy, true)
+	addAtoms(curBy, false)
+	for ns, gs := range perNS {
+		d := get(ns)
+		// Traffic points: removals weighted by removedEv, additions by addedEv.
+		var remPts, addPts []*point
+		seen := map[string]int{}
+		for _, n := range removedEv[ns] {
+			for _, pt := range w.points(n) {
+				if i, ok := seen[pt.id()]; ok {
+					remPts[i] = pt
+					continue
+				}
+				seen[pt.id()] = len(remPts)
+				remPts = append(remPts, pt)
+			}
+		}
+		if n := addedEv[ns]; n != nil {
+			addPts = w.points(n)
+		}
+		var oldAll, curAll []atom
+		for _, e := range gs {
+			for _, r := range e.old {
+				oldAll = append(oldAll, atom{group: e.g, rect: r})
+			}
+			for _, r := range e.cur {
+				curAll = append(curAll, atom{group: e.g, rect: r})
+			}
+		}
+		level := func(atoms []atom, pt *point) level {
+			best := levelNone
+			for i := range atoms {
+				if l := w.covers(&atoms[i].group, atoms[i].rect, ns, pt); l > best {
+					best = l
+				}
+			}
+			return best
+		}
+		cut := map[string]bool{}
+		keys := make([]string, 0, len(gs))
+		for k := range gs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			e := gs[k]
+			for _, r := range subtract(e.old, e.cur) {
+				c := newChange(e.g, r, ns)
+				for _, pt := range remPts {
+					if w.covers(&e.g, r, ns, pt) == levelNone || level(oldAll, pt) == levelNone {
+						continue
+					}
+					now := level(curAll, pt)
+					if now == levelFull {
+						continue // still allowed by another rule
+					}
+					c.Evidence.add(pt, now == levelPartial || w.covers(&e.g, r, ns, pt) == levelPartial)
+					if !cut[pt.id()] {
+						cut[pt.id()] = true
+						d.FlowsCut += pt.port.Flows
+					}
+				}
+				d.Removed = append(d.Removed, c)
+			}
+			for _, r := range subtract(e.cur, e.old) {
+				c := newChange(e.g, r, ns)
+				for _, pt := range addPts {
+					if l := w.covers(&e.g, r, ns, pt); l != levelNone {
+						c.Evidence.add(pt, l == levelPartial)
+					}
+				}
+				d.Added = append(d.Added, c)
+			}
+		}
+	}
+	nsSeen := map[string]bool{}
+	for _, m := range []map[string]*policyObj{oldBy, curBy} {
+		for _, p := range m {
+			if p.Namespace != "" {
+				nsSeen[p.Namespace] = true
+			}
+		}
+	}
+	rep.Compared = len(nsSeen)
+	for _, d := range byNS {
+		sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].Text < d.Removed[j].Text })
+		sort.Slice(d.Added, func(i, j int) bool { return d.Added[i].Text < d.Added[j].Text })
+		sort.Slice(d.Policies, func(i, j int) bool {
+			if d.Policies[i].Policy != d.Policies[j].Policy {
+				return d.Policies[i].Policy < d.Policies[j].Policy
+			}
+			return d.Policies[i].Change < d.Policies[j].Change
+		})
+		if d.Changed() {
+			rep.Namespaces = append(rep.Namespaces, *d)
+		}
+	}
+	sort.Slice(rep.Namespaces, func(i, j int) bool { return rep.Namespaces[i].Namespace < rep.Namespaces[j].Namespace })
+	rep.summarize()
+}
+
+func promotion(from, to string) string {
+	if strings.HasPrefix(from, "Staged") && !strings.HasPrefix(to, "Staged") {
+		return " (enforced: the policy now drops traffic)"
+	}
+	if !strings.HasPrefix(from, "Staged") && strings.HasPrefix(to, "Staged") {
+		return " (back to staged: enforcement lifted)"
+	}
+	return ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func sortedAttrs(a, b map[string]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]string{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func index(objs []*policyObj, skip map[string]bool) map[string]*policyObj {
+	out := map[string]*policyObj{}
+	for _, p := range objs {
+		if skip[p.Namespace] && p.Namespace != "" {
+			continue
+		}
+		if _, dup := out[p.key()]; !dup {
+			out[p.key()] = p
+		}
+	}
+	return out
+}
+
+func groupKey(g Group) string {
+	b, _ := json.Marshal(g)
+	return string(b)
+}
+
+func newChange(g Group, r rect, ns string) Change {
+	c := Change{Group: g, Nets: []string{}, Ports: portsString(r), Text: describe(g, r, ns), Evidence: Evidence{Entries: []EntryRef{}}}
+	for _, p := range r.nets {
+		c.Nets = append(c.Nets, p.String())
+	}
+	return c
+}
+
+func (r *Report) summarize() {
+	s := Summary{}
+	for _, d := range r.Namespaces {
+		s.ChangedNamespaces++
+		s.Added += len(d.Added)
+		s.Removed += len(d.Removed)
+		s.PolicyChanges += len(d.Policies)
+		s.FlowsCut += d.FlowsCut
+	}
+	if r.Notes == nil {
+		r.Notes = []string{}
+	}
+	if r.Errors == nil {
+		r.Errors = []string{}
+	}
+	if r.Namespaces == nil {
+		r.Namespaces = []NamespaceDiff{}
+	}
+	switch {
+	case len(r.Errors) > 0:
+		s.ExitCode, s.Result = ExitError, "error"
+	case s.ChangedNamespaces > 0:
+		s.ExitCode, s.Result = ExitChanges, "changes"
+	default:
+		s.ExitCode, s.Result = ExitNoChanges, "no changes"
+	}
+	r.Summary = s
+}

@@ -1,0 +1,308 @@
+// Package observe runs an observation: it reads flow sources, aggregates
+// them and merges the result into the allowlist store, remembering what was
+// ingested so that the same data is never counted twice.
+package observe
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/flows"
+)
+
+// FileOptions configure a file observation.
+type FileOptions struct {
+	// Paths are files, directories, globs or "-" for stdin.
+	Paths  []string
+	Strict bool
+	// Workers decode line-oriented inputs in parallel (0: all CPUs).
+	Workers int
+	// Stdin replaces os.Stdin (tests).
+	Stdin io.Reader
+	// Progress, when set, receives progress (records/s, bytes) while
+	// reading.
+	Progress *Progress
+}
+
+// Input outcomes.
+const (
+	OutcomeIngested = "ingested"
+	OutcomeResumed  = "resumed"
+	OutcomeSkipped  = "already ingested"
+)
+
+// InputResult reports one input.
+type InputResult struct {
+	Name    string                  `json:"name"`
+	Outcome string                  `json:"outcome"`
+	Offset  int64                   `json:"offset,omitempty"`
+	Decode  flows.Stats             `json:"decode"`
+	Used    int64                   `json:"used"`
+	Notes   []string                `json:"notes,omitempty"`
+	Record  *allowlist.SourceRecord `json:"-"`
+}
+
+// Result reports a whole observation.
+type Result struct {
+	Inputs []InputResult   `json:"inputs"`
+	Decode flows.Stats     `json:"decode"`
+	Stats  allowlist.Stats `json:"aggregation"`
+}
+
+// Files observes flow-log files into the store (the caller saves it). An
+// input whose exact content was ingested before is skipped; a file that
+// grew since (a live flows.log) is read from where the last run stopped.
+// Bad records are counted and reported; with Strict the first one is an
+// error and nothing is merged.
+func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, error) {
+	inputs, err := flows.ExpandInputs(opt.Paths)
+	if err != nil {
+		return nil, err
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	res := &Result{}
+	total := allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
+	var records []allowlist.SourceRecord
+	for _, in := range inputs {
+		ir, agg, err := observeInput(ctx, st, in, opt, workers)
+		if err != nil {
+			return nil, err
+		}
+		res.Inputs = append(res.Inputs, *ir)
+		res.Decode.Merge(ir.Decode)
+		if agg != nil {
+			total.Merge(agg)
+			records = append(records, *ir.Record)
+		}
+	}
+	st.Apply(total)
+	for _, r := range records {
+		st.PutSource(r)
+	}
+	res.Stats = total.Stats
+	if res.Decode.Bad > 0 {
+		st.Meta.Ingest.Bad += res.Decode.Bad
+		for k, v := range res.Decode.ByReason {
+			if st.Meta.Ingest.BadByReason == nil {
+				st.Meta.Ingest.BadByReason = map[string]int64{}
+			}
+			st.Meta.Ingest.BadByReason[k] += v
+		}
+	}
+	return res, nil
+}
+
+// fingerprint is the hash of an input's content (decompressed) and, for
+// each earlier file record whose size fits, the hash of that many leading
+// bytes, so that a file that grew since can be resumed.
+type fingerprint struct {
+	size     int64
+	full     string
+	endsNL   bool
+	lastNL   int64 // offset just past the last newline
+	prefixes map[int64]prefixInfo
+}
+
+type prefixInfo struct {
+	hash  string
+	lines int
+}
+
+func hashID(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
+
+// fingerprintContent hashes a content stream once, taking the prefix hashes
+// at every boundary an earlier record could end at. A damaged gzip stream
+// ends the content where it breaks (the decoder reports the damage).
+func fingerprintContent(r io.Reader, boundaries []int64) (*fingerprint, error) {
+	fp := &fingerprint{prefixes: map[int64]prefixInfo{}}
+	h := sha256.New()
+	var pos int64
+	lines := 0
+	bi := 0
+	for bi < len(boundaries) && boundaries[bi] <= 0 {
+		bi++
+	}
+	buf := make([]byte, 1<<20)
+	var last byte
+	for {
+		want := len(buf)
+		if bi < len(boundaries) && boundaries[bi]-pos < int64(want) {
+			want = int(boundaries[bi] - pos)
+		}
+		n, err := r.Read(buf[:want])
+		if n > 0 {
+			chunk := buf[:n]
+			h.Write(chunk)
+			if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+				fp.lastNL = pos + int64(i) + 1
+				lines += bytes.Count(chunk, []byte{'\n'})
+			}
+			pos += int64(n)
+			last = chunk[n-1]
+			for bi < len(boundaries) && boundaries[bi] == pos {
+				fp.prefixes[pos] = prefixInfo{hash: hashID(h), lines: lines}
+				bi++
+			}
+		}
+		var gz *flows.GzipError
+		if errors.Is(err, io.EOF) || errors.As(err, &gz) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	fp.size = pos
+	fp.full = hashID(h)
+	fp.endsNL = last == '\n'
+	return fp, nil
+}
+
+func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt FileOptions, workers int) (*InputResult, *allowlist.Aggregator, error) {
+	ir := &InputResult{Name: in.Name}
+	var rd io.Reader
+	var offset int64
+	startLine := 1
+	var fp *fingerprint
+	var stdinHash hash.Hash
+	if in.Stdin {
+		stdin := opt.Stdin
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		stdinHash = sha256.New()
+		rd = io.TeeReader(flows.Decompress(stdin), stdinHash)
+	} else {
+		var bounds []int64
+		for _, r := range st.Meta.Sources {
+			if r.Kind == allowlist.SourceFile && r.Bytes > 0 {
+				bounds = append(bounds, r.Bytes)
+			}
+		}
+		sort.Slice(bounds, func(i, j int) bool { return bounds[i] < bounds[j] })
+		rc, err := in.Open()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+		}
+		fp, err = fingerprintContent(rc, bounds)
+		rc.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+		}
+		if st.FindSource(allowlist.SourceFile, fp.full) != nil {
+			ir.Outcome = OutcomeSkipped
+			return ir, nil, nil
+		}
+		for _, r := range st.Meta.Sources {
+			pi, ok := fp.prefixes[r.Bytes]
+			if r.Kind == allowlist.SourceFile && ok && pi.hash == r.ID && r.Bytes > offset {
+				offset, startLine = r.Bytes, pi.lines+1
+			}
+		}
+		rc, err = in.Open()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+		}
+		defer rc.Close()
+		if offset > 0 {
+			if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+			}
+			ir.Offset = offset
+		}
+		rd = rc
+	}
+	if opt.Progress != nil {
+		rd = opt.Progress.Reader(rd)
+	}
+	aggs := make([]*allowlist.Aggregator, workers)
+	for i := range aggs {
+		aggs[i] = allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
+	}
+	stats, err := flows.Decode(ctx, rd, in.Name, flows.Options{Strict: opt.Strict, Workers: workers, StartLine: startLine},
+		func(w int, f *flows.Flow) error {
+			aggs[w].Add(f)
+			if opt.Progress != nil {
+				opt.Progress.Record()
+			}
+			return nil
+		})
+	ir.Decode = stats
+	if err != nil {
+		return nil, nil, err
+	}
+	agg := aggs[0]
+	for _, a := range aggs[1:] {
+		agg.Merge(a)
+	}
+	ir.Used = agg.Stats.Used
+	rec := allowlist.SourceRecord{Kind: allowlist.SourceFile, Path: in.Name, Records: stats.Records, From: agg.Stats.From, To: agg.Stats.To}
+	if in.Stdin {
+		rec.ID = hashID(stdinHash)
+		if st.FindSource(allowlist.SourceFile, rec.ID) != nil {
+			ir.Outcome = OutcomeSkipped
+			return ir, nil, nil
+		}
+	} else {
+		consumed := fp.size
+		if !fp.endsNL && stats.ByReason[flows.ReasonTruncatedLine] > 0 && fp.lastNL > offset {
+			// The last line is still being written: leave it for the next run.
+			// It is not a bad record: it is re-read once complete.
+			consumed = fp.lastNL
+			ir.Notes = append(ir.Notes, "the last line is incomplete (still being written?); it will be read on the next observe")
+			ir.Decode.Bad--
+			if ir.Decode.ByReason[flows.ReasonTruncatedLine]--; ir.Decode.ByReason[flows.ReasonTruncatedLine] == 0 {
+				delete(ir.Decode.ByReason, flows.ReasonTruncatedLine)
+			}
+			ex := ir.Decode.Examples[:0]
+			for _, p := range ir.Decode.Examples {
+				if p.Reason != flows.ReasonTruncatedLine {
+					ex = append(ex, p)
+				}
+			}
+			ir.Decode.Examples = ex
+		}
+		rec.Bytes = consumed
+		rec.ID = fp.full
+		if consumed != fp.size {
+			id, err := hashPrefix(in, consumed)
+			if err != nil {
+				return nil, nil, err
+			}
+			rec.ID = id
+		}
+	}
+	ir.Outcome = OutcomeIngested
+	if offset > 0 {
+		ir.Outcome = OutcomeResumed
+		ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", offset, offset))
+	}
+	ir.Record = &rec
+	return ir, agg, nil
+}
+
+func hashPrefix(in flows.Input, n int64) (string, error) {
+	rc, err := in.Open()
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(h, rc, n); err != nil {
+		return "", fmt.Errorf("%s: %w", in.Name, err)
+	}
+	return hashID(h), nil
+}

@@ -1,0 +1,288 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/flows/goldmane"
+	"github.com/calico-plan/calico-plan/flows/goldmane/goldmanetest"
+	pb "github.com/calico-plan/calico-plan/flows/goldmanepb"
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/demo"
+)
+
+// gmStart is the demo's first bucket: Goldmane buckets are 15 s.
+var gmStart = time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC)
+
+// goldmaneDemo returns the demo cluster's flows in 15 s buckets for the
+// given duration, as Goldmane messages.
+func goldmaneDemo(t *testing.T, d time.Duration) []*pb.Flow {
+	t.Helper()
+	opt := demo.DefaultOptions()
+	opt.Start, opt.Interval, opt.Days = gmStart, 15*time.Second, 1
+	end := gmStart.Add(d).Unix()
+	var out []*pb.Flow
+	var buf bytes.Buffer
+	err := demo.Generate(opt, func(f *flows.Flow) error {
+		if f.Start >= end {
+			return io.EOF
+		}
+		buf.Reset()
+		if err := flows.WriteGoldmaneJSON(&buf, f, true); err != nil {
+			return err
+		}
+		var m pb.Flow
+		if err := protojson.Unmarshal(buf.Bytes(), &m); err != nil {
+			return err
+		}
+		out = append(out, &m)
+		return nil
+	})
+	if err != io.EOF {
+		require.NoError(t, err)
+	}
+	return out
+}
+
+func startGoldmane(t *testing.T, now time.Time) (*goldmanetest.Server, *goldmanetest.PKI) {
+	t.Helper()
+	pki, err := goldmanetest.NewPKI()
+	require.NoError(t, err)
+	srv, err := goldmanetest.NewServer(goldmanetest.Options{PKI: pki, Now: now, Origin: gmStart, Retention: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	t.Cleanup(srv.Stop)
+	return srv, pki
+}
+
+func dialGoldmane(t *testing.T, srv *goldmanetest.Server, pki *goldmanetest.PKI) *goldmane.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := goldmane.Dial(ctx, goldmane.Config{Addr: srv.Addr(), CertPEM: pki.ClientCertPEM, KeyPEM: pki.ClientKeyPEM, CAPEM: pki.CAPEM})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// expectedStore observes the same flows from a Goldmane JSON file.
+func expectedStore(t *testing.T, fs []*pb.Flow, from, to time.Time) map[string]string {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, f := range fs {
+		if f.StartTime < from.Unix() || f.StartTime >= to.Unix() {
+			continue
+		}
+		b, err := protojson.Marshal(f)
+		require.NoError(t, err)
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flows.json")
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	st, err := allowlist.Open(filepath.Join(dir, "store"), config.Default())
+	require.NoError(t, err)
+	_, err = Files(context.Background(), st, FileOptions{Paths: []string{path}, Workers: 1})
+	require.NoError(t, err)
+	return namespaceFiles(t, st)
+}
+
+// requireSameFiles compares two stores file by file, printing only the
+// first differing lines.
+func requireSameFiles(t *testing.T, want, got map[string]string) {
+	t.Helper()
+	for name, w := range want {
+		g, ok := got[name]
+		require.True(t, ok, "missing %s", name)
+		if w == g {
+			continue
+		}
+		wl, gl := strings.Split(w, "\n"), strings.Split(g, "\n")
+		for i := range wl {
+			if i >= len(gl) || wl[i] != gl[i] {
+				other := ""
+				if i < len(gl) {
+					other = gl[i]
+				}
+				t.Fatalf("%s differs at line %d:\nwant %q\ngot  %q", name, i+1, wl[i], other)
+			}
+		}
+		t.Fatalf("%s differs in length", name)
+	}
+	require.Len(t, got, len(want))
+}
+
+func namespaceFiles(t *testing.T, st *allowlist.Store) map[string]string {
+	t.Helper()
+	files, err := st.Render()
+	require.NoError(t, err)
+	out := map[string]string{}
+	for k, v := range files {
+		if strings.HasSuffix(k, ".yaml") && !strings.HasPrefix(k, "_") {
+			out[k] = string(v)
+		}
+	}
+	return out
+}
+
+func TestGoldmaneListResumesWithoutDoubleCounting(t *testing.T) {
+	all := goldmaneDemo(t, 2*time.Hour)
+	now := gmStart.Add(50 * time.Minute)
+	srv, pki := startGoldmane(t, now)
+	for _, f := range all {
+		if f.StartTime < now.Unix() {
+			srv.Add(f)
+		}
+	}
+	c := dialGoldmane(t, srv, pki)
+	st, err := allowlist.Open(t.TempDir(), config.Default())
+	require.NoError(t, err)
+	clock := now
+	opt := GoldmaneOptions{Client: c, SourceID: "goldmane:test", Now: func() time.Time { return clock }}
+	res, err := GoldmaneList(context.Background(), st, opt)
+	require.NoError(t, err)
+	require.Empty(t, res.Gaps)
+	require.Equal(t, res.To.Add(-time.Hour), res.From, "first run: everything Goldmane retains")
+	require.Equal(t, now.Add(-time.Minute), res.To, "complete buckets only")
+	require.Greater(t, res.Stats.Used, int64(50), "one result per flow key and day")
+
+	// 30 minutes later: the new buckets arrive; the run resumes at the watermark.
+	clock = now.Add(30 * time.Minute)
+	srv.SetNow(clock)
+	for _, f := range all {
+		if f.StartTime >= now.Unix() && f.StartTime < clock.Unix() {
+			srv.Add(f)
+		}
+	}
+	res2, err := GoldmaneList(context.Background(), st, opt)
+	require.NoError(t, err)
+	require.Equal(t, res.To, res2.From)
+	require.Empty(t, res2.Gaps)
+	// And again at the same time: nothing new, nothing counted twice.
+	res3, err := GoldmaneList(context.Background(), st, opt)
+	require.NoError(t, err)
+	require.Zero(t, res3.Results)
+
+	requireSameFiles(t, expectedStore(t, all, gmStart, clock.Add(-time.Minute)), namespaceFiles(t, st))
+	rec := st.FindSource(allowlist.SourceGoldmane, "goldmane:test")
+	require.NotNil(t, rec)
+	require.Equal(t, allowlist.Time(clock.Add(-time.Minute).Unix()), rec.Watermark)
+}
+
+func TestGoldmaneListRecordsRetentionGap(t *testing.T) {
+	all := goldmaneDemo(t, 4*time.Hour)
+	now := gmStart.Add(30 * time.Minute)
+	srv, pki := startGoldmane(t, now)
+	for _, f := range all {
+		if f.StartTime < now.Unix() {
+			srv.Add(f)
+		}
+	}
+	c := dialGoldmane(t, srv, pki)
+	st, _ := allowlist.Open(t.TempDir(), config.Default())
+	clock := now
+	opt := GoldmaneOptions{Client: c, SourceID: "goldmane:test", Now: func() time.Time { return clock }}
+	first, err := GoldmaneList(context.Background(), st, opt)
+	require.NoError(t, err)
+
+	// Three hours without a collector: Goldmane kept only the last hour.
+	clock = now.Add(3 * time.Hour)
+	srv.SetNow(clock)
+	for _, f := range all {
+		if f.StartTime >= now.Unix() && f.StartTime < clock.Unix() {
+			srv.Add(f)
+		}
+	}
+	res, err := GoldmaneList(context.Background(), st, opt)
+	require.NoError(t, err)
+	require.Len(t, res.Gaps, 1)
+	g := res.Gaps[0]
+	require.Equal(t, allowlist.Time(first.To.Unix()), g.From)
+	require.InDelta(t, clock.Add(-time.Hour).Unix(), int64(g.To), 15, "the gap ends where Goldmane's history starts")
+	require.Contains(t, g.Reason, "one hour")
+	require.Len(t, st.Meta.Gaps, 1)
+	files := namespaceFiles(t, st)
+	require.Contains(t, files["n8n.yaml"], "gaps:")
+}
+
+func TestGoldmaneFollowCheckpointsAndSurvivesRestart(t *testing.T) {
+	all := goldmaneDemo(t, 40*time.Minute)
+	start := gmStart.Add(20 * time.Minute)
+	srv, pki := startGoldmane(t, start)
+	for _, f := range all {
+		if f.StartTime < start.Unix() {
+			srv.Add(f)
+		}
+	}
+	c := dialGoldmane(t, srv, pki)
+	dir := t.TempDir()
+	st, _ := allowlist.Open(dir, config.Default())
+	var mu sync.Mutex
+	clock := start
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	var saves atomic.Int64
+	var savedWM atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- GoldmaneFollow(ctx, st, FollowOptions{
+			GoldmaneOptions: GoldmaneOptions{Client: c, SourceID: "goldmane:test", Since: 20 * time.Minute, Now: now},
+			Checkpoint:      time.Nanosecond,
+			Save: func() error {
+				saves.Add(1)
+				savedWM.Store(int64(st.FindSource(allowlist.SourceGoldmane, "goldmane:test").Watermark))
+				return st.Save()
+			},
+			Follow: goldmane.FollowOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+		})
+	}()
+	require.Eventually(t, func() bool { return saves.Load() > 0 }, 10*time.Second, 10*time.Millisecond, "the backfill checkpoints")
+	// Ten minutes of live buckets, with a Goldmane restart halfway.
+	for i := 0; i < 40; i++ {
+		mu.Lock()
+		t0 := clock
+		clock = clock.Add(15 * time.Second)
+		now := clock
+		mu.Unlock()
+		srv.SetNow(now)
+		for _, f := range all {
+			if f.StartTime >= t0.Unix() && f.StartTime < now.Unix() {
+				srv.Add(f)
+			}
+		}
+		if i == 20 {
+			require.NoError(t, srv.Restart())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	final := now()
+	require.Eventually(t, func() bool {
+		srv.SetNow(final) // wake streams waiting for the clock
+		return time.Unix(savedWM.Load(), 0).After(final.Add(-time.Minute))
+	}, 20*time.Second, 20*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.Greater(t, saves.Load(), int64(2))
+
+	// Everything up to the saved watermark, counted exactly once.
+	reopened, err := allowlist.Open(dir, config.Default())
+	require.NoError(t, err)
+	rec := reopened.FindSource(allowlist.SourceGoldmane, "goldmane:test")
+	require.Equal(t, gmStart, time.Unix(int64(rec.From), 0).UTC())
+	requireSameFiles(t, expectedStore(t, all, gmStart, rec.Watermark.T()), namespaceFiles(t, reopened))
+}
