@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -9,18 +8,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/render"
 )
 
 type renderOpts struct {
-	namespaces     []string
-	all            bool
-	flavor         string
-	output         string
-	out            string
-	allowUnstable  bool
-	includeExclude bool
+	namespaces    []string
+	all           bool
+	flavor        string
+	output        string
+	out           string
+	allowUnstable bool
+	layout        string
+	hclResource   string
 	// --wave N / --rollout (waves.go): the stage decides each flavor.
 	wave    int
 	rollout bool
@@ -30,7 +29,7 @@ type renderOpts struct {
 func newRenderCmd(g *globals) *cobra.Command {
 	o := &renderOpts{}
 	cmd := &cobra.Command{
-		Use:   "render (--namespace NS... | --all | --wave N | --rollout) [--flavor calico|calico-staged|k8s] [-o yaml|json] [--out DIR]",
+		Use:   "render (--namespace NS... | --all | --wave N | --rollout) [--flavor calico|calico-staged|k8s] [-o yaml|json|hcl] [--out DIR]",
 		Short: "Write default-deny egress policies from the allowlists",
 		Long: `render turns allowlists into policy. Each namespace gets one policy that
 allows exactly its allowlist (plus the cluster DNS rule from the profile) and
@@ -88,7 +87,9 @@ rollout.stageLabel) as Namespace objects, or kubernetes_labels resources with
 	f.StringArrayVar(&o.namespaces, "namespace", nil, "namespace to render (repeatable)")
 	f.BoolVar(&o.all, "all", false, "render every namespace in the store (excluded ones skipped)")
 	f.StringVar(&o.flavor, "flavor", "calico", "policy flavor: calico, calico-staged or k8s")
-	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json (or hcl with --wave/--rollout)")
+	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json or hcl (Terraform)")
+	f.StringVar(&o.layout, "layout", "flat", "with --out: flat (one file per namespace) or stacks (DIR/<stack>/egress_allowlist.tf per namespace; stack names from the profile's terraform.stackDirs)")
+	f.StringVar(&o.hclResource, "hcl-resource", "", "Terraform resource for Calico objects with -o hcl: kubectl_manifest (yaml_body = yamlencode({...})) or kubernetes_manifest (default: the profile's terraform.resource)")
 	f.StringVar(&o.out, "out", "", "write one file per namespace into this directory instead of stdout")
 	f.BoolVar(&o.allowUnstable, "allow-unstable", false, "render enforcing policy for namespaces that are not Stable")
 	f.IntVar(&o.wave, "wave", 0, "render wave N of 'calico-plan waves', each namespace in the flavor its stage calls for")
@@ -102,9 +103,6 @@ func runRender(g *globals, o *renderOpts) error {
 	if err != nil {
 		return err
 	}
-	if o.output != "yaml" && o.output != "json" {
-		return fmt.Errorf("unknown output format %q (want yaml or json)", o.output)
-	}
 	if o.all == (len(o.namespaces) > 0) {
 		return fmt.Errorf("give either --namespace NS (repeatable) or --all")
 	}
@@ -113,6 +111,11 @@ func runRender(g *globals, o *renderOpts) error {
 		return err
 	}
 	prof := st.Profile()
+	out, err := newRenderOutput(o.output, o.layout, o.hclResource, o.out, prof)
+	if err != nil {
+		return err
+	}
+	out.header = render.Header("")
 	var targets []*allowlist.Namespace
 	if o.all {
 		for _, n := range st.Namespaces() {
@@ -132,27 +135,17 @@ func runRender(g *globals, o *renderOpts) error {
 		}
 	}
 	enforcing := flavor != render.FlavorCalicoStaged
-	var refused []string
 	for _, src := range st.Meta.Sources {
 		if src.Partial && enforcing && !o.allowUnstable {
 			return fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable", src.Kind, src.ID)
 		}
 	}
-	files := map[string][]byte{}
-	var stdout bytes.Buffer
-	ext := "." + o.output
-	var objs []any
 	if flavor != render.FlavorK8s {
-		tier := render.Tier(prof)
-		objs = append(objs, tier)
-		if o.out != "" {
-			var b bytes.Buffer
-			if err := encodeObjects(&b, o.output, render.Header(""), tier); err != nil {
-				return err
-			}
-			files["_tier"+ext] = b.Bytes()
+		if err := out.add("", "_tier", render.Header(""), []any{render.Tier(prof)}, nil); err != nil {
+			return err
 		}
 	}
+	var refused []string
 	for _, n := range targets {
 		a := allowlist.Assess(n, st.Meta.Observation.To, prof.Stability)
 		if enforcing && a.State != allowlist.StateStable && !o.allowUnstable {
@@ -167,42 +160,15 @@ func runRender(g *globals, o *renderOpts) error {
 		for _, w := range pol.Warnings {
 			fmt.Fprintf(g.stderr, "warning: %s: %s\n", n.Namespace, w)
 		}
-		if o.out != "" {
-			var b bytes.Buffer
-			if err := encodeObjects(&b, o.output, render.Header(source), pol.Objects...); err != nil {
-				return err
-			}
-			files[n.Namespace+ext] = b.Bytes()
-		} else {
-			objs = append(objs, pol.Objects...)
+		if err := out.add(n.Namespace, n.Namespace, render.Header(source), pol.Objects, nil); err != nil {
+			return err
 		}
 	}
 	if len(refused) > 0 {
 		fmt.Fprintf(g.stderr, "not rendered (not Stable; see 'calico-plan status', or pass --allow-unstable):\n  %s\n", strings.Join(refused, "\n  "))
-	}
-	if o.out != "" {
-		written, err := fsutil.WriteFiles(o.out, files)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stderr, "%d files in %s (%d changed)\n", len(files), o.out, len(written))
-	} else if len(objs) > 0 && (flavor == render.FlavorK8s || len(objs) > 1) {
-		if err := encodeObjects(&stdout, o.output, render.Header(""), objs...); err != nil {
-			return err
-		}
-		if _, err := g.stdout.Write(stdout.Bytes()); err != nil {
-			return err
+		if len(refused) == len(targets) {
+			return fmt.Errorf("nothing rendered")
 		}
 	}
-	if len(refused) > 0 && len(refused) == len(targets) {
-		return fmt.Errorf("nothing rendered")
-	}
-	return nil
-}
-
-func encodeObjects(b *bytes.Buffer, format, header string, objs ...any) error {
-	if format == "json" {
-		return render.EncodeJSON(b, objs...)
-	}
-	return render.EncodeYAML(b, header, objs...)
+	return out.flush(g.stdout, g.stderr, "")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/cluster"
-	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/internal/rollout"
 	"github.com/calico-plan/calico-plan/render"
@@ -129,9 +127,6 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	case o.all || len(o.namespaces) > 0:
 		return fmt.Errorf("--wave and --rollout choose the namespaces; drop --namespace/--all")
 	}
-	if o.output != "yaml" && o.output != "json" && o.output != "hcl" {
-		return fmt.Errorf("unknown output format %q (want yaml, json or hcl)", o.output)
-	}
 	enforced, err := enforcedFlavor(o.flavor)
 	if err != nil {
 		return err
@@ -145,6 +140,10 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		return err
 	}
 	prof := st.Profile()
+	rout, err := newRenderOutput(o.output, o.layout, o.hclResource, o.out, prof)
+	if err != nil {
+		return err
+	}
 	env := rollout.NewEnv(st, facts, 0)
 	stages := rollout.Stages(st, env)
 
@@ -242,69 +241,28 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		fmt.Fprintln(g.stderr, "note:", render.K8sEnforcementNote(prof, current, stages))
 	}
 
-	encode := func(b *bytes.Buffer, header string, objs []any, withLabels []render.StageLabel) error {
-		switch o.output {
-		case "hcl":
-			if len(objs) > 0 {
-				if err := render.EncodeHCL(b, header, render.HCLOptions{}, objs...); err != nil {
-					return err
-				}
-				header = ""
-			}
-			if len(withLabels) > 0 {
-				if b.Len() > 0 {
-					b.WriteString("\n")
-				}
-				return render.EncodeStageLabelsHCL(b, header, withLabels)
-			}
-			return nil
-		case "json":
-			return render.EncodeJSON(b, append(objs, render.NamespaceLabelObjects(withLabels)...)...)
-		}
-		return render.EncodeYAML(b, header, append(objs, render.NamespaceLabelObjects(withLabels)...)...)
-	}
-	ext := "." + o.output
-	if o.output == "hcl" {
-		ext = ".tf"
-	}
 	what := "rollout"
 	if !o.rollout {
 		what = fmt.Sprintf("wave %d", o.wave)
 	}
 	header := render.Header("") + "\nThe " + what + " of the store " + filepath.ToSlash(st.Dir) + ": apply it as a whole."
-	if o.out != "" {
-		out := map[string][]byte{}
-		for _, f := range files {
-			var b bytes.Buffer
-			if err := encode(&b, header, f.objs, nil); err != nil {
-				return err
-			}
-			out[f.name+ext] = b.Bytes()
+	rout.header = header
+	for _, f := range files {
+		ns := ""
+		if !strings.HasPrefix(f.name, "_") {
+			ns = f.name
 		}
-		if len(labels) > 0 {
-			var b bytes.Buffer
-			if err := encode(&b, header, nil, labels); err != nil {
-				return err
-			}
-			out["_stage-labels"+ext] = b.Bytes()
-		}
-		written, err := fsutil.WriteFiles(o.out, out)
-		if err != nil {
+		if err := rout.add(ns, f.name, header, f.objs, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(g.stderr, "%s: %d files in %s (%d changed)\n", what, len(out), o.out, len(written))
-	} else {
-		var all []any
-		for _, f := range files {
-			all = append(all, f.objs...)
-		}
-		var b bytes.Buffer
-		if err := encode(&b, header, all, labels); err != nil {
+	}
+	if len(labels) > 0 {
+		if err := rout.add("", "_stage-labels", header, nil, labels); err != nil {
 			return err
 		}
-		if _, err := g.stdout.Write(b.Bytes()); err != nil {
-			return err
-		}
+	}
+	if err := rout.flush(g.stdout, g.stderr, what+": "); err != nil {
+		return err
 	}
 	if len(nsFiles) == 0 && !o.rollout {
 		fmt.Fprintf(g.stderr, "%s: no namespace is staged or enforced yet: promote them first (calico-plan promote --namespace NS --to staged)\n", what)

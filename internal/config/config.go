@@ -41,6 +41,28 @@ type Profile struct {
 	Stability          Stability   `yaml:"stability"`
 	Policy             Policy      `yaml:"policy"`
 	Rollout            Rollout     `yaml:"rollout"`
+	Terraform          Terraform   `yaml:"terraform"`
+}
+
+// Terraform configures `render -o hcl`.
+type Terraform struct {
+	// Resource for Calico objects: kubectl_manifest (yaml_body =
+	// yamlencode(...)) or kubernetes_manifest.
+	Resource string `yaml:"resource"`
+	// StackDirs maps a namespace to its stack directory for --layout
+	// stacks (default: the namespace name).
+	StackDirs map[string]string `yaml:"stackDirs"`
+	// SharedStack is the stack directory that gets the Tier and the observe
+	// policy in --layout stacks.
+	SharedStack string `yaml:"sharedStack"`
+}
+
+// StackDir returns the stack directory for a namespace.
+func (t Terraform) StackDir(ns string) string {
+	if d := t.StackDirs[ns]; d != "" {
+		return d
+	}
+	return ns
 }
 
 // Tiers says how namespaces map to rollout tiers.
@@ -335,11 +357,26 @@ func (p *Profile) Validate() error {
 	if msgs := validation.IsQualifiedName(p.Rollout.StageLabel); len(msgs) > 0 {
 		bad("rollout.stageLabel: %q is not a valid label key", p.Rollout.StageLabel)
 	}
+	switch p.Terraform.Resource {
+	case "kubectl_manifest", "kubernetes_manifest":
+	default:
+		bad("terraform.resource: %q is not kubectl_manifest or kubernetes_manifest", p.Terraform.Resource)
+	}
+	for ns, d := range p.Terraform.StackDirs {
+		if !stackDirRE.MatchString(d) {
+			bad("terraform.stackDirs[%s]: %q is not a relative directory of letters, digits, '-', '_', '.' and '/'", ns, d)
+		}
+	}
+	if !stackDirRE.MatchString(p.Terraform.SharedStack) {
+		bad("terraform.sharedStack: %q is not a relative directory name", p.Terraform.SharedStack)
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
 	return nil
 }
+
+var stackDirRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$`)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/render"
+)
+
+// renderOutput collects rendered objects and writes them in one format
+// (yaml, json or hcl) to stdout, or to a directory as one file per
+// namespace (--layout flat) or one stack directory per namespace (--layout
+// stacks, for stack-per-service Terraform repositories).
+type renderOutput struct {
+	format   string
+	resource string
+	layout   string
+	tf       config.Terraform
+	dir      string
+	header   string // stdout header
+
+	files   map[string]map[string][]byte // directory → file → content
+	objs    []any                        // stdout
+	labels  []render.StageLabel          // stdout
+	stanzas []string                     // stdout hcl, in order
+}
+
+func newRenderOutput(format, layout, resource, dir string, prof *config.Profile) (*renderOutput, error) {
+	switch format {
+	case "yaml", "json", "hcl":
+	default:
+		return nil, fmt.Errorf("unknown output format %q (want yaml, json or hcl)", format)
+	}
+	switch layout {
+	case "flat", "stacks":
+	default:
+		return nil, fmt.Errorf("unknown --layout %q (want flat or stacks)", layout)
+	}
+	if layout == "stacks" && dir == "" {
+		return nil, fmt.Errorf("--layout stacks writes directories: give --out DIR")
+	}
+	if resource == "" {
+		resource = prof.Terraform.Resource
+	}
+	if resource != render.HCLResourceKubectl && resource != render.HCLResourceManifest {
+		return nil, fmt.Errorf("unknown --hcl-resource %q (want %s or %s)", resource, render.HCLResourceKubectl, render.HCLResourceManifest)
+	}
+	return &renderOutput{format: format, layout: layout, resource: resource, tf: prof.Terraform, dir: dir, files: map[string]map[string][]byte{}}, nil
+}
+
+func (r *renderOutput) ext() string {
+	if r.format == "hcl" {
+		return ".tf"
+	}
+	return "." + r.format
+}
+
+func (r *renderOutput) encode(b *bytes.Buffer, header string, objs []any, labels []render.StageLabel) error {
+	switch r.format {
+	case "hcl":
+		if len(objs) > 0 {
+			if err := render.EncodeHCL(b, header, render.HCLOptions{Resource: r.resource}, objs...); err != nil {
+				return err
+			}
+			header = ""
+		}
+		if len(labels) > 0 {
+			if b.Len() > 0 {
+				b.WriteString("\n")
+			}
+			return render.EncodeStageLabelsHCL(b, header, labels)
+		}
+		return nil
+	case "json":
+		return render.EncodeJSON(b, append(objs, render.NamespaceLabelObjects(labels)...)...)
+	}
+	return render.EncodeYAML(b, header, append(objs, render.NamespaceLabelObjects(labels)...)...)
+}
+
+// add renders one unit: a namespace's objects (ns set) or shared objects
+// (ns empty: the Tier, the observe policy, stage labels) named base.
+func (r *renderOutput) add(ns, base, header string, objs []any, labels []render.StageLabel) error {
+	if r.dir == "" {
+		if r.format == "hcl" {
+			var b bytes.Buffer
+			if err := r.encode(&b, header, objs, labels); err != nil {
+				return err
+			}
+			r.stanzas = append(r.stanzas, b.String())
+			return nil
+		}
+		r.objs = append(r.objs, objs...)
+		r.labels = append(r.labels, labels...)
+		return nil
+	}
+	var b bytes.Buffer
+	if err := r.encode(&b, header, objs, labels); err != nil {
+		return err
+	}
+	dir, name := r.dir, base+r.ext()
+	if r.layout == "stacks" {
+		if ns != "" {
+			dir, name = filepath.Join(r.dir, r.tf.StackDir(ns)), "egress_allowlist"+r.ext()
+		} else {
+			dir, name = filepath.Join(r.dir, r.tf.SharedStack), "egress_allowlist"+base+r.ext()
+		}
+	}
+	if r.files[dir] == nil {
+		r.files[dir] = map[string][]byte{}
+	}
+	if _, dup := r.files[dir][name]; dup {
+		return fmt.Errorf("two namespaces map to %s: check terraform.stackDirs in the profile", filepath.Join(dir, name))
+	}
+	r.files[dir][name] = b.Bytes()
+	return nil
+}
+
+// flush writes stdout output, or every directory's files atomically.
+func (r *renderOutput) flush(stdout, stderr io.Writer, what string) error {
+	if r.dir == "" {
+		var b bytes.Buffer
+		switch r.format {
+		case "hcl":
+			b.WriteString(strings.Join(r.stanzas, "\n"))
+		default:
+			if len(r.objs) == 0 && len(r.labels) == 0 {
+				return nil
+			}
+			if err := r.encode(&b, r.header, r.objs, r.labels); err != nil {
+				return err
+			}
+		}
+		_, err := stdout.Write(b.Bytes())
+		return err
+	}
+	dirs := make([]string, 0, len(r.files))
+	for d := range r.files {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	total, changed := 0, 0
+	for _, d := range dirs {
+		written, err := fsutil.WriteFiles(d, r.files[d])
+		if err != nil {
+			return err
+		}
+		total += len(r.files[d])
+		changed += len(written)
+	}
+	where := r.dir
+	if r.layout == "stacks" {
+		where = fmt.Sprintf("%d stack directories under %s", len(dirs), r.dir)
+	}
+	fmt.Fprintf(stderr, "%s%d files in %s (%d changed)\n", what, total, where, changed)
+	return nil
+}
