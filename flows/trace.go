@@ -147,7 +147,9 @@ type TraceError struct {
 	Reason string
 }
 
-func (e *TraceError) Error() string { return fmt.Sprintf("policy trace entry %q: %s", e.Entry, e.Reason) }
+func (e *TraceError) Error() string {
+	return fmt.Sprintf("policy trace entry %q: %s", e.Entry, e.Reason)
+}
 
 // ParsePolicyHit parses one policy-trace string in any of the three
 // generations Calico has written:
