@@ -23,7 +23,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
+	tmp, err := writeTemp(dir, filepath.Base(path), data, perm, true)
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	return syncDir(dir)
 }
 
-func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
+func writeTemp(dir, base string, data []byte, perm os.FileMode, sync bool) (string, error) {
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return "", err
@@ -51,8 +51,10 @@ func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) 
 	if err := f.Chmod(perm); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(name)
@@ -120,7 +122,8 @@ func WriteFiles(dir string, files map[string][]byte) (written []string, err erro
 		if err == nil && bytes.Equal(old, files[n]) {
 			continue
 		}
-		tmp, err := writeTemp(dir, n, files[n], 0o644)
+		// With many files, one filesystem sync below replaces a sync per file.
+		tmp, err := writeTemp(dir, n, files[n], 0o644, !canSyncFS)
 		if err != nil {
 			cleanup()
 			return nil, err
@@ -130,6 +133,12 @@ func WriteFiles(dir string, files map[string][]byte) (written []string, err erro
 	}
 	if len(j.Renames) == 0 {
 		return nil, nil
+	}
+	if canSyncFS {
+		if err := syncFS(dir); err != nil {
+			cleanup()
+			return nil, err
+		}
 	}
 	jb, err := yaml.Marshal(&j)
 	if err != nil {
