@@ -3,7 +3,6 @@ package allowlist
 import (
 	"net/netip"
 	"sort"
-	"strings"
 )
 
 // Provisional sums make incremental reads from a time-based source
@@ -15,52 +14,34 @@ import (
 // keeps, in its SourceRecord, what it counted for [to - overlap, to); the
 // next run subtracts exactly that before merging its own window, which
 // reads the overlap again in full (late documents included).
-//
-// Besides one entry per allowlist key, Provisional holds entries of two
-// reserved classes:
-//   - class "ingest": the store-wide ingest counters of the window; Port
-//     names the counter ("records", "used", "labelsDropped",
-//     "skipped:<reason>") and Flows holds its value.
-//   - class "window": Flows holds the window's start (Unix seconds), where
-//     the next run must resume for the subtraction to be exact.
-const (
-	ProvisionalIngest = "ingest"
-	ProvisionalWindow = "window"
-)
 
-const (
-	provRecords       = "records"
-	provUsed          = "used"
-	provLabelsDropped = "labelsDropped"
-	provSkipped       = "skipped:"
-)
-
-// ProvisionalSums returns what an aggregator that saw only a provisional
-// window counted: the sums of every key (keys with zero sums left out),
-// the ingest counters and the window start. The result is sorted.
-func ProvisionalSums(a *Aggregator, windowStart Time) []ProvisionalSum {
-	var out []ProvisionalSum
+// NewProvisional describes what an aggregator that saw only the window
+// starting at from counted: the sums of every key (keys with zero sums left
+// out, sorted) and the ingest counters.
+func NewProvisional(a *Aggregator, from Time) *Provisional {
+	p := &Provisional{From: from, Ingest: a.Stats}
+	p.Ingest.From, p.Ingest.To = 0, 0
 	for k, ac := range a.accs {
 		if ac.ev.Flows == 0 && ac.ev.Bytes == 0 {
 			continue
 		}
-		p := Peer{Kind: k.kind, Namespace: k.peerNS, Name: k.peerName, Labels: parseCanonLabels(k.labels)}
+		peer := Peer{Kind: k.kind, Namespace: k.peerNS, Name: k.peerName, Labels: parseCanonLabels(k.labels)}
 		if k.hasNets {
 			ps := make([]netip.Prefix, 0, len(ac.nets))
 			for pr := range ac.nets {
 				ps = append(ps, pr)
 			}
 			for _, pr := range AggregatePrefixes(ps) {
-				p.Nets = append(p.Nets, pr.String())
+				peer.Nets = append(peer.Nets, pr.String())
 			}
 		}
-		out = append(out, ProvisionalSum{
-			Namespace: k.ns, Class: classFields[k.class], Peer: p,
+		p.Sums = append(p.Sums, ProvisionalSum{
+			Namespace: k.ns, Class: classFields[k.class], Peer: peer,
 			Port: PortSpec{Proto: k.proto, Port: k.port}.String(), Flows: ac.ev.Flows, Bytes: ac.ev.Bytes,
 		})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := &out[i], &out[j]
+	sort.Slice(p.Sums, func(i, j int) bool {
+		a, b := &p.Sums[i], &p.Sums[j]
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
@@ -72,89 +53,41 @@ func ProvisionalSums(a *Aggregator, windowStart Time) []ProvisionalSum {
 		}
 		return a.Port < b.Port
 	})
-	ingest := func(name string, v int64) {
-		if v != 0 {
-			out = append(out, ProvisionalSum{Class: ProvisionalIngest, Port: name, Flows: v})
-		}
-	}
-	ingest(provRecords, a.Stats.Records)
-	ingest(provUsed, a.Stats.Used)
-	ingest(provLabelsDropped, a.Stats.LabelsDropped)
-	reasons := make([]string, 0, len(a.Stats.Skipped))
-	for r := range a.Stats.Skipped {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		ingest(provSkipped+r, a.Stats.Skipped[r])
-	}
-	if windowStart != 0 {
-		out = append(out, ProvisionalSum{Class: ProvisionalWindow, Port: "start", Flows: int64(windowStart)})
-	}
-	return out
+	return p
 }
 
-// ProvisionalWindowStart returns the start of the provisional window the
-// sums were counted over (0 when unknown).
-func ProvisionalWindowStart(sums []ProvisionalSum) Time {
-	for _, s := range sums {
-		if s.Class == ProvisionalWindow {
-			return Time(s.Flows)
-		}
-	}
-	return 0
-}
-
-// ProvisionalRecords returns the records the provisional window counted.
-func ProvisionalRecords(sums []ProvisionalSum) int64 {
-	for _, s := range sums {
-		if s.Class == ProvisionalIngest && s.Port == provRecords {
-			return s.Flows
-		}
-	}
-	return 0
-}
-
-// SubtractProvisional takes provisional sums back out of the store: the
-// key sums from the namespaces' accumulators and the ingest counters from
-// the store's totals, so that re-reading their window counts it once.
+// SubtractProvisional takes a provisional window back out of the store:
+// the key sums from the namespaces' accumulators and the ingest counters
+// from the store's totals, so that re-reading the window counts it once.
 // Values never go below zero. It returns the number of key entries the
 // store no longer has (edited out by hand): their sums stay counted.
-func (s *Store) SubtractProvisional(sums []ProvisionalSum) (unmatched int) {
+func (s *Store) SubtractProvisional(p *Provisional) (unmatched int) {
+	if p == nil {
+		return 0
+	}
 	st := &s.Meta.Ingest.Stats
-	for _, p := range sums {
-		switch p.Class {
-		case ProvisionalWindow:
-			continue
-		case ProvisionalIngest:
-			switch {
-			case p.Port == provRecords:
-				st.Records = sub(st.Records, p.Flows)
-			case p.Port == provUsed:
-				st.Used = sub(st.Used, p.Flows)
-			case p.Port == provLabelsDropped:
-				st.LabelsDropped = sub(st.LabelsDropped, p.Flows)
-			case strings.HasPrefix(p.Port, provSkipped):
-				r := strings.TrimPrefix(p.Port, provSkipped)
-				if v, ok := st.Skipped[r]; ok {
-					if v = sub(v, p.Flows); v == 0 {
-						delete(st.Skipped, r)
-					} else {
-						st.Skipped[r] = v
-					}
-				}
+	st.Records = sub(st.Records, p.Ingest.Records)
+	st.Used = sub(st.Used, p.Ingest.Used)
+	st.LabelsDropped = sub(st.LabelsDropped, p.Ingest.LabelsDropped)
+	for r, n := range p.Ingest.Skipped {
+		if v, ok := st.Skipped[r]; ok {
+			if v = sub(v, n); v == 0 {
+				delete(st.Skipped, r)
+			} else {
+				st.Skipped[r] = v
 			}
-			continue
 		}
-		k, ok := provisionalKey(p)
-		n := s.ns[p.Namespace]
+	}
+	for _, ps := range p.Sums {
+		k, ok := provisionalKey(ps)
+		n := s.ns[ps.Namespace]
 		if !ok || n == nil || n.accs[k.class] == nil || n.accs[k.class][k] == nil {
 			unmatched++
 			continue
 		}
 		ac := n.accs[k.class][k]
-		ac.ev.Flows = sub(ac.ev.Flows, p.Flows)
-		ac.ev.Bytes = sub(ac.ev.Bytes, p.Bytes)
+		ac.ev.Flows = sub(ac.ev.Flows, ps.Flows)
+		ac.ev.Bytes = sub(ac.ev.Bytes, ps.Bytes)
 	}
 	return unmatched
 }

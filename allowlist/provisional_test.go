@@ -8,40 +8,30 @@ import (
 	"github.com/calico-plan/calico-plan/internal/config"
 )
 
-func TestProvisionalSumsDescribeAnAggregator(t *testing.T) {
+func TestProvisionalDescribesAnAggregator(t *testing.T) {
 	p := config.Default()
 	fs := demoFlows(t)
 	a := aggregate(p, fs[len(fs)-300:])
-	sums := ProvisionalSums(a, 1795000000)
-	require.NotEmpty(t, sums)
-	require.Equal(t, Time(1795000000), ProvisionalWindowStart(sums))
-	require.Equal(t, a.Stats.Records, ProvisionalRecords(sums))
-	var keys, ingest int
+	prov := NewProvisional(a, 1795000000)
+	require.Equal(t, Time(1795000000), prov.From)
+	require.Equal(t, a.Stats.Records, prov.Ingest.Records)
+	require.Equal(t, a.Stats.Used, prov.Ingest.Used)
+	require.NotEmpty(t, prov.Ingest.Skipped)
 	var flowsSum int64
-	for i, s := range sums {
-		switch s.Class {
-		case ProvisionalIngest:
-			ingest++
-		case ProvisionalWindow:
-			require.Equal(t, len(sums)-1, i, "the window entry comes last")
-		default:
-			keys++
-			flowsSum += s.Flows
-			require.True(t, ValidPeerKind(s.Peer.Kind))
-			_, err := ParsePortSpec(s.Port)
-			require.NoError(t, err)
-			require.False(t, s.Flows == 0 && s.Bytes == 0)
-		}
+	for _, s := range prov.Sums {
+		flowsSum += s.Flows
+		require.True(t, ValidPeerKind(s.Peer.Kind))
+		_, err := ParsePortSpec(s.Port)
+		require.NoError(t, err)
+		require.False(t, s.Flows == 0 && s.Bytes == 0)
 	}
-	require.Equal(t, a.Len(), keys)
-	require.GreaterOrEqual(t, ingest, 2, "records, used (and skipped)")
+	require.Equal(t, a.Len(), len(prov.Sums))
 	var want int64
 	for _, ac := range a.accs {
 		want += ac.ev.Flows
 	}
 	require.Equal(t, want, flowsSum)
-	require.Equal(t, sums, ProvisionalSums(a, 1795000000), "deterministic")
-	require.Zero(t, ProvisionalWindowStart(nil))
+	require.Equal(t, prov, NewProvisional(a, 1795000000), "deterministic")
 }
 
 // Counting a window, taking its provisional sums back out and counting it
@@ -84,7 +74,7 @@ func TestSubtractProvisionalMakesRecountingExact(t *testing.T) {
 	st, err := Open(dir, p)
 	require.NoError(t, err)
 	st.Apply(pick(firstRun))
-	sums := ProvisionalSums(pick(firstOverlap), 1)
+	sums := NewProvisional(pick(firstOverlap), 1)
 	require.NoError(t, st.Save())
 	st, err = Open(dir, p)
 	require.NoError(t, err)
@@ -100,7 +90,7 @@ func TestSubtractProvisionalEdgeCases(t *testing.T) {
 	require.NoError(t, err)
 	a := aggregate(p, fs[:200])
 	st.Apply(a)
-	sums := ProvisionalSums(aggregate(p, fs[:200]), 0)
+	sums := NewProvisional(aggregate(p, fs[:200]), 0)
 	// Twice: the second subtraction finds nothing left and stops at zero.
 	require.Zero(t, st.SubtractProvisional(sums))
 	require.Zero(t, st.SubtractProvisional(sums))
@@ -119,5 +109,5 @@ func TestSubtractProvisionalEdgeCases(t *testing.T) {
 	// An entry removed from the store by hand cannot be matched.
 	gone := ProvisionalSum{Namespace: "nowhere", Class: "egress", Peer: Peer{Kind: PeerPublic}, Port: "TCP/443", Flows: 1}
 	bad := ProvisionalSum{Namespace: fs[0].Source.Namespace, Class: "sideways", Peer: Peer{Kind: PeerPublic}, Port: "TCP/443", Flows: 1}
-	require.Equal(t, 2, st.SubtractProvisional([]ProvisionalSum{gone, bad}))
+	require.Equal(t, 2, st.SubtractProvisional(&Provisional{Sums: []ProvisionalSum{gone, bad}}))
 }

@@ -149,9 +149,20 @@ type SourceRecord struct {
 	Watermark Time `yaml:"watermark,omitempty" json:"watermark,omitempty"`
 	// Partial marks data read with errors that were downgraded to warnings.
 	Partial bool `yaml:"partial,omitempty" json:"partial,omitempty"`
-	// Provisional holds the sums a source counted for a window it may
-	// count again (Elasticsearch overlap); they are subtracted then.
-	Provisional []ProvisionalSum `yaml:"provisional,omitempty" json:"provisional,omitempty"`
+	// Provisional is what a source counted for a window it reads again
+	// next time (the Elasticsearch overlap); it is subtracted then.
+	Provisional *Provisional `yaml:"provisional,omitempty" json:"provisional,omitempty"`
+}
+
+// Provisional is what a time-based source counted for the window
+// [From, Watermark) that the next run reads again.
+type Provisional struct {
+	// From is where the next run resumes for the subtraction to be exact.
+	From Time `yaml:"from" json:"from"`
+	// Ingest holds the store-wide ingest counters of the window.
+	Ingest Stats `yaml:"ingest" json:"ingest"`
+	// Sums holds the counters of each allowlist key of the window.
+	Sums []ProvisionalSum `yaml:"sums,omitempty" json:"sums,omitempty"`
 }
 
 // ProvisionalSum is one key's counters from a provisional window.

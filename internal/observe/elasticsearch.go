@@ -163,7 +163,9 @@ func Elasticsearch(ctx context.Context, st *allowlist.Store, opt ESOptions) (*ES
 		prevRecords = prev.Records
 		if subtract {
 			res.Unmatched = st.SubtractProvisional(prev.Provisional)
-			prevRecords -= allowlist.ProvisionalRecords(prev.Provisional)
+			if prev.Provisional != nil {
+				prevRecords -= prev.Provisional.Ingest.Records
+			}
 			if res.Unmatched > 0 {
 				res.Notes = append(res.Notes, fmt.Sprintf("%d allowlist entries counted in the previous run's overlap were removed from the store since; their flows and bytes stay counted", res.Unmatched))
 			}
@@ -185,7 +187,7 @@ func Elasticsearch(ctx context.Context, st *allowlist.Store, opt ESOptions) (*ES
 	rec.Watermark = allowlist.Time(to.Unix())
 	rec.Provisional = nil
 	if sink.ov != nil {
-		rec.Provisional = allowlist.ProvisionalSums(sink.ov, allowlist.Time(overlapFrom.Unix()))
+		rec.Provisional = allowlist.NewProvisional(sink.ov, allowlist.Time(overlapFrom.Unix()))
 	}
 	if sr.Partial {
 		rec.Partial = true
@@ -207,15 +209,15 @@ func esWindow(st *allowlist.Store, prev *allowlist.SourceRecord, opt ESOptions, 
 	var resume time.Time
 	if prev != nil && prev.Watermark != 0 {
 		resume = prev.Watermark.T()
-		if ws := allowlist.ProvisionalWindowStart(prev.Provisional); ws != 0 {
-			resume = ws.T()
+		if prev.Provisional != nil && prev.Provisional.From != 0 {
+			resume = prev.Provisional.From.T()
 		}
 	}
 	switch {
 	case !resume.IsZero():
 		res.Resumed = true
 		from = resume
-		subtract = len(prev.Provisional) > 0
+		subtract = prev.Provisional != nil
 		if !opt.From.IsZero() && opt.From.After(prev.Watermark.T()) {
 			// A deliberate jump forward: the skipped time is a gap, and the
 			// overlap is not re-read, so its sums are final.

@@ -180,8 +180,9 @@ func TestElasticsearchIncrementalResumeWithLateDocuments(t *testing.T) {
 		rec := st.FindSource(allowlist.SourceElasticsearch, r1.SourceID)
 		require.NotNil(t, rec)
 		require.Equal(t, allowlist.Time(w.Unix()), rec.Watermark)
-		require.Equal(t, allowlist.Time(w.Add(-overlap).Unix()), allowlist.ProvisionalWindowStart(rec.Provisional))
-		require.NotZero(t, allowlist.ProvisionalRecords(rec.Provisional))
+		require.NotNil(t, rec.Provisional)
+		require.Equal(t, allowlist.Time(w.Add(-overlap).Unix()), rec.Provisional.From)
+		require.NotZero(t, rec.Provisional.Ingest.Records)
 		require.NoError(t, st.Save())
 
 		_, err = srv.AddFlows(esTestIndex, "cluster", append(append([]flows.Flow(nil), late...), future...))
