@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet fmt-check demo bench proto fuzz clean
+.PHONY: all build test vet fmt-check demo demo-data bench proto fuzz clean
 
 all: build
 
@@ -30,7 +30,8 @@ clean:
 demo: build
 	@rm -rf $(DEMO_OUT)
 	./$(BIN) observe --store $(DEMO_OUT)/allowlists --from testdata/demo/flows.log.gz --namespaces testdata/demo/namespaces.yaml
-	./$(BIN) status --store $(DEMO_OUT)/allowlists
+	./$(BIN) status --store $(DEMO_OUT)/allowlists --now 2026-11-27
+	./$(BIN) waves --store $(DEMO_OUT)/allowlists --cluster testdata/demo/cluster.yaml
 	./$(BIN) explain --store $(DEMO_OUT)/allowlists --namespace recruiter-responder
 	./$(BIN) render --store $(DEMO_OUT)/allowlists --all --flavor calico-staged --out $(DEMO_OUT)/policies/staged
 	./$(BIN) render --store $(DEMO_OUT)/allowlists --all --flavor calico --out $(DEMO_OUT)/policies/enforced
@@ -44,5 +45,22 @@ demo: build
 demo-data: build
 	./$(BIN) generate --out testdata/demo
 
+# Speed and memory figures (README, "Performance"). Takes a few minutes and
+# several GB of RAM (the Elasticsearch benchmark serves 1,000,000 documents).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench 'BenchmarkObserve' -benchtime 1000000x ./internal/observe
+	$(GO) test -run '^$$' -bench 'BenchmarkDecode' -benchtime 20x ./flows
+	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate' -benchtime 1000000x -cpu 1,2 ./internal/policy
+	CALICO_PLAN_MEMTEST=1 $(GO) test -count=1 -run 'TestMemoryBoundedByEntries' -v ./internal/observe
+	$(GO) test -run '^$$' -bench 'BenchmarkElasticsearch' -benchtime 1x ./internal/observe
+
+# Fuzz the selector parser and the flow decoders (FUZZTIME each, default 10m).
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test -run '^$$' -fuzz 'FuzzParseSelector$$' -fuzztime $(FUZZTIME) ./internal/policy/selector
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodeEnterprise$$' -fuzztime $(FUZZTIME) ./flows
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodeGoldmane$$' -fuzztime $(FUZZTIME) ./flows
+
+# Regenerate the Goldmane gRPC stubs (needs protoc: apt-get install protobuf-compiler).
+proto:
+	sh flows/goldmanepb/gen.sh

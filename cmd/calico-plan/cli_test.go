@@ -74,9 +74,11 @@ func TestCommittedDemoDatasetMatchesGenerator(t *testing.T) {
 		return string(b)
 	}
 	require.Equal(t, gunzip(demoFlows), gunzip(filepath.Join(dir, "flows.log.gz")), "regenerate with 'make demo-data'")
-	want, _ := os.ReadFile(demoNS)
-	got, _ := os.ReadFile(filepath.Join(dir, "namespaces.yaml"))
-	require.Equal(t, string(want), string(got))
+	for _, f := range []string{"namespaces.yaml", "cluster.yaml"} {
+		want, _ := os.ReadFile(filepath.Join("../../testdata/demo", f))
+		got, _ := os.ReadFile(filepath.Join(dir, f))
+		require.Equal(t, string(want), string(got), f)
+	}
 }
 
 func TestObserveIsIdempotentAndDeterministic(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/demo"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
@@ -29,7 +30,9 @@ func newGenerateCmd(g *globals) *cobra.Command {
 cluster (20 namespaces in five tiers, DNS through NodeLocal DNSCache,
 Postgres/Redis/monitoring/Traefik, public HTTPS, a weekly CronJob, denied
 flows, a namespace already staged with one would-deny flow, dst-reported
-duplicates) plus the Namespace list with tier labels. The same input always
+duplicates) plus the Namespace list with tier labels and a cluster snapshot
+(namespaces, the weekly CronJob, nodes, a GlobalNetworkSet and the observe
+GlobalNetworkPolicy) for 'waves --cluster'. The same input always
 gives byte-identical files. 'make demo' uses it.`,
 		Example: `  calico-plan generate --out /tmp/demo
   calico-plan observe --store /tmp/demo/allowlists --from /tmp/demo/flows.log.gz --namespaces /tmp/demo/namespaces.yaml`,
@@ -90,10 +93,15 @@ gives byte-identical files. 'make demo' uses it.`,
 			if err := output.WriteYAML(&nsBuf, namespaceList(opt)); err != nil {
 				return err
 			}
-			if _, err := fsutil.WriteFiles(out, map[string][]byte{name: buf.Bytes(), "namespaces.yaml": nsBuf.Bytes()}); err != nil {
+			snap, err := cluster.MarshalSnapshot(demo.Cluster(opt))
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stderr, "wrote %d flow records to %s and the Namespace list to %s\n", n, filepath.Join(out, name), filepath.Join(out, "namespaces.yaml"))
+			if _, err := fsutil.WriteFiles(out, map[string][]byte{name: buf.Bytes(), "namespaces.yaml": nsBuf.Bytes(), "cluster.yaml": snap}); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "wrote %d flow records to %s, the Namespace list to %s and a cluster snapshot to %s\n", n,
+				filepath.Join(out, name), filepath.Join(out, "namespaces.yaml"), filepath.Join(out, "cluster.yaml"))
 			return nil
 		},
 	}

@@ -89,7 +89,7 @@ type conn struct {
 }
 
 // cluster builds the synthetic topology for one replica suffix.
-func cluster(sfx string) ([]Namespace, []*conn) {
+func topology(sfx string) ([]Namespace, []*conn) {
 	ns := func(name, tier string) Namespace {
 		l := map[string]string{"kubernetes.io/metadata.name": name + sfx}
 		if tier != "" {
@@ -261,7 +261,7 @@ func cluster(sfx string) ([]Namespace, []*conn) {
 func Namespaces(opt Options) []Namespace {
 	var out []Namespace
 	for r := 0; r < max(1, opt.Replicas); r++ {
-		ns, _ := cluster(suffix(r))
+		ns, _ := topology(suffix(r))
 		out = append(out, ns...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -283,7 +283,7 @@ func Generate(opt Options, emit func(*flows.Flow) error) error {
 	}
 	var all []*conn
 	for r := 0; r < max(1, opt.Replicas); r++ {
-		_, c := cluster(suffix(r))
+		_, c := topology(suffix(r))
 		all = append(all, c...)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
@@ -389,7 +389,7 @@ func trace(c *conn, day int) flows.Trace {
 
 var baseTiers = func() map[string]string {
 	m := map[string]string{}
-	ns, _ := cluster("")
+	ns, _ := topology("")
 	for _, n := range ns {
 		m[n.Name] = n.Labels["tier"]
 	}
