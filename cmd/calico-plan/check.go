@@ -17,6 +17,7 @@ type checkOpts struct {
 	policies   []string
 	flows      []string
 	namespaces string
+	cluster    string
 	output     string
 	strict     bool
 }
@@ -74,20 +75,34 @@ still printed).`,
 	f.StringArrayVar(&o.policies, "policies", nil, "policy files or directories: *.yaml, *.yml, *.json, *.tf (repeatable)")
 	f.StringArrayVar(&o.flows, "flows", nil, "flow-log files, directories or globs, '-' for stdin (repeatable)")
 	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml) with the namespaces' labels")
+	f.StringVar(&o.cluster, "cluster", "", "cluster snapshot (calico-plan snapshot) with the namespaces' labels, instead of --namespaces")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or md (a pull-request comment)")
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
 	return cmd
 }
 
-// checkNamespaceLabels returns the namespace labels for check. This is the
-// hook for cluster facts: a --cluster snapshot's labels
-// (cluster.Facts.NamespaceLabels()) go into check.Config.NamespaceLabels
-// the same way.
+// checkNamespaceLabels returns the namespace labels for check, from a
+// --cluster snapshot or a --namespaces list.
 func checkNamespaceLabels(o *checkOpts) (cluster.NamespaceLabels, error) {
-	if o.namespaces == "" {
-		return nil, nil
+	return loadNamespaceLabels(o.cluster, o.namespaces)
+}
+
+// loadNamespaceLabels reads namespace labels from a cluster snapshot or a
+// Namespace list (at most one of them).
+func loadNamespaceLabels(snapshot, namespaces string) (cluster.NamespaceLabels, error) {
+	switch {
+	case snapshot != "" && namespaces != "":
+		return nil, fmt.Errorf("give --cluster FILE or --namespaces FILE, not both")
+	case snapshot != "":
+		f, err := cluster.LoadSnapshot(snapshot)
+		if err != nil {
+			return nil, err
+		}
+		return f.NamespaceLabels(), nil
+	case namespaces != "":
+		return cluster.LoadNamespacesFile(namespaces)
 	}
-	return cluster.LoadNamespacesFile(o.namespaces)
+	return nil, nil
 }
 
 func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
@@ -117,7 +132,8 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		return err
 	}
 	pf := policyfile.Load(o.policies, nil)
-	rep, err := check.Run(ctx, pf, inputs, check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin})
+	rep, err := check.Run(ctx, pf, inputs, check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin,
+		KeepFlows: format == output.JSON})
 	if err != nil {
 		return err
 	}

@@ -340,3 +340,15 @@ func TestRenderHCL(t *testing.T) {
 	_, _, err = run(t, "", "render", "--store", store, "--all", "-o", "hcl", "--hcl-resource", "helm_release")
 	require.ErrorContains(t, err, `unknown --hcl-resource "helm_release"`)
 }
+
+func TestRenderContinuesPastANamespaceThatCannotRender(t *testing.T) {
+	store := observeDemo(t)
+	dir := t.TempDir()
+	_, _, err := run(t, "", "render", "--store", store, "--all", "--flavor", "k8s", "--out", dir, "--allow-unstable")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "1 namespaces could not be rendered")
+	require.Contains(t, err.Error(), "servarr")
+	files := readDir(t, dir)
+	require.Contains(t, files, "tasks.yaml", "the other namespaces are still written")
+	require.NotContains(t, files, "servarr.yaml")
+}

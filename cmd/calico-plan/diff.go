@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/diff"
 	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/render"
@@ -17,6 +16,7 @@ type diffOpts struct {
 	flavor     string
 	output     string
 	namespaces string
+	cluster    string
 }
 
 func newDiffCmd(g *globals) *cobra.Command {
@@ -63,6 +63,7 @@ rendered, a bad ref; the report is still printed when there is one).`,
 	f.StringVar(&o.flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text, md (a pull-request comment) or json")
 	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml): exact namespaceSelector matching while weighting")
+	f.StringVar(&o.cluster, "cluster", "", "cluster snapshot (calico-plan snapshot), instead of --namespaces")
 	return cmd
 }
 
@@ -82,13 +83,9 @@ func runDiff(g *globals, o *diffOpts) error {
 	if err != nil {
 		return err
 	}
-	// Hook for cluster facts: a --cluster snapshot's namespace labels
-	// (cluster.Facts.NamespaceLabels()) go into the same option.
-	var nl cluster.NamespaceLabels
-	if o.namespaces != "" {
-		if nl, err = cluster.LoadNamespacesFile(o.namespaces); err != nil {
-			return err
-		}
+	nl, err := loadNamespaceLabels(o.cluster, o.namespaces)
+	if err != nil {
+		return err
 	}
 	opt := diff.Options{Profile: st.Profile(), Flavor: fl, NamespaceLabels: nl}
 	var rep *diff.Report

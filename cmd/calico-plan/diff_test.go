@@ -65,7 +65,7 @@ func TestDiffCommandAgainstGitBase(t *testing.T) {
 
 	out, _, err := run(t, "", "diff", "--store", store, "--base", "HEAD")
 	require.Equal(t, exitChanges, exitCodeOf(err))
-	require.Regexp(t, `tasks: \+0 -1, removals cut \d+ flows`, out)
+	require.Regexp(t, `tasks: \+0 -1, removals affect \d+ flows`, out)
 	require.Regexp(t, `- TCP/3306 to dbaas \{app.kubernetes.io/name=mysql\}: \d+ flows, last seen 2026-11-27, 14 days — this change would cut them`, out)
 
 	git("add", "-A")
@@ -87,6 +87,7 @@ func TestCIRecipes(t *testing.T) {
 	require.Len(t, files, 2)
 	root := buildRoot(&globals{stdout: os.Stdout, stderr: os.Stderr, isTerminal: func() bool { return false }})
 	invocation := regexp.MustCompile(`calico-plan ([a-z]+)([^;|>&\n]*)`)
+	checked := 0
 	flagRE := regexp.MustCompile(`(?:^|\s)(--?[a-z][a-z-]*)`)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -126,10 +127,13 @@ func TestCIRecipes(t *testing.T) {
 				require.NotEqual(t, root, cmd, "%s: unknown command %q", f, m[1])
 				for _, fm := range flagRE.FindAllStringSubmatch(m[2], -1) {
 					require.True(t, hasFlag(cmd, fm[1]), "%s: calico-plan %s has no flag %s", f, m[1], fm[1])
+					checked++
 				}
 			}
 		}
 		require.Equal(t, map[string]bool{"diff": true, "check": true, "render": true}, seen, f)
+		require.GreaterOrEqual(t, checked, 10, "%s: the flags were found and checked", f)
+		checked = 0
 		// Exit codes are handled as documented: 2 from diff is fine, 3 and 1 fail.
 		require.Contains(t, string(b), "0|2)")
 		require.True(t, strings.Contains(string(b), "3)") || strings.Contains(string(b), "!= 3"), f)

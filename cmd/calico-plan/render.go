@@ -145,7 +145,7 @@ func runRender(g *globals, o *renderOpts) error {
 			return err
 		}
 	}
-	var refused []string
+	var refused, failed []string
 	for _, n := range targets {
 		a := allowlist.Assess(n, st.Meta.Observation.To, prof.Stability)
 		if enforcing && a.State != allowlist.StateStable && !o.allowUnstable {
@@ -155,7 +155,9 @@ func runRender(g *globals, o *renderOpts) error {
 		source := filepath.ToSlash(filepath.Join(st.Dir, n.Namespace+".yaml"))
 		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Source: source})
 		if err != nil {
-			return err
+			// One namespace that cannot be rendered does not hold back the others.
+			failed = append(failed, err.Error())
+			continue
 		}
 		for _, w := range pol.Warnings {
 			fmt.Fprintf(g.stderr, "warning: %s: %s\n", n.Namespace, w)
@@ -170,5 +172,11 @@ func runRender(g *globals, o *renderOpts) error {
 			return fmt.Errorf("nothing rendered")
 		}
 	}
-	return out.flush(g.stdout, g.stderr, "")
+	if err := out.flush(g.stdout, g.stderr, ""); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d namespaces could not be rendered:\n  %s", len(failed), strings.Join(failed, "\n  "))
+	}
+	return nil
 }

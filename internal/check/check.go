@@ -76,6 +76,10 @@ type Config struct {
 	Strict bool
 	// Stdin replaces os.Stdin for a "-" input.
 	Stdin io.Reader
+	// KeepFlows keeps every record's result in Report.Flows (the JSON
+	// output lists them all); otherwise only the groups and counts are
+	// kept, which bounds memory on large inputs.
+	KeepFlows bool
 }
 
 // FlowResult is the outcome of one flow record.
@@ -153,6 +157,7 @@ type ProbeResult struct {
 
 // Report is the result of a check.
 type Report struct {
+	// Flows holds every record's result when Config.KeepFlows is set.
 	Flows  []FlowResult
 	Groups []*Group
 	Probes []ProbeResult
@@ -164,6 +169,14 @@ type Report struct {
 	Decode      flows.Stats
 	Assumptions []string
 	Summary     Summary
+	// counts and the indexes of the records with each status.
+	counts  counts
+	indexes map[string][]int
+}
+
+type counts struct {
+	flows, observedAllowed, observedDenied, dnsAssumed int
+	status                                             map[string]int
 }
 
 // Summary counts the report.
@@ -223,7 +236,8 @@ func New(set *policy.Set, docs []policyfile.Doc, cfg Config) (*Checker, error) {
 	if prof == nil {
 		prof = config.Default()
 	}
-	c := &Checker{cfg: cfg, prof: prof, set: set, docs: docs, rep: &Report{}, groups: map[groupKey]int{},
+	c := &Checker{cfg: cfg, prof: prof, set: set, docs: docs, groups: map[groupKey]int{},
+		rep:       &Report{counts: counts{status: map[string]int{}}, indexes: map[string][]int{}},
 		workloads: map[string]map[string]*workloadSeen{}, observed: map[netip.Addr]bool{}}
 	c.family = singleFamily(config.Prefixes(prof.Networks.Pods))
 	ev, err := policy.NewEvaluator(set, policy.Config{
@@ -284,7 +298,8 @@ func singleFamily(ps []netip.Prefix) int {
 
 // Add evaluates one flow record; records are indexed in the order added.
 func (c *Checker) Add(f *flows.Flow) {
-	idx := len(c.rep.Flows)
+	idx := c.rep.counts.flows
+	c.rep.counts.flows++
 	if f.Source.Type == flows.EndpointWorkload && f.Source.Namespace != "" {
 		c.seeWorkload(f)
 	}
@@ -301,6 +316,9 @@ func (c *Checker) Add(f *flows.Flow) {
 	} else {
 		v := c.ev.Evaluate(pf).Pending
 		setVerdict(&res, v)
+		if res.Verdict == VerdictUnknown && !pf.Dst.IP.IsValid() && pf.Dst.Class != policy.NetClassNone && res.Egress.Missing&policy.MissingClassPart != 0 {
+			res.Why += fmt.Sprintf("; the flow log gives no destination IP, only the class %q", pf.Dst.Class.String())
+		}
 	}
 	switch f.Action {
 	case flows.ActionAllow:
@@ -328,7 +346,24 @@ func (c *Checker) Add(f *flows.Flow) {
 		}
 	}
 	res.group = c.group(f, &res)
-	c.rep.Flows = append(c.rep.Flows, res)
+	cn := &c.rep.counts
+	switch f.Action {
+	case flows.ActionAllow:
+		cn.observedAllowed++
+	case flows.ActionDeny:
+		cn.observedDenied++
+	}
+	cn.status[res.Status]++
+	if res.Status != StatusOK {
+		c.rep.indexes[res.Status] = append(c.rep.indexes[res.Status], idx)
+	}
+	if res.DNS {
+		cn.dnsAssumed++
+		c.rep.indexes["dns"] = append(c.rep.indexes["dns"], idx)
+	}
+	if c.cfg.KeepFlows {
+		c.rep.Flows = append(c.rep.Flows, res)
+	}
 }
 
 func (c *Checker) seeWorkload(f *flows.Flow) {
@@ -432,7 +467,7 @@ func setVerdict(res *FlowResult, v policy.Verdict) {
 func Unknown(d *policy.Decision, egress bool) string {
 	var b strings.Builder
 	if d.UnknownPolicy != nil {
-		fmt.Fprintf(&b, "rule %d (%s) of %s in tier %s", d.UnknownRule, d.UnknownPolicy.RuleAction(egress, d.UnknownRule), d.UnknownPolicy.Ref(), d.UnknownTier)
+		fmt.Fprintf(&b, "rule %d (%s) of %s in tier %s", d.UnknownRule, d.UnknownPolicy.RuleAction(egress, int(d.UnknownRule)), d.UnknownPolicy.Ref(), d.UnknownPolicy.Tier)
 	} else {
 		fmt.Fprintf(&b, "rule %d of profile %s", d.UnknownRule, d.Profile)
 	}
@@ -558,13 +593,7 @@ func (c *Checker) Finish() *Report {
 	sort.SliceStable(c.rep.Groups, func(i, j int) bool {
 		return statusRank(c.rep.Groups[i].Status) < statusRank(c.rep.Groups[j].Status)
 	})
-	dns := 0
-	for i := range c.rep.Flows {
-		if c.rep.Flows[i].DNS {
-			dns++
-		}
-	}
-	if dns > 0 {
+	if dns := c.rep.counts.dnsAssumed; dns > 0 {
 		var addrs []string
 		for _, a := range c.prof.DNS.Addresses {
 			addrs = append(addrs, a.String())
@@ -573,6 +602,11 @@ func (c *Checker) Finish() *Report {
 	}
 	return c.rep
 }
+
+// Indexes returns the indexes of the records with a status (StatusWouldDeny,
+// StatusNewlyAllowed, StatusUnknown), or "dns" for those evaluated under the
+// DNS assumption.
+func (r *Report) Indexes(status string) []int { return r.indexes[status] }
 
 // Summarize fills in the summary; strict counts unknown verdicts as
 // problems.
@@ -591,27 +625,10 @@ func statusRank(s string) int {
 }
 
 func (r *Report) summarize(strict bool) {
-	s := Summary{Flows: len(r.Flows), Probes: len(r.Probes), PolicyFiles: len(r.Files), Policies: r.Policies, BadRecords: r.Decode.Bad}
-	for i := range r.Flows {
-		f := &r.Flows[i]
-		switch f.Observed {
-		case flows.ActionAllow:
-			s.ObservedAllowed++
-		case flows.ActionDeny:
-			s.ObservedDenied++
-		}
-		switch f.Status {
-		case StatusWouldDeny:
-			s.WouldDeny++
-		case StatusNewlyAllowed:
-			s.NewlyAllowed++
-		case StatusUnknown:
-			s.Unknown++
-		}
-		if f.DNS {
-			s.DNSAssumed++
-		}
-	}
+	cn := &r.counts
+	s := Summary{Flows: cn.flows, Probes: len(r.Probes), PolicyFiles: len(r.Files), Policies: r.Policies, BadRecords: r.Decode.Bad,
+		ObservedAllowed: cn.observedAllowed, ObservedDenied: cn.observedDenied, DNSAssumed: cn.dnsAssumed,
+		WouldDeny: cn.status[StatusWouldDeny], NewlyAllowed: cn.status[StatusNewlyAllowed], Unknown: cn.status[StatusUnknown]}
 	for _, p := range r.Probes {
 		switch p.Verdict {
 		case VerdictAllow:

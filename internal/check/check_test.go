@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -401,7 +402,7 @@ spec:
 `), "p.yaml")
 	require.Empty(t, errs)
 	p := config.Default()
-	c, err := New(set, nil, Config{Profile: p})
+	c, err := New(set, nil, Config{Profile: p, KeepFlows: true})
 	require.NoError(t, err)
 	pub := flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Labels: []string{}}
 	pvt := flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pvt", Labels: []string{}}
@@ -435,7 +436,7 @@ spec:
 
 	var text bytes.Buffer
 	require.NoError(t, WriteText(&text, r))
-	require.Contains(t, text.String(), "UNKNOWN: the policies' verdict cannot be decided from the flow (1 records in 1 groups)")
+	require.Contains(t, text.String(), "UNKNOWN: the policies' verdict cannot be decided from the flow (1 record in 1 group)")
 	require.Contains(t, text.String(), "tasks/tasks-api-* -> net pub TCP/443")
 }
 
@@ -454,7 +455,7 @@ spec:
 	require.Empty(t, errs)
 	p := config.Default()
 	p.DNS.AssumeNetworkPort53IsDNS = false
-	c, err := New(set, nil, Config{Profile: p})
+	c, err := New(set, nil, Config{Profile: p, KeepFlows: true})
 	require.NoError(t, err)
 	c.Add(flow(flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub"}, flows.ProtoUDP, 53))
 	r := c.Finish()
@@ -478,7 +479,7 @@ spec:
   - {action: Deny}
 `), "p.yaml")
 	require.Empty(t, errs)
-	c, err := New(set, nil, Config{Profile: config.Default()})
+	c, err := New(set, nil, Config{Profile: config.Default(), KeepFlows: true})
 	require.NoError(t, err)
 	c.Add(flow(flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", IP: netip.MustParseAddr("203.0.113.78")}, flows.ProtoTCP, 443))
 	r := c.Finish()
@@ -491,4 +492,26 @@ spec:
 		ProbePrivate: "192.168.255.77:4444/TCP allow",
 		ProbePod:     "calico-plan-probe (any pod):4444/TCP deny",
 	}, got, "a whole private range is not an allowlisted address: the probe shows it lets anything through")
+}
+
+func TestWithoutKeptFlowsOnlyCountsAndGroupsStay(t *testing.T) {
+	p := config.Default()
+	s := demoStore(t, p)
+	n := s.Namespace("tasks")
+	n.Egress = slices.DeleteFunc(n.Egress, func(e allowlist.Entry) bool { return e.Peer.Namespace == "dbaas" })
+	dir := renderAll(t, s, render.FlavorCalico, filepath.Join(t.TempDir(), "policies"))
+	fl := demoFlows(t)
+	kept := runCheck(t, fl, Config{Profile: p}, dir)
+	pf := policyfile.Load([]string{dir}, nil)
+	ins, err := flows.ExpandInputs([]string{fl})
+	require.NoError(t, err)
+	lean, err := Run(context.Background(), pf, ins, Config{Profile: p})
+	require.NoError(t, err)
+	require.Empty(t, lean.Flows)
+	require.Equal(t, kept.Summary, lean.Summary)
+	require.Equal(t, problemIndexes(kept), lean.Indexes(StatusWouldDeny))
+	var a, b bytes.Buffer
+	require.NoError(t, WriteText(&a, kept))
+	require.NoError(t, WriteText(&b, lean))
+	require.Equal(t, a.String(), b.String(), "the text report needs no per-record results")
 }

@@ -84,6 +84,7 @@ func runCheck(t testing.TB, flowsPath string, cfg Config, policies ...string) *R
 	pf := policyfile.Load(policies, nil)
 	ins, err := flows.ExpandInputs([]string{flowsPath})
 	require.NoError(t, err)
+	cfg.KeepFlows = true
 	r, err := Run(context.Background(), pf, ins, cfg)
 	require.NoError(t, err)
 	return r

@@ -1,6 +1,8 @@
 package check
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -81,12 +83,6 @@ type jsonSummary struct {
 	PolicyProblems    []jsonProblem `json:"policyProblems"`
 }
 
-type jsonReport struct {
-	Flows   []jsonFlow  `json:"flows"`
-	Probes  []jsonProbe `json:"probes"`
-	Summary jsonSummary `json:"summary"`
-}
-
 func decisionJSON(d *policy.Decision, egress bool) *jsonDecision {
 	if !d.Evaluated {
 		return nil
@@ -123,29 +119,20 @@ func deciding(d *policy.Decision) (*string, *string, *int) {
 }
 
 // WriteJSON writes the report as one JSON document: {"flows": [...],
-// "probes": [...], "summary": {...}}. flows holds every record, flows[i]
-// being the record with index i.
+// "probes": [...], "summary": {...}}. flows holds every record kept
+// (Config.KeepFlows), flows[i] being the record with index i; it is
+// written one record at a time.
 func WriteJSON(w io.Writer, r *Report) error {
-	out := jsonReport{Flows: make([]jsonFlow, len(r.Flows)), Probes: make([]jsonProbe, len(r.Probes))}
-	s := jsonSummary{Summary: r.Summary, WouldDenyIndex: []int{}, NewlyAllowedIndex: []int{}, UnknownIndex: []int{},
-		DNSAssumedIndex: []int{}, ProbedNamespaces: []string{}, Assumptions: append([]string{}, r.Assumptions...), PolicyProblems: []jsonProblem{}}
-	for i := range r.Flows {
-		f := &r.Flows[i]
-		jf := jsonFlow{Index: f.Index, Verdict: f.Verdict, Egress: decisionJSON(&f.Egress, true), Ingress: decisionJSON(&f.Ingress, false)}
-		jf.Policy, jf.Tier, jf.Rule = deciding(f.Decision())
-		out.Flows[i] = jf
-		switch f.Status {
-		case StatusWouldDeny:
-			s.WouldDenyIndex = append(s.WouldDenyIndex, f.Index)
-		case StatusNewlyAllowed:
-			s.NewlyAllowedIndex = append(s.NewlyAllowedIndex, f.Index)
-		case StatusUnknown:
-			s.UnknownIndex = append(s.UnknownIndex, f.Index)
+	nonNil := func(x []int) []int {
+		if x == nil {
+			return []int{}
 		}
-		if f.DNS {
-			s.DNSAssumedIndex = append(s.DNSAssumedIndex, f.Index)
-		}
+		return x
 	}
+	s := jsonSummary{Summary: r.Summary, WouldDenyIndex: nonNil(r.indexes[StatusWouldDeny]), NewlyAllowedIndex: nonNil(r.indexes[StatusNewlyAllowed]),
+		UnknownIndex: nonNil(r.indexes[StatusUnknown]), DNSAssumedIndex: nonNil(r.indexes["dns"]), ProbedNamespaces: []string{},
+		Assumptions: append([]string{}, r.Assumptions...), PolicyProblems: []jsonProblem{}}
+	probes := make([]jsonProbe, len(r.Probes))
 	for i := range r.Probes {
 		p := &r.Probes[i]
 		jp := jsonProbe{Namespace: p.Namespace, Kind: p.Kind, Destination: p.Destination,
@@ -155,7 +142,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 		if jp.Source.Labels == nil {
 			jp.Source.Labels = map[string]string{}
 		}
-		out.Probes[i] = jp
+		probes[i] = jp
 		if n := len(s.ProbedNamespaces); n == 0 || s.ProbedNamespaces[n-1] != p.Namespace {
 			s.ProbedNamespaces = append(s.ProbedNamespaces, p.Namespace)
 		}
@@ -164,11 +151,48 @@ func WriteJSON(w io.Writer, r *Report) error {
 		s.PolicyProblems = append(s.PolicyProblems, jsonProblem{File: p.File, Doc: p.Doc, Line: p.Line, Resource: p.Resource,
 			Kind: p.Kind, Name: p.Name, Field: p.Field, Message: p.Msg, Warning: p.Warning})
 	}
-	out.Summary = s
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	indent := func(v any, prefix string) ([]byte, error) {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetIndent(prefix, "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return nil, err
+		}
+		return bytes.TrimRight(b.Bytes(), "\n"), nil
+	}
+	bw.WriteString("{\n  \"flows\": [")
+	for i := range r.Flows {
+		f := &r.Flows[i]
+		jf := jsonFlow{Index: f.Index, Verdict: f.Verdict, Egress: decisionJSON(&f.Egress, true), Ingress: decisionJSON(&f.Ingress, false)}
+		jf.Policy, jf.Tier, jf.Rule = deciding(f.Decision())
+		b, err := indent(jf, "    ")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(r.Flows) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("],\n  \"probes\": ")
+	b, err := indent(probes, "  ")
+	if err != nil {
+		return err
+	}
+	bw.Write(b)
+	bw.WriteString(",\n  \"summary\": ")
+	if b, err = indent(s, "  "); err != nil {
+		return err
+	}
+	bw.Write(b)
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }
 
 // --- text -------------------------------------------------------------------
@@ -237,8 +261,8 @@ func (r *Report) groupsWith(status string) ([]*Group, int) {
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
 	s := &r.Summary
-	fmt.Fprintf(&b, "calico-plan check: %d flow records against %d policies from %d files; %d probes in %d namespaces\n",
-		s.Flows, s.Policies, s.PolicyFiles, s.Probes, probedNamespaces(r))
+	fmt.Fprintf(&b, "calico-plan check: %s against %s from %s; %s in %s\n",
+		plural(s.Flows, "flow record"), pluralPolicies(s.Policies), plural(s.PolicyFiles, "file"), plural(s.Probes, "probe"), plural(probedNamespaces(r), "namespace"))
 	if s.PolicyErrors+s.PolicyWarnings > 0 {
 		fmt.Fprintf(&b, "\nPOLICY FILES: %d errors, %d warnings (objects with errors are left out; the rest is evaluated)\n", s.PolicyErrors, s.PolicyWarnings)
 		for _, p := range r.Problems {
@@ -250,7 +274,7 @@ func WriteText(w io.Writer, r *Report) error {
 		if len(gs) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "\n%s (%d records in %d groups)\n", title, n, len(gs))
+		fmt.Fprintf(&b, "\n%s (%s in %s)\n", title, plural(n, "record"), plural(len(gs), "group"))
 		for i, g := range gs {
 			if i == maxGroups {
 				fmt.Fprintf(&b, "  ... %d more groups (see -o json)\n", len(gs)-maxGroups)
@@ -334,6 +358,20 @@ func (r *Report) allowedProbes() []*probeGroup {
 	return out
 }
 
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func pluralPolicies(n int) string {
+	if n == 1 {
+		return "1 policy"
+	}
+	return fmt.Sprintf("%d policies", n)
+}
+
 func probeWord(p *ProbeResult) string {
 	switch p.Verdict {
 	case VerdictAllow:
@@ -404,8 +442,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	default:
 		fmt.Fprintf(&b, "### calico-plan check: error (%d policy file errors)\n\n", s.PolicyErrors)
 	}
-	fmt.Fprintf(&b, "%d flow records replayed against %d policies from %d files; %d probes in %d namespaces.\n\n",
-		s.Flows, s.Policies, s.PolicyFiles, s.Probes, probedNamespaces(r))
+	fmt.Fprintf(&b, "%s replayed against %s from %s; %s in %s.\n\n",
+		plural(s.Flows, "flow record"), pluralPolicies(s.Policies), plural(s.PolicyFiles, "file"), plural(s.Probes, "probe"), plural(probedNamespaces(r), "namespace"))
 	b.WriteString("| check | count |\n|---|---|\n")
 	fmt.Fprintf(&b, "| observed allowed traffic the policies deny | %d |\n", s.WouldDeny)
 	fmt.Fprintf(&b, "| probes that got through | %d |\n", s.ProbesAllowed)
@@ -439,7 +477,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		if len(gs) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "<details><summary>%s: %d records in %d groups</summary>\n\n", title, n, len(gs))
+		fmt.Fprintf(&b, "<details><summary>%s: %s in %s</summary>\n\n", title, plural(n, "record"), plural(len(gs), "group"))
 		table(gs)
 		b.WriteString("</details>\n\n")
 	}

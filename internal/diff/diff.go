@@ -89,7 +89,9 @@ type NamespaceDiff struct {
 	Added     []Change       `json:"added"`
 	Removed   []Change       `json:"removed"`
 	Policies  []PolicyChange `json:"policies"`
-	// FlowsCut sums the flows of the entries the removals would cut.
+	// FlowsCut sums the flows of the entries the removals affect: no rule
+	// allows them any more, or (an entry's evidence is not per address or
+	// label) possibly only part of them.
 	FlowsCut int64    `json:"flowsCut"`
 	Errors   []string `json:"errors,omitempty"`
 }

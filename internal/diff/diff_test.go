@@ -248,8 +248,8 @@ var goldenDir = func() string {
 func TestMarkdownEscapesPolicyText(t *testing.T) {
 	r := &Report{Mode: ModeFiles, Flavor: "calico", Old: "a|b", New: "<script>", Namespaces: []NamespaceDiff{{
 		Namespace: "shop",
-		Removed: []Change{{Text: "TCP/80 to shop {app=`x` | [y](http://z) @team *b* _i_ <img>}"}},
-		Policies: []PolicyChange{{Policy: "NetworkPolicy shop/p", Change: "selector a -> b"}},
+		Removed:   []Change{{Text: "TCP/80 to shop {app=`x` | [y](http://z) @team *b* _i_ <img>}"}},
+		Policies:  []PolicyChange{{Policy: "NetworkPolicy shop/p", Change: "selector a -> b"}},
 	}}}
 	r.summarize()
 	var b bytes.Buffer

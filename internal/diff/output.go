@@ -35,7 +35,7 @@ func removedNote(c *Change) string {
 		return ""
 	}
 	e := &c.Evidence
-	if e.Flows == 0 && len(e.Entries) == 0 {
+	if len(e.Entries) == 0 || (e.Flows == 0 && e.LastSeen == 0) {
 		return "no observed traffic"
 	}
 	s := fmt.Sprintf("%d flows, last seen %s, %s", e.Flows, day(e.LastSeen), plural(e.Days, "day"))
@@ -51,7 +51,7 @@ func addedNote(c *Change) string {
 		return ""
 	}
 	e := &c.Evidence
-	if len(e.Entries) == 0 {
+	if len(e.Entries) == 0 || (e.Flows == 0 && e.LastSeen == 0) {
 		return "no observed traffic behind it"
 	}
 	s := fmt.Sprintf("%d flows, first seen %s, last seen %s, %s", e.Flows, day(e.FirstSeen), day(e.LastSeen), plural(e.Days, "day"))
@@ -107,11 +107,11 @@ func (r *Report) headline() string {
 	case s.ExitCode == ExitError && s.ChangedNamespaces == 0:
 		return "error"
 	case s.ChangedNamespaces == 0:
-		return fmt.Sprintf("no changes (%d namespaces compared)", r.Compared)
+		return fmt.Sprintf("no changes (%s compared)", plural(r.Compared, "namespace"))
 	}
-	h := fmt.Sprintf("%d namespaces change: %d added, %d removed, %d policy changes", s.ChangedNamespaces, s.Added, s.Removed, s.PolicyChanges)
+	h := fmt.Sprintf("%s changed: %d added, %d removed, %s", plural(s.ChangedNamespaces, "namespace"), s.Added, s.Removed, plural(s.PolicyChanges, "policy change"))
 	if s.FlowsCut > 0 {
-		h += fmt.Sprintf("; removals cut %d observed flows", s.FlowsCut)
+		h += fmt.Sprintf("; removals affect %d observed flows", s.FlowsCut)
 	}
 	return h
 }
@@ -124,7 +124,7 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, d := range r.Namespaces {
 		fmt.Fprintf(&b, "\n%s: +%d -%d", nsName(d.Namespace), len(d.Added), len(d.Removed))
 		if d.FlowsCut > 0 {
-			fmt.Fprintf(&b, ", removals cut %d flows", d.FlowsCut)
+			fmt.Fprintf(&b, ", removals affect %d flows", d.FlowsCut)
 		}
 		b.WriteString("\n")
 		for _, p := range d.Policies {
@@ -205,7 +205,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		title := fmt.Sprintf("%s: +%d −%d", nsName(d.Namespace), len(d.Added), len(d.Removed))
 		if d.FlowsCut > 0 {
-			title += fmt.Sprintf(", removals cut %d flows", d.FlowsCut)
+			title += fmt.Sprintf(", removals affect %d flows", d.FlowsCut)
 		}
 		if len(lines) > detailsAfter {
 			fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n%s\n\n</details>\n\n", md(title), strings.Join(lines, "\n"))

@@ -95,6 +95,9 @@ type Decision struct {
 	// side is not); Action is then ActionNone.
 	Evaluated bool
 	Action    Action
+	// unknownActs has a bit per action of the undecided rules, and
+	// unknownHTTP for an http match that decided.
+	unknownActs uint8
 	// Tier and Policy identify what decided: the rule's policy, or the last
 	// selecting policy of the tier for an end-of-tier action. Both are empty
 	// when the profile decided.
@@ -118,15 +121,11 @@ type Decision struct {
 	Incomplete bool
 	// Missing says what the undecided rules lacked.
 	Missing Missing
-	// UnknownTier, UnknownPolicy and UnknownRule locate the first rule that
-	// could not be decided (UnknownPolicy nil: a profile rule). Set only
-	// when Incomplete.
-	UnknownTier   string
+	// UnknownRule and UnknownPolicy locate the first rule that could not be
+	// decided (UnknownPolicy nil: a rule of the profile; its tier is
+	// UnknownPolicy.Tier). Set only when Incomplete.
+	UnknownRule   int32
 	UnknownPolicy *Policy
-	UnknownRule   int
-	// unknownActs has a bit per action of the undecided rules, and
-	// unknownHTTP for an http match that decided.
-	unknownActs uint8
 }
 
 const unknownHTTP = 1 << 7
@@ -155,7 +154,7 @@ func (d *Decision) Certain() bool {
 // markUnknown records a rule that could not be decided.
 func (d *Decision) markUnknown(m Missing, act uint8, idx int) {
 	if !d.Incomplete {
-		d.UnknownRule = idx
+		d.UnknownRule = int32(idx)
 	}
 	d.Incomplete = true
 	d.Missing |= m
@@ -743,7 +742,7 @@ tiers:
 			first := !d.Incomplete
 			act, idx := e.evalRules(c, rules, &d)
 			if first && d.Incomplete {
-				d.UnknownTier, d.UnknownPolicy = tp.tier.Name, p
+				d.UnknownPolicy = p
 			}
 			switch act {
 			case actAllow, actDeny:
@@ -910,12 +909,10 @@ func (e *Evaluator) portsMatch(en *entity, ep *epCtx, port uint16) (bool, Missin
 	return true, miss
 }
 
-// netsMatch decides an address match: the endpoint's IP inside nets (or,
-// with notNets, outside), or its address class wholly inside or outside.
-func (e *Evaluator) netsMatch(c *evalCtx, en *entity, ep *epCtx, which int, nets []netip.Prefix) (in bool, miss Missing) {
-	if ep.ip.IsValid() {
-		return prefixesContain(nets, ep.ip), 0
-	}
+// classMatch decides an address match for an endpoint without an IP: its
+// address class wholly inside the entity's nets (which 0) or notNets (1),
+// wholly outside, or undecided.
+func (e *Evaluator) classMatch(c *evalCtx, en *entity, ep *epCtx, which int) (in bool, miss Missing) {
 	cls := ep.ep.Class
 	if cls == NetClassNone || cls >= numNetClasses {
 		return false, MissingAddress
@@ -934,18 +931,30 @@ func (e *Evaluator) netsMatch(c *evalCtx, en *entity, ep *epCtx, which int, nets
 func (e *Evaluator) entityMatches(c *evalCtx, en *entity, ep *epCtx, isDst bool) (bool, Missing) {
 	var miss Missing
 	if len(en.nets) > 0 {
-		in, m := e.netsMatch(c, en, ep, 0, en.nets)
-		if !in && m == 0 {
-			return false, 0
+		if ep.ip.IsValid() {
+			if !prefixesContain(en.nets, ep.ip) {
+				return false, 0
+			}
+		} else {
+			in, m := e.classMatch(c, en, ep, 0)
+			if !in && m == 0 {
+				return false, 0
+			}
+			miss |= m
 		}
-		miss |= m
 	}
 	if len(en.notNets) > 0 {
-		in, m := e.netsMatch(c, en, ep, 1, en.notNets)
-		if in {
-			return false, 0
+		if ep.ip.IsValid() {
+			if prefixesContain(en.notNets, ep.ip) {
+				return false, 0
+			}
+		} else {
+			in, m := e.classMatch(c, en, ep, 1)
+			if in {
+				return false, 0
+			}
+			miss |= m
 		}
-		miss |= m
 	}
 	if en.sel != nil {
 		ok, m := e.selectorMatches(c, en.sel, ep)

@@ -109,7 +109,7 @@ spec:
 			require.Equal(t, c.missing != 0, r.Egress.Incomplete)
 			if c.missing != 0 {
 				require.Equal(t, "allow", r.Egress.UnknownPolicy.Name)
-				require.Equal(t, "default", r.Egress.UnknownTier)
+				require.Equal(t, "default", r.Egress.UnknownPolicy.Tier)
 				require.False(t, r.Egress.Certain(), "an undecided Allow before a Deny leaves the verdict open")
 			} else {
 				require.True(t, r.Egress.Certain())
@@ -147,7 +147,7 @@ spec:
 	require.Equal(t, "allow default/p#2", who(r.Egress))
 	require.True(t, r.Egress.Incomplete)
 	require.Equal(t, MissingSetMember, r.Egress.Missing)
-	require.Equal(t, 1, r.Egress.UnknownRule)
+	require.EqualValues(t, 1, r.Egress.UnknownRule)
 	require.True(t, r.Egress.Certain())
 
 	// The private class cannot be in the public set: decided.
@@ -160,7 +160,7 @@ spec:
 	r = ev.Evaluate(Flow{Src: src, Dst: pod("shop", "app", "db"), Proto: ProtoTCP})
 	require.Equal(t, "deny default/p#eot", who(r.Egress))
 	require.Equal(t, MissingAddress|MissingPort, r.Egress.Missing)
-	require.Equal(t, 0, r.Egress.UnknownRule)
+	require.EqualValues(t, 0, r.Egress.UnknownRule)
 	require.Equal(t, "address unknown; port unknown", reverseOrder(r.Egress.Missing))
 	require.False(t, r.Egress.Certain())
 }

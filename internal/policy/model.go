@@ -53,6 +53,15 @@
 // ingress when the destination is one; the flow is allowed when every
 // evaluated direction allows it.
 //
+// Endpoints without an IP may carry an address class (NetClass: the
+// "pub"/"pvt" of Goldmane and aggregated flow logs, pods, nodes; FromFlow
+// sets it). A nets/notNets match, and the CIDRs of a NetworkSet a selector
+// selects, is then certain when the rule's addresses hold all of the class
+// or none of it, and otherwise undecided: the rule does not match and the
+// Decision is Incomplete, with what was missing and the first undecided
+// rule. Decision.Certain tells whether the action holds whichever way the
+// undecided rules would have gone.
+//
 // Known gaps: preDNAT/doNotTrack policies and applyOnForward (host
 // forwarding) are not evaluated; Profile labelsToApply is ignored; an HTTP
 // match is treated as matching (flagged Incomplete); source services cannot
