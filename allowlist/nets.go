@@ -3,6 +3,8 @@ package allowlist
 import (
 	"net/netip"
 	"sort"
+
+	"github.com/calico-plan/calico-plan/internal/netset"
 )
 
 // comparePrefix orders prefixes by family, address, then length.
@@ -129,7 +131,7 @@ func commonBits(a, b netip.Prefix) int {
 // Covered reports whether p lies inside one of the prefixes.
 func Covered(p netip.Prefix, in []netip.Prefix) bool {
 	for _, q := range in {
-		if q.Addr().Is4() == p.Addr().Is4() && q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+		if netset.Contains(q, p) {
 			return true
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
 	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/netset"
 )
 
 // Flavor selects the kind of policy rendered.
@@ -530,7 +531,7 @@ func k8sPeers(ownNS string, p allowlist.Peer, prof *config.Profile, facts *Facts
 				cp := netip.MustParsePrefix(c)
 				for _, x := range t.notNets {
 					xp := netip.MustParsePrefix(x)
-					if xp.Addr().Is4() == cp.Addr().Is4() && cp.Bits() <= xp.Bits() && cp.Contains(xp.Addr()) {
+					if netset.Contains(cp, xp) {
 						b.Except = append(b.Except, x)
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/calico-plan/calico-plan/internal/output"
 	"io"
 	"strings"
 	"time"
@@ -403,32 +404,6 @@ func probedNamespaces(r *Report) int { return len(probeNamespaces(r)) }
 
 // --- Markdown ---------------------------------------------------------------
 
-// md escapes text from policies and flows for Markdown (tables included):
-// nothing in it can start markup, a link, HTML or a mention.
-func md(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '!', '|', '~':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		case '@':
-			b.WriteString("&#64;")
-		case '\n', '\r':
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
 // WriteMarkdown writes a pull-request comment: a verdict line, the counts,
 // the problems, then the rest collapsed.
 func WriteMarkdown(w io.Writer, r *Report) error {
@@ -453,7 +428,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if len(r.Problems) > 0 {
 		b.WriteString("#### Policy files\n\n")
 		for _, p := range r.Problems {
-			fmt.Fprintf(&b, "- %s\n", md(p.String()))
+			fmt.Fprintf(&b, "- %s\n", output.MDEscape(p.String()))
 		}
 		b.WriteString("\n")
 	}
@@ -468,7 +443,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			if note := g.dnsNote(); note != "" {
 				line += "; " + note
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s |\n", md(g.Source), md(g.Dest), md(g.Port), g.Records, g.Flows, when(g.LastSeen), md(line))
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s |\n", output.MDEscape(g.Source), output.MDEscape(g.Dest), output.MDEscape(g.Port), g.Records, g.Flows, when(g.LastSeen), output.MDEscape(line))
 		}
 		b.WriteString("\n")
 	}
@@ -490,14 +465,14 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("| namespace | probes | from | allowed by |\n|---|---|---|---|\n")
 		var hints []string
 		for _, pg := range allowed {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", md(pg.namespace), md(strings.Join(pg.probes, ", ")), md(pg.workload), md(pg.by))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", output.MDEscape(pg.namespace), output.MDEscape(strings.Join(pg.probes, ", ")), output.MDEscape(pg.workload), output.MDEscape(pg.by))
 			if pg.hint != "" && (len(hints) == 0 || hints[len(hints)-1] != pg.hint) {
 				hints = append(hints, pg.hint)
 			}
 		}
 		b.WriteString("\n")
 		for _, h := range hints {
-			fmt.Fprintf(&b, "> %s\n\n", md(h))
+			fmt.Fprintf(&b, "> %s\n\n", output.MDEscape(h))
 		}
 	}
 	collapsed("Unknown verdicts", StatusUnknown)
@@ -514,14 +489,14 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 					why = p.Why
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(ns), cells[ProbePublic], cells[ProbePrivate], cells[ProbePod], md(strings.Join(why, "; ")))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", output.MDEscape(ns), cells[ProbePublic], cells[ProbePrivate], cells[ProbePod], output.MDEscape(strings.Join(why, "; ")))
 		}
 		b.WriteString("\n</details>\n\n")
 	}
 	if len(r.Assumptions) > 0 {
 		b.WriteString("<details><summary>Assumptions</summary>\n\n")
 		for _, a := range r.Assumptions {
-			fmt.Fprintf(&b, "- %s\n", md(a))
+			fmt.Fprintf(&b, "- %s\n", output.MDEscape(a))
 		}
 		b.WriteString("\n</details>\n")
 	}

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"github.com/calico-plan/calico-plan/internal/netset"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -30,31 +31,6 @@ type portElem struct {
 	name   string
 }
 
-func containsPrefix(q, p netip.Prefix) bool {
-	return q.Addr().Is4() == p.Addr().Is4() && q.Bits() <= p.Bits() && q.Contains(p.Addr())
-}
-
-func strictlyInside(q, p netip.Prefix) bool {
-	return q.Addr().Is4() == p.Addr().Is4() && q.Bits() > p.Bits() && p.Contains(q.Addr())
-}
-
-// halves splits a prefix into its two children.
-func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
-	bits := p.Bits() + 1
-	raw := p.Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 12
-	}
-	i := p.Bits()
-	raw[off+i/8] |= 0x80 >> (i % 8)
-	addr := netip.AddrFrom16(raw)
-	if p.Addr().Is4() {
-		addr = addr.Unmap()
-	}
-	return netip.PrefixFrom(p.Addr(), bits), netip.PrefixFrom(addr, bits)
-}
-
 // partition returns disjoint prefixes covering the union of ps, each of
 // them inside or disjoint from every prefix of ps.
 func partition(ps []netip.Prefix) []netip.Prefix {
@@ -72,7 +48,7 @@ func partition(ps []netip.Prefix) []netip.Prefix {
 	split = func(p netip.Prefix, subs []netip.Prefix) {
 		var kids []netip.Prefix
 		for _, s := range subs {
-			if strictlyInside(s, p) {
+			if netset.StrictlyInside(s, p) {
 				kids = append(kids, s)
 			}
 		}
@@ -80,14 +56,14 @@ func partition(ps []netip.Prefix) []netip.Prefix {
 			out = append(out, p)
 			return
 		}
-		a, b := halves(p)
+		a, b := netset.Halves(p)
 		split(a, kids)
 		split(b, kids)
 	}
 	for _, p := range all {
 		root := true
 		for _, q := range all {
-			if strictlyInside(p, q) {
+			if netset.StrictlyInside(p, q) {
 				root = false
 				break
 			}
@@ -164,7 +140,7 @@ func portsContain(r rect, e portElem) bool {
 
 func netsContain(r rect, p netip.Prefix) bool {
 	for _, q := range rectNets(r) {
-		if containsPrefix(q, p) {
+		if netset.Contains(q, p) {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package diff
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/calico-plan/calico-plan/internal/output"
 	"io"
 	"strings"
 
@@ -150,80 +151,54 @@ func WriteText(w io.Writer, r *Report) error {
 	return err
 }
 
-// md escapes text from policies and stores for Markdown (tables
-// included): nothing in it can start markup, a link, HTML or a mention.
-func md(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '!', '|', '~':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		case '@':
-			b.WriteString("&#64;")
-		case '\n', '\r':
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
 // WriteMarkdown writes a pull-request comment: a summary table (namespace,
 // added, removed, flows affected by removals), then the details of each
 // namespace, collapsed when long.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### calico-plan diff: %s\n\n", md(r.headline()))
-	fmt.Fprintf(&b, "%s → %s, flavor %s.\n\n", md(r.Old), md(r.New), md(r.Flavor))
+	fmt.Fprintf(&b, "### calico-plan diff: %s\n\n", output.MDEscape(r.headline()))
+	fmt.Fprintf(&b, "%s → %s, flavor %s.\n\n", output.MDEscape(r.Old), output.MDEscape(r.New), output.MDEscape(r.Flavor))
 	if len(r.Namespaces) > 0 {
 		b.WriteString("| namespace | added | removed | flows affected by removals |\n|---|---|---|---|\n")
 		for _, d := range r.Namespaces {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", md(nsName(d.Namespace)), len(d.Added), len(d.Removed), d.FlowsCut)
+			fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", output.MDEscape(nsName(d.Namespace)), len(d.Added), len(d.Removed), d.FlowsCut)
 		}
 		b.WriteString("\n")
 	}
 	for _, d := range r.Namespaces {
 		var lines []string
 		for _, p := range d.Policies {
-			lines = append(lines, fmt.Sprintf("- policy %s: %s", md(p.Policy), md(p.Change)))
+			lines = append(lines, fmt.Sprintf("- policy %s: %s", output.MDEscape(p.Policy), output.MDEscape(p.Change)))
 		}
 		for i := range d.Removed {
 			c := &d.Removed[i]
-			lines = append(lines, fmt.Sprintf("- **−** %s%s", md(c.Text), md(colon(removedNote(c)))))
+			lines = append(lines, fmt.Sprintf("- **−** %s%s", output.MDEscape(c.Text), output.MDEscape(colon(removedNote(c)))))
 		}
 		for i := range d.Added {
 			c := &d.Added[i]
-			lines = append(lines, fmt.Sprintf("- **\\+** %s%s", md(c.Text), md(colon(addedNote(c)))))
+			lines = append(lines, fmt.Sprintf("- **\\+** %s%s", output.MDEscape(c.Text), output.MDEscape(colon(addedNote(c)))))
 		}
 		title := fmt.Sprintf("%s: +%d −%d", nsName(d.Namespace), len(d.Added), len(d.Removed))
 		if d.FlowsCut > 0 {
 			title += fmt.Sprintf(", removals affect %d flows", d.FlowsCut)
 		}
 		if len(lines) > detailsAfter {
-			fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n%s\n\n</details>\n\n", md(title), strings.Join(lines, "\n"))
+			fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n%s\n\n</details>\n\n", output.MDEscape(title), strings.Join(lines, "\n"))
 		} else {
-			fmt.Fprintf(&b, "#### %s\n\n%s\n\n", md(title), strings.Join(lines, "\n"))
+			fmt.Fprintf(&b, "#### %s\n\n%s\n\n", output.MDEscape(title), strings.Join(lines, "\n"))
 		}
 	}
 	if len(r.Errors) > 0 {
 		b.WriteString("#### Errors\n\n")
 		for _, e := range r.Errors {
-			fmt.Fprintf(&b, "- %s\n", md(e))
+			fmt.Fprintf(&b, "- %s\n", output.MDEscape(e))
 		}
 		b.WriteString("\n")
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("<details><summary>Notes</summary>\n\n")
 		for _, n := range r.Notes {
-			fmt.Fprintf(&b, "- %s\n", md(n))
+			fmt.Fprintf(&b, "- %s\n", output.MDEscape(n))
 		}
 		b.WriteString("\n</details>\n")
 	}

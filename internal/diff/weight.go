@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"github.com/calico-plan/calico-plan/internal/netset"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -301,81 +302,23 @@ func relate(rg region, ps []netip.Prefix, negated bool) level {
 	if !rg.known {
 		return levelPartial
 	}
-	r := relEmpty
+	r := netset.Empty
 	for _, p := range rg.inc {
-		r = combineRel(r, relatePrefix(p, rg.exc, ps))
+		r = netset.Combine(r, netset.Relate(p, rg.exc, ps))
 	}
 	switch r {
-	case relAll:
+	case netset.All:
 		if negated {
 			return levelNone
 		}
 		return levelFull
-	case relNone, relEmpty:
+	case netset.None, netset.Empty:
 		if negated {
 			return levelFull
 		}
 		return levelNone
 	}
 	return levelPartial
-}
-
-type rel uint8
-
-const (
-	relNone rel = iota
-	relAll
-	relPartial
-	relEmpty
-)
-
-func combineRel(a, b rel) rel {
-	switch {
-	case a == relEmpty:
-		return b
-	case b == relEmpty:
-		return a
-	case a == b:
-		return a
-	}
-	return relPartial
-}
-
-func relatePrefix(s netip.Prefix, exc, set []netip.Prefix) rel {
-	if coveredBy(s, exc) {
-		return relEmpty
-	}
-	split := false
-	for _, n := range set {
-		if containsPrefix(n, s) {
-			return relAll
-		}
-		if strictlyInside(n, s) {
-			split = true
-		}
-	}
-	if !split {
-		return relNone
-	}
-	a, b := halves(s)
-	return combineRel(relatePrefix(a, exc, set), relatePrefix(b, exc, set))
-}
-
-func coveredBy(s netip.Prefix, exc []netip.Prefix) bool {
-	split := false
-	for _, e := range exc {
-		if containsPrefix(e, s) {
-			return true
-		}
-		if strictlyInside(e, s) {
-			split = true
-		}
-	}
-	if !split {
-		return false
-	}
-	a, b := halves(s)
-	return coveredBy(a, exc) && coveredBy(b, exc)
 }
 
 // Evidence is the observed traffic behind a change.

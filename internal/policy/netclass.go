@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/calico-plan/calico-plan/internal/netset"
 	"net/netip"
 	"strings"
 )
@@ -89,14 +90,14 @@ func (m Missing) String() string {
 }
 
 // rel is how an address class relates to a set of prefixes.
-type rel uint8
+type rel = netset.Rel
 
 const (
-	relNone      rel = iota // no address of the class is in the set
-	relAll                  // every address of the class is in the set
-	relPartial              // some are
-	relUndefined            // the class's ranges are not configured
-	relEmpty                // internal: the region is empty
+	relNone      = netset.None    // no address of the class is in the set
+	relAll       = netset.All     // every address of the class is in the set
+	relPartial   = netset.Partial // some are
+	relEmpty     = netset.Empty   // internal: the region is empty
+	relUndefined = rel(100)       // the class's ranges are not configured
 )
 
 // classDef is a class's address region per family index (0: both, 1: IPv4,
@@ -172,7 +173,7 @@ func relateClass(d *classDef, fam int, set []netip.Prefix) rel {
 	}
 	r := relEmpty
 	for _, p := range d.inc[fam] {
-		r = combineRel(r, relatePrefix(p, d.exc[fam], set))
+		r = netset.Combine(r, netset.Relate(p, d.exc[fam], set))
 	}
 	if r == relEmpty {
 		// The class has no address in this family (IPv4-only pod ranges
@@ -180,84 +181,4 @@ func relateClass(d *classDef, fam int, set []netip.Prefix) rel {
 		return relNone
 	}
 	return r
-}
-
-func combineRel(a, b rel) rel {
-	switch {
-	case a == relEmpty:
-		return b
-	case b == relEmpty:
-		return a
-	case a == b:
-		return a
-	}
-	return relPartial
-}
-
-// contains reports whether q contains p (same family, q no longer than p).
-func containsPrefix(q, p netip.Prefix) bool {
-	return q.Addr().Is4() == p.Addr().Is4() && q.Bits() <= p.Bits() && q.Contains(p.Addr())
-}
-
-// strictlyInside reports whether q lies inside p and is smaller.
-func strictlyInside(q, p netip.Prefix) bool {
-	return q.Addr().Is4() == p.Addr().Is4() && q.Bits() > p.Bits() && p.Contains(q.Addr())
-}
-
-// relatePrefix relates the region s minus the union of exc to the union of
-// set.
-func relatePrefix(s netip.Prefix, exc, set []netip.Prefix) rel {
-	if coveredBy(s, exc) {
-		return relEmpty
-	}
-	split := false
-	for _, n := range set {
-		if containsPrefix(n, s) {
-			return relAll
-		}
-		if strictlyInside(n, s) {
-			split = true
-		}
-	}
-	if !split {
-		return relNone
-	}
-	a, b := halves(s)
-	return combineRel(relatePrefix(a, exc, set), relatePrefix(b, exc, set))
-}
-
-// coveredBy reports whether the union of exc covers all of s.
-func coveredBy(s netip.Prefix, exc []netip.Prefix) bool {
-	split := false
-	for _, e := range exc {
-		if containsPrefix(e, s) {
-			return true
-		}
-		if strictlyInside(e, s) {
-			split = true
-		}
-	}
-	if !split {
-		return false
-	}
-	a, b := halves(s)
-	return coveredBy(a, exc) && coveredBy(b, exc)
-}
-
-// halves splits a prefix into its two children.
-func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
-	bits := p.Bits() + 1
-	a := netip.PrefixFrom(p.Addr(), bits)
-	raw := p.Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 12
-	}
-	i := p.Bits()
-	raw[off+i/8] |= 0x80 >> (i % 8)
-	addr := netip.AddrFrom16(raw)
-	if p.Addr().Is4() {
-		addr = addr.Unmap()
-	}
-	return a, netip.PrefixFrom(addr, bits)
 }
