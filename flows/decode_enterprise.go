@@ -16,23 +16,22 @@ import (
 // them but must not write to them. Strings are interned or freshly
 // allocated; both are safe to retain.
 type eeDecoder struct {
-	in      *interner
+	strReader
 	labels  hashCache[[]string]     // raw source_labels/dest_labels value
 	domains hashCache[[]string]     // raw dest_domains value
 	traces  hashCache[Trace]        // raw policies object
 	hits    boundedCache[PolicyHit] // raw policy string
 	scratch []byte                  // unescaped keys
-	sbuf    []byte                  // unescaped string values
 	tmp     []PolicyHit
 }
 
 func newEEDecoder() *eeDecoder {
 	return &eeDecoder{
-		in:      newInterner(),
-		labels:  newHashCache[[]string](cacheMaxEntries, cacheMaxBytes),
-		domains: newHashCache[[]string](cacheMaxEntries, cacheMaxBytes),
-		traces:  newHashCache[Trace](cacheMaxEntries, cacheMaxBytes),
-		hits:    newBoundedCache[PolicyHit](cacheMaxEntries, cacheMaxBytes, cacheFront),
+		strReader: strReader{in: newInterner()},
+		labels:    newHashCache[[]string](cacheMaxEntries, cacheMaxBytes),
+		domains:   newHashCache[[]string](cacheMaxEntries, cacheMaxBytes),
+		traces:    newHashCache[Trace](cacheMaxEntries, cacheMaxBytes),
+		hits:      newBoundedCache[PolicyHit](cacheMaxEntries, cacheMaxBytes, cacheFront),
 	}
 }
 
@@ -251,33 +250,33 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 				f.Dest.Type, i, err = d.typeAt(b, i, "dest_type")
 				identity = true
 			case fSourceName:
-				f.Source.Name, i, err = d.textAt(b, i, "source_name")
+				f.Source.Name, i, err = d.text(b, i, "source_name")
 			case fDestName:
-				f.Dest.Name, i, err = d.textAt(b, i, "dest_name")
+				f.Dest.Name, i, err = d.text(b, i, "dest_name")
 			case fSourceNameAggr:
-				f.Source.NameAggr, i, err = d.textAt(b, i, "source_name_aggr")
+				f.Source.NameAggr, i, err = d.text(b, i, "source_name_aggr")
 				identity = true
 			case fDestNameAggr:
-				f.Dest.NameAggr, i, err = d.textAt(b, i, "dest_name_aggr")
+				f.Dest.NameAggr, i, err = d.text(b, i, "dest_name_aggr")
 				identity = true
 			case fSourceNamespace:
-				f.Source.Namespace, i, err = d.textAt(b, i, "source_namespace")
+				f.Source.Namespace, i, err = d.text(b, i, "source_namespace")
 				identity = true
 			case fDestNamespace:
-				f.Dest.Namespace, i, err = d.textAt(b, i, "dest_namespace")
+				f.Dest.Namespace, i, err = d.text(b, i, "dest_namespace")
 				identity = true
 			case fSourceLabels:
 				f.Source.Labels, i, err = d.labelsAt(b, i, "source_labels")
 			case fDestLabels:
 				f.Dest.Labels, i, err = d.labelsAt(b, i, "dest_labels")
 			case fServiceNamespace:
-				f.Service.Namespace, i, err = d.textAt(b, i, "dest_service_namespace")
+				f.Service.Namespace, i, err = d.text(b, i, "dest_service_namespace")
 			case fServiceName:
-				f.Service.Name, i, err = d.textAt(b, i, "dest_service_name")
+				f.Service.Name, i, err = d.text(b, i, "dest_service_name")
 			case fServicePortName:
-				f.Service.PortName, i, err = d.textAt(b, i, "dest_service_port")
+				f.Service.PortName, i, err = d.text(b, i, "dest_service_port")
 			case fServicePortNameAlias:
-				f.Service.PortName, i, err = d.textAt(b, i, "dest_service_port_name")
+				f.Service.PortName, i, err = d.text(b, i, "dest_service_port_name")
 			case fServicePort:
 				f.Service.Port, i, err = portAt(b, i, "dest_service_port_num")
 			case fDestDomains:
@@ -340,40 +339,6 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 		return &recErr{Reason: ReasonNotFlow, Msg: "no flow-log fields (source_name_aggr, dest_name_aggr, *_type, *_namespace, action, reporter): not an Enterprise flow record"}
 	}
 	return nil
-}
-
-// rawString reads a string or null at b[i]: the string body (unescaped
-// into d.sbuf when needed), whether it was null, and the index after it.
-func (d *eeDecoder) rawString(b []byte, i int, field string) (s []byte, null bool, end int, err *recErr) {
-	switch b[i] {
-	case '"':
-		end, esc := scanString(b, i)
-		if end < 0 {
-			return nil, false, i, errEOF(len(b), field)
-		}
-		s = b[i+1 : end-1]
-		if esc {
-			var ok bool
-			if d.sbuf, ok = unescape(d.sbuf[:0], s); !ok {
-				return nil, false, i, errMalformed(i, field, "invalid escape in string")
-			}
-			s = d.sbuf
-		}
-		return s, false, end, nil
-	case 'n':
-		end, err := skipLiteral(b, i, "null", field)
-		return nil, true, end, err
-	}
-	return nil, false, i, errType(i, field, "a string", b)
-}
-
-// textAt reads a string field; null and the "-" placeholder give "".
-func (d *eeDecoder) textAt(b []byte, i int, field string) (string, int, *recErr) {
-	s, _, end, err := d.rawString(b, i, field)
-	if err != nil || len(s) == 0 || (len(s) == 1 && s[0] == '-') {
-		return "", end, err
-	}
-	return d.in.str(s), end, nil
 }
 
 func intOrNull(b []byte, i int, field string) (int64, int, *recErr) {

@@ -24,14 +24,13 @@ import (
 // jsonObjectDecoder holds the helpers the Goldmane and Whisker decoders
 // share.
 type jsonObjectDecoder struct {
-	in      *interner
+	strReader
 	labels  boundedCache[[]string]
 	scratch []byte
-	sbuf    []byte
 }
 
 func newJSONObjectDecoder() jsonObjectDecoder {
-	return jsonObjectDecoder{in: newInterner(), labels: newBoundedCache[[]string](cacheMaxEntries, cacheMaxBytes, cacheFront)}
+	return jsonObjectDecoder{strReader: strReader{in: newInterner()}, labels: newBoundedCache[[]string](cacheMaxEntries, cacheMaxBytes, cacheFront)}
 }
 
 // members calls fn for each member of the object at b[i] and returns the
@@ -68,40 +67,6 @@ func (d *jsonObjectDecoder) members(b []byte, i int, field string, fn func(key [
 			return i, nil
 		}
 	}
-}
-
-// rawString reads a string or null: the body (unescaped into d.sbuf when
-// needed) and the index after the value.
-func (d *jsonObjectDecoder) rawString(b []byte, i int, field string) ([]byte, bool, int, *recErr) {
-	switch b[i] {
-	case '"':
-		end, esc := scanString(b, i)
-		if end < 0 {
-			return nil, false, i, errEOF(len(b), field)
-		}
-		s := b[i+1 : end-1]
-		if esc {
-			var ok bool
-			if d.sbuf, ok = unescape(d.sbuf[:0], s); !ok {
-				return nil, false, i, errMalformed(i, field, "invalid escape in string")
-			}
-			s = d.sbuf
-		}
-		return s, false, end, nil
-	case 'n':
-		end, err := skipLiteral(b, i, "null", field)
-		return nil, true, end, err
-	}
-	return nil, false, i, errType(i, field, "a string", b)
-}
-
-// text reads a string; null and the "-" placeholder give "".
-func (d *jsonObjectDecoder) text(b []byte, i int, field string) (string, int, *recErr) {
-	s, _, end, err := d.rawString(b, i, field)
-	if err != nil || len(s) == 0 || (len(s) == 1 && s[0] == '-') {
-		return "", end, err
-	}
-	return d.in.str(s), end, nil
 }
 
 // int64At reads an int64 written as a number (emitter) or a decimal string

@@ -499,3 +499,44 @@ func parseAddrSlow(b []byte) (netip.Addr, bool) {
 	}
 	return ip, true
 }
+
+// strReader reads JSON string values: unescaped into a reused buffer only
+// when they hold escapes, interned when kept.
+type strReader struct {
+	in   *interner
+	sbuf []byte
+}
+
+// rawString reads a string or null: the body (unescaped into d.sbuf when
+// needed) and the index after the value.
+func (d *strReader) rawString(b []byte, i int, field string) ([]byte, bool, int, *recErr) {
+	switch b[i] {
+	case '"':
+		end, esc := scanString(b, i)
+		if end < 0 {
+			return nil, false, i, errEOF(len(b), field)
+		}
+		s := b[i+1 : end-1]
+		if esc {
+			var ok bool
+			if d.sbuf, ok = unescape(d.sbuf[:0], s); !ok {
+				return nil, false, i, errMalformed(i, field, "invalid escape in string")
+			}
+			s = d.sbuf
+		}
+		return s, false, end, nil
+	case 'n':
+		end, err := skipLiteral(b, i, "null", field)
+		return nil, true, end, err
+	}
+	return nil, false, i, errType(i, field, "a string", b)
+}
+
+// text reads a string; null and the "-" placeholder give "".
+func (d *strReader) text(b []byte, i int, field string) (string, int, *recErr) {
+	s, _, end, err := d.rawString(b, i, field)
+	if err != nil || len(s) == 0 || (len(s) == 1 && s[0] == '-') {
+		return "", end, err
+	}
+	return d.in.str(s), end, nil
+}
