@@ -429,41 +429,10 @@ func icmpText(f *apiv3.ICMPFields) string {
 	return strings.Join(s, " ")
 }
 
-// labelSelector converts a Kubernetes LabelSelector ({} selects all).
-func labelSelector(s *metav1.LabelSelector) (*selector.Selector, error) {
-	if s == nil {
-		return selector.All(), nil
-	}
-	var parts []*selector.Selector
-	keys := make([]string, 0, len(s.MatchLabels))
-	for k := range s.MatchLabels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		parts = append(parts, selector.Eq(k, s.MatchLabels[k]))
-	}
-	for _, e := range s.MatchExpressions {
-		switch e.Operator {
-		case metav1.LabelSelectorOpIn:
-			parts = append(parts, selector.In(e.Key, e.Values...))
-		case metav1.LabelSelectorOpNotIn:
-			parts = append(parts, selector.NotIn(e.Key, e.Values...))
-		case metav1.LabelSelectorOpExists:
-			parts = append(parts, selector.Has(e.Key))
-		case metav1.LabelSelectorOpDoesNotExist:
-			parts = append(parts, selector.Not(selector.Has(e.Key)))
-		default:
-			return nil, fmt.Errorf("unknown operator %q", e.Operator)
-		}
-	}
-	return selector.And(parts...), nil
-}
-
 func (p *policyObj) k8s(np *networkingv1.NetworkPolicy) error {
 	p.Attrs["tier"] = "default"
 	p.Attrs["order"] = "1000"
-	sub, err := labelSelector(&np.Spec.PodSelector)
+	sub, err := selector.FromLabelSelector(&np.Spec.PodSelector)
 	if err != nil {
 		return fmt.Errorf("spec.podSelector: %w", err)
 	}
@@ -551,14 +520,14 @@ func k8sRule(r networkingv1.NetworkPolicyEgressRule, subject string) ([]atom, er
 			}
 			pk.NotNets = netsString(ex)
 		case peer.NamespaceSelector != nil || peer.PodSelector != nil:
-			pod, err := labelSelector(peer.PodSelector)
+			pod, err := selector.FromLabelSelector(peer.PodSelector)
 			if err != nil {
 				return nil, fmt.Errorf("to[%d].podSelector: %w", i, err)
 			}
 			pk.Selector = pod.String()
 			pk.NamespaceSelector = Own
 			if peer.NamespaceSelector != nil {
-				ns, err := labelSelector(peer.NamespaceSelector)
+				ns, err := selector.FromLabelSelector(peer.NamespaceSelector)
 				if err != nil {
 					return nil, fmt.Errorf("to[%d].namespaceSelector: %w", i, err)
 				}

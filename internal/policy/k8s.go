@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -82,49 +83,31 @@ func (l *Loader) k8sCommon(set *Set, d *diag, np *networkingv1.NetworkPolicy, ki
 // projectcalico.org/orchestrator == 'k8s'. For namespaces a nil selector
 // returns nil (the policy's own namespace) and an empty one all().
 func k8sSelector(d *diag, f string, s *metav1.LabelSelector, pod bool) (*selector.Selector, bool) {
-	var parts []*selector.Selector
-	if pod {
-		parts = append(parts, selector.Eq(LabelOrchestrator, OrchestratorK8s))
-	}
 	if s == nil {
 		if pod {
-			return selector.And(parts...), true
+			return selector.Eq(LabelOrchestrator, OrchestratorK8s), true
 		}
 		return nil, true
 	}
-	if !pod && len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0 {
-		return selector.All(), true
-	}
-	keys := make([]string, 0, len(s.MatchLabels))
-	for k := range s.MatchLabels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		parts = append(parts, selector.Eq(k, s.MatchLabels[k]))
-	}
 	for i, e := range s.MatchExpressions {
-		ef := fmt.Sprintf("%s.matchExpressions[%d]", f, i)
-		switch e.Operator {
-		case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn:
-			if len(e.Values) == 0 {
-				d.errf(ef+".values", "values must be non-empty for operator %s", e.Operator)
-			}
-			if e.Operator == metav1.LabelSelectorOpIn {
-				parts = append(parts, selector.In(e.Key, e.Values...))
-			} else {
-				parts = append(parts, selector.NotIn(e.Key, e.Values...))
-			}
-		case metav1.LabelSelectorOpExists:
-			parts = append(parts, selector.Has(e.Key))
-		case metav1.LabelSelectorOpDoesNotExist:
-			parts = append(parts, selector.Not(selector.Has(e.Key)))
-		default:
-			d.fatalf(ef+".operator", "invalid operator %q", e.Operator)
-			return nil, false
+		if (e.Operator == metav1.LabelSelectorOpIn || e.Operator == metav1.LabelSelectorOpNotIn) && len(e.Values) == 0 {
+			d.errf(fmt.Sprintf("%s.matchExpressions[%d].values", f, i), "values must be non-empty for operator %s", e.Operator)
 		}
 	}
-	return selector.And(parts...), true
+	sel, err := selector.FromLabelSelector(s)
+	if err != nil {
+		var le *selector.LabelSelectorError
+		if errors.As(err, &le) {
+			d.fatalf(fmt.Sprintf("%s.matchExpressions[%d].operator", f, le.Index), "%s", le.Msg)
+		} else {
+			d.fatalf(f, "%v", err)
+		}
+		return nil, false
+	}
+	if pod {
+		sel = selector.And(selector.Eq(LabelOrchestrator, OrchestratorK8s), sel)
+	}
+	return sel, true
 }
 
 type k8sProtoPorts struct {

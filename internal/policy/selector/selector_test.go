@@ -2,6 +2,7 @@ package selector
 
 import (
 	"errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -261,4 +262,24 @@ func TestMatchesAllocationFree(t *testing.T) {
 func TestFromKV(t *testing.T) {
 	l := FromKV([]string{"app=web", "projectcalico.org/namespace=shop", "flag", "eq=a=b"})
 	require.Equal(t, "app=web,eq=a=b,flag=,projectcalico.org/namespace=shop", l.String())
+}
+
+func TestFromLabelSelector(t *testing.T) {
+	sel, err := FromLabelSelector(&metav1.LabelSelector{
+		MatchLabels: map[string]string{"b": "2", "a": "1"},
+		MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "env", Operator: metav1.LabelSelectorOpIn, Values: []string{"prod", "stage"}},
+			{Key: "tmp", Operator: metav1.LabelSelectorOpDoesNotExist},
+		},
+	})
+	require.NoError(t, err)
+	require.True(t, sel.Matches(MakeLabels(map[string]string{"a": "1", "b": "2", "env": "prod"})))
+	require.False(t, sel.Matches(MakeLabels(map[string]string{"a": "1", "b": "2", "env": "dev"})))
+	require.False(t, sel.Matches(MakeLabels(map[string]string{"a": "1", "b": "2", "env": "prod", "tmp": "x"})))
+	require.True(t, sel.Equal(MustParse(`b == "2" && a == "1" && env in {"stage","prod"} && !has(tmp)`)))
+	all, err := FromLabelSelector(&metav1.LabelSelector{})
+	require.NoError(t, err)
+	require.True(t, all.IsAll())
+	_, err = FromLabelSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a"}, {Key: "b", Operator: "Near"}}})
+	require.ErrorContains(t, err, `matchExpressions[0]: invalid operator ""`)
 }
