@@ -135,6 +135,9 @@ func runRender(g *globals, o *renderOpts) error {
 		}
 	}
 	enforcing := flavor != render.FlavorCalicoStaged
+	if bad := st.Meta.Ingest.Bad; bad > 0 {
+		fmt.Fprintf(g.stderr, "warning: %d bad flow records were skipped while observing (see 'calico-plan status'): allowlists may miss their traffic\n", bad)
+	}
 	for _, src := range st.Meta.Sources {
 		if src.Partial && enforcing && !o.allowUnstable {
 			return fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable", src.Kind, src.ID)
