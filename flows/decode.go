@@ -542,11 +542,33 @@ func classify(b []byte, final bool) (detection, bool) {
 	if k.hits || k.items || (k.flows && !k.key) {
 		return detection{mode: modeDocWrapper, format: k.recordFormat()}, true
 	}
+	if k.multiLine && !k.complete {
+		// The first object does not scan. If the next line opens an
+		// object, this is a malformed first line of one-record-per-line
+		// input (a pretty-printed record's next line holds a key or a
+		// closing brace): decode line by line, so that one bad line does
+		// not take the records after it with it, in the format of the
+		// next record.
+		if j := nextLineStart(b, i); j < len(b) && b[j] == '{' {
+			k2 := scanKeys(b, j)
+			return detection{mode: modeLines, format: k2.recordFormat(), hits: k2.source}, true
+		}
+	}
 	mode := modeLines
 	if k.multiLine {
 		mode = modeDocRecords
 	}
 	return detection{mode: mode, format: k.recordFormat(), hits: k.source}, true
+}
+
+// nextLineStart returns the index of the first non-blank byte after the
+// line holding b[i] (len(b) when there is none).
+func nextLineStart(b []byte, i int) int {
+	nl := bytes.IndexByte(b[i:], '\n')
+	if nl < 0 {
+		return len(b)
+	}
+	return skipWS(b, i+nl+1)
 }
 
 // keyInfo is what the keys of an input's first object say about it.

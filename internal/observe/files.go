@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 
 	"github.com/calico-plan/calico-plan/allowlist"
@@ -77,7 +78,7 @@ func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, 
 	total := allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
 	var records []allowlist.SourceRecord
 	for _, in := range inputs {
-		ir, agg, err := observeInput(ctx, st, in, opt, workers)
+		ir, agg, err := observeInput(ctx, st, records, in, opt, workers)
 		if err != nil {
 			return nil, err
 		}
@@ -112,6 +113,7 @@ type fingerprint struct {
 	size     int64
 	full     string
 	endsNL   bool
+	damaged  bool  // the (gzip) content ended in damage at size
 	lastNL   int64 // offset just past the last newline
 	prefixes map[int64]prefixInfo
 }
@@ -158,7 +160,11 @@ func fingerprintContent(r io.Reader, boundaries []int64) (*fingerprint, error) {
 			}
 		}
 		var gz *flows.GzipError
-		if errors.Is(err, io.EOF) || errors.As(err, &gz) {
+		if errors.As(err, &gz) {
+			fp.damaged = true
+			break
+		}
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -171,8 +177,22 @@ func fingerprintContent(r io.Reader, boundaries []int64) (*fingerprint, error) {
 	return fp, nil
 }
 
-func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt FileOptions, workers int) (*InputResult, *allowlist.Aggregator, error) {
+// findFile returns the file record with the given content ID.
+func findFile(known []allowlist.SourceRecord, id string) *allowlist.SourceRecord {
+	for i := range known {
+		if known[i].Kind == allowlist.SourceFile && known[i].ID == id {
+			return &known[i]
+		}
+	}
+	return nil
+}
+
+// observeInput observes one input. earlier are the records of the inputs
+// this run observed before it (not yet in the store): the same content
+// read twice in one run counts once, as across runs.
+func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.SourceRecord, in flows.Input, opt FileOptions, workers int) (*InputResult, *allowlist.Aggregator, error) {
 	ir := &InputResult{Name: in.Name}
+	known := append(slices.Clip(st.Meta.Sources), earlier...)
 	var rd io.Reader
 	var offset int64
 	startLine := 1
@@ -187,7 +207,7 @@ func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt 
 		rd = io.TeeReader(flows.Decompress(stdin), stdinHash)
 	} else {
 		var bounds []int64
-		for _, r := range st.Meta.Sources {
+		for _, r := range known {
 			if r.Kind == allowlist.SourceFile && r.Bytes > 0 {
 				bounds = append(bounds, r.Bytes)
 			}
@@ -202,15 +222,18 @@ func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
 		}
-		if st.FindSource(allowlist.SourceFile, fp.full) != nil {
+		if findFile(known, fp.full) != nil {
 			ir.Outcome = OutcomeSkipped
 			return ir, nil, nil
 		}
-		for _, r := range st.Meta.Sources {
+		for _, r := range known {
 			pi, ok := fp.prefixes[r.Bytes]
 			if r.Kind == allowlist.SourceFile && ok && pi.hash == r.ID && r.Bytes > offset {
 				offset, startLine = r.Bytes, pi.lines+1
 			}
+		}
+		if testHookFingerprinted != nil {
+			testHookFingerprinted(in.Path)
 		}
 		rc, err = in.Open()
 		if err != nil {
@@ -224,6 +247,12 @@ func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt 
 			ir.Offset = offset
 		}
 		rd = rc
+		if !fp.damaged {
+			// Read exactly the content fingerprinted: what a live file
+			// gains meanwhile is read by the next run, which resumes at
+			// fp.size (or at its last complete line).
+			rd = io.LimitReader(rc, fp.size-offset)
+		}
 	}
 	if opt.Progress != nil {
 		rd = opt.Progress.Reader(rd)
@@ -252,13 +281,13 @@ func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt 
 	rec := allowlist.SourceRecord{Kind: allowlist.SourceFile, Path: in.Name, Records: stats.Records, From: agg.Stats.From, To: agg.Stats.To}
 	if in.Stdin {
 		rec.ID = hashID(stdinHash)
-		if st.FindSource(allowlist.SourceFile, rec.ID) != nil {
+		if findFile(known, rec.ID) != nil {
 			ir.Outcome = OutcomeSkipped
 			return ir, nil, nil
 		}
 	} else {
 		consumed := fp.size
-		if !fp.endsNL && stats.ByReason[flows.ReasonTruncatedLine] > 0 && fp.lastNL > offset {
+		if !fp.endsNL && stats.ByReason[flows.ReasonTruncatedLine] > 0 && fp.lastNL >= offset {
 			// The last line is still being written: leave it for the next run.
 			// It is not a bad record: it is re-read once complete.
 			consumed = fp.lastNL
@@ -274,6 +303,16 @@ func observeInput(ctx context.Context, st *allowlist.Store, in flows.Input, opt 
 				}
 			}
 			ir.Decode.Examples = ex
+		}
+		if consumed == offset {
+			// Only the start of a line since the last run: nothing
+			// consumed, and the record of this prefix stays as it is.
+			ir.Outcome = OutcomeIngested
+			if offset > 0 {
+				ir.Outcome = OutcomeResumed
+				ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", offset, offset))
+			}
+			return ir, nil, nil
 		}
 		rec.Bytes = consumed
 		rec.ID = fp.full
@@ -306,3 +345,7 @@ func hashPrefix(in flows.Input, n int64) (string, error) {
 	}
 	return hashID(h), nil
 }
+
+// testHookFingerprinted, when set (tests), runs between fingerprinting an
+// input and reading it.
+var testHookFingerprinted func(path string)

@@ -115,7 +115,14 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 	}
 	m := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))}
 	// One List per UTC day: Goldmane aggregates a key over the whole
-	// window, and evidence counts days.
+	// window, and evidence counts days. Goldmane lists only the buckets
+	// that lie wholly inside a window, and its buckets align to its own
+	// start, not to the epoch: each window starts one interval (less a
+	// second) early, so the bucket straddling its start, which the
+	// previous window (or run) could not list, is listed by this one.
+	// Buckets that start at or before lo-Interval end by lo and were
+	// listed before (the watermark's bucket grid, or the previous day).
+	early := time.Duration(iv-1) * time.Second
 	var oldest time.Time
 	phase := int64(-1) // Goldmane's bucket grid (buckets align to its start, not the epoch)
 	partial := false
@@ -128,8 +135,9 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 		var err error
 		for attempt := 0; attempt < 3; attempt++ {
 			sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))}
-			info, err = opt.Client.List(ctx, lo, hi, opt.PageSize, func(r *pb.FlowResult) error {
-				res.Results++
+			var n int64 // this attempt's results: a discarded attempt counts none
+			info, err = opt.Client.List(ctx, lo.Add(-early), hi, opt.PageSize, func(r *pb.FlowResult) error {
+				n++
 				if st := r.GetFlow().GetStartTime(); st > 0 {
 					phase = st % iv
 				}
@@ -139,6 +147,7 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 				return nil, err
 			}
 			if !info.Unstable || attempt == 2 {
+				res.Results += n
 				m.agg.Merge(sub.agg)
 				m.unmapped += sub.unmapped
 				m.examples = append(m.examples, sub.examples...)
@@ -272,8 +281,9 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 		return nil
 	}
 	fo := opt.Follow
+	var pendingResults int64 // delivered after the last watermark: may come again
 	fo.OnFlow = func(r *pb.FlowResult) error {
-		results++
+		pendingResults++
 		return pending.add(r)
 	}
 	fo.OnGap = func(g goldmane.Gap) error {
@@ -284,6 +294,8 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 	fo.OnWatermark = func(t time.Time) error {
 		ready.Merge(pending.agg)
 		pending.agg = newAgg()
+		results += pendingResults
+		pendingResults = 0
 		wm = t
 		if time.Since(lastSave) >= opt.Checkpoint {
 			return checkpoint()
