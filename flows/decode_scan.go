@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -61,9 +62,9 @@ func jsonKind(b []byte, i int) string {
 		return "object"
 	case c == '[':
 		return "array"
-	case c == 't' || c == 'f':
+	case bytes.HasPrefix(b[i:], []byte("true")) || bytes.HasPrefix(b[i:], []byte("false")):
 		return "boolean"
-	case c == 'n':
+	case bytes.HasPrefix(b[i:], []byte("null")):
 		return "null"
 	case c == '-' || (c >= '0' && c <= '9'):
 		end := scanNumber(b, i)
