@@ -50,6 +50,7 @@ const (
 	SkipUnknownAction   = "action is neither allow nor deny"
 	SkipUnknownPeer     = "destination type or network name unknown"
 	SkipReporterUnknown = "reporter unknown"
+	SkipUnknownProtocol = "protocol unknown (no rule can be written for it)"
 )
 
 // Classifier maps flows to allowlist keys using the cluster profile. It
@@ -132,6 +133,11 @@ func (c *Classifier) classify(f *flows.Flow, out *[2]key) (n int, skip string, l
 		class = ClassDenied
 	default:
 		return 0, SkipUnknownAction, 0
+	}
+	if f.Proto == 0 {
+		// A record without a protocol ("-", null or 0) cannot become a port
+		// spec of the store ("0" does not parse back) nor a rule.
+		return 0, SkipUnknownProtocol, 0
 	}
 	k := key{ns: ns, class: class, proto: f.Proto}
 	if f.Proto.HasPorts() {

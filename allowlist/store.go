@@ -686,7 +686,8 @@ func (s *Store) Render() (map[string][]byte, error) {
 		}
 		return a.ID < b.ID
 	})
-	sort.Slice(m.Gaps, func(i, j int) bool { return m.Gaps[i].From < m.Gaps[j].From })
+	m.Gaps = append([]Gap(nil), s.Meta.Gaps...)
+	sortGaps(m.Gaps)
 	sort.Strings(m.Warnings)
 	b, err := marshalYAML(&m)
 	if err != nil {
@@ -731,6 +732,23 @@ func gapsWithin(gaps []Gap, from, to Time) []Gap {
 			out = append(out, g)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].From < out[j].From })
+	sortGaps(out)
 	return out
+}
+
+// sortGaps orders gaps by every field, so that the order they were
+// recorded in does not show in the files.
+func sortGaps(gaps []Gap) {
+	sort.Slice(gaps, func(i, j int) bool {
+		a, b := gaps[i], gaps[j]
+		switch {
+		case a.From != b.From:
+			return a.From < b.From
+		case a.To != b.To:
+			return a.To < b.To
+		case a.Source != b.Source:
+			return a.Source < b.Source
+		}
+		return a.Reason < b.Reason
+	})
 }

@@ -245,7 +245,8 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		pol.Rules = append(pol.Rules, src)
 	}
 	for _, r := range calicoDNSRules(prof) {
-		add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{"UDP/53", "TCP/53"}})
+		// One rule per protocol: it carries that protocol's DNS port only.
+		add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec(r.Protocol.String(), prof)}})
 	}
 	for i, e := range n.Egress {
 		if e.Peer.Kind == allowlist.PeerDNS {
@@ -261,6 +262,14 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		}
 		if warn != "" {
 			pol.Warnings = append(pol.Warnings, warn)
+		}
+		for gi, g := range groups {
+			if len(g.ports) > 0 && !calicoMatchesPorts(g.proto) {
+				// Calico's validator rejects ports with a protocol it
+				// cannot match ports of (UDPLite): allow every port.
+				pol.Warnings = append(pol.Warnings, fmt.Sprintf("%s: Calico cannot match %s ports, so %s renders as every %s port", e.Peer, g.proto.CalicoName(), strings.Join(g.specs, ", "), g.proto.CalicoName()))
+				groups[gi].ports = nil
+			}
 		}
 		for _, d := range dests {
 			for _, g := range groups {
@@ -341,6 +350,11 @@ func calicoDNSRules(prof *config.Profile) []v3.Rule {
 	return rules
 }
 
+// dnsPortSpec is the port spec ("UDP/53") of the profile's DNS port.
+func dnsPortSpec(proto string, prof *config.Profile) string {
+	return fmt.Sprintf("%s/%d", proto, prof.DNS.Port)
+}
+
 func nsSelector(ns string) string { return "kubernetes.io/metadata.name == '" + ns + "'" }
 
 func labelsSelector(l map[string]string) string {
@@ -396,7 +410,7 @@ func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	add(dns, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{"UDP/53", "TCP/53"}})
+	add(dns, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec("UDP", prof), dnsPortSpec("TCP", prof)}})
 	for i, e := range n.Egress {
 		if e.Peer.Kind == allowlist.PeerDNS {
 			continue
@@ -552,6 +566,12 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// calicoMatchesPorts reports whether a Calico rule may give ports with the
+// protocol (numorstring.Protocol.SupportsPorts: TCP, UDP and SCTP).
+func calicoMatchesPorts(p flows.Protocol) bool {
+	return p == flows.ProtoTCP || p == flows.ProtoUDP || p == flows.ProtoSCTP
 }
 
 // calicoProtocol spells a protocol the way a Calico rule takes it: a name

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +24,9 @@ staged policy would deny, from the pending policy traces) into the egress
 allowlist, keeping their evidence; --include-denied also moves the denied
 entries (flows the dataplane denied). Review them first: 'calico-plan explain
 --namespace NS' lists them with flows, times and workloads. Then render and
-apply the staged policy again. --dry-run lists what would move.
+apply the staged policy again. --dry-run lists what would move. For a
+staged namespace the staged period restarts (the staged-days gate counts
+again), since the staged policy changed.
 
 --no-egress CRONJOB --reason TEXT declares that a CronJob needs no egress, so
 the gates stop waiting to see its pods in flows (cronjob-seen/NAME) or two
@@ -75,11 +78,23 @@ runs in the window (cronjob-window/NAME). A reason is required.
 						fmt.Fprintf(g.stdout, "%s: no %s entries to move\n", ns, what)
 						return nil
 					}
+					if n.Rollout.Stage == allowlist.StageStaged {
+						// The staged policy changes: its quiet period starts again.
+						now := allowlist.Time(time.Now().Unix())
+						n.Rollout.History = append(n.Rollout.History, allowlist.RolloutEvent{
+							From: allowlist.StageStaged, To: allowlist.StageStaged, At: now, By: byName(),
+							Reason: fmt.Sprintf("%d entries folded into the allowlist: the staged period restarts", len(moved)),
+						})
+						n.Rollout.Since = now
+					}
 					if err := st.Save(); err != nil {
 						return err
 					}
 					for _, m := range moved {
 						fmt.Fprintf(g.stdout, "moved (%s) into egress: %s\n", m.From, rollout.DescribeEntry(m.Entry))
+					}
+					if n.Rollout.Stage == allowlist.StageStaged {
+						fmt.Fprintf(g.stdout, "%s: the allowlist changed while staged, so the staged-days gate counts again from now\n", ns)
 					}
 					fmt.Fprintf(g.stdout, "%s: %d entries allowed; render and apply the staged policy again ('calico-plan render --rollout')\n", ns, len(moved))
 				case noEgress != "":

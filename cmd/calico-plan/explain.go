@@ -93,32 +93,45 @@ func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor)
 	}
 	ex := &explainReport{Namespace: n.Namespace, Tier: n.Tier, Stage: n.Rollout.Stage, Policy: pol.Name, Flavor: string(fl),
 		Assessment: allowlist.Assess(n, st.Meta.Observation.To, prof.Stability), Denied: n.Denied, WouldDeny: n.WouldDeny, Warnings: pol.Warnings}
-	var dnsEv *allowlist.Evidence
-	for _, e := range n.Egress {
-		if e.Peer.Kind == allowlist.PeerDNS {
-			t := e.Total()
-			dnsEv = &t
+	// portsEvidence merges the evidence of an entry's ports a rule carries.
+	portsEvidence := func(e allowlist.Entry, ports []string) (allowlist.Evidence, bool) {
+		var ev allowlist.Evidence
+		found := false
+		for _, p := range e.Ports {
+			for _, want := range ports {
+				if p.Port == want {
+					ev.Merge(p.Evidence)
+					found = true
+				}
+			}
 		}
+		return ev, found
 	}
 	for _, r := range pol.Rules {
 		er := explainRule{Index: r.Index, Action: "Allow", Peer: r.Peer, Ports: r.Ports}
 		switch r.Kind {
 		case "dns":
-			er.Evidence = dnsEv
-			er.Note = "always included (cluster profile)"
-			if dnsEv == nil {
-				er.Note = "always included (cluster profile); no DNS traffic was observed"
-			}
-		case "entry":
-			e := n.Egress[r.Entry]
+			// The DNS entries' evidence for this rule's ports only: the
+			// Calico flavors write one rule per protocol.
 			var ev allowlist.Evidence
-			for _, p := range e.Ports {
-				for _, want := range r.Ports {
-					if p.Port == want {
-						ev.Merge(p.Evidence)
+			found := false
+			for _, e := range n.Egress {
+				if e.Peer.Kind == allowlist.PeerDNS {
+					if x, ok := portsEvidence(e, r.Ports); ok {
+						ev.Merge(x)
+						found = true
 					}
 				}
 			}
+			er.Note = "always included (cluster profile)"
+			if found {
+				er.Evidence = &ev
+			} else {
+				er.Note = "always included (cluster profile); no DNS traffic was observed on " + strings.Join(r.Ports, " ")
+			}
+		case "entry":
+			e := n.Egress[r.Entry]
+			ev, _ := portsEvidence(e, r.Ports)
 			er.Evidence, er.Workloads, er.Services = &ev, e.Workloads, e.Services
 		case "log":
 			er.Action, er.Peer = "Log", "everything else"

@@ -94,10 +94,11 @@ label, which takes it out of the observe policy.` + clusterFlagsHelp,
 					forced = fmt.Sprintf(", FORCED past %d unmet gate(s)", len(c.Unmet()))
 				}
 				fmt.Fprintf(g.stdout, "promoted %s: %s → %s at %s%s\n", n.Namespace, from, n.Rollout.Stage, n.Rollout.Since, forced)
-				printApplyHint(g.stdout, st, n, waveOf(st, env, n.Namespace), cf.String())
+				args := g.globalArgs() + cf.String()
+				printApplyHint(g.stdout, st, n, waveOf(st, env, n.Namespace), args)
 				if n.Rollout.Stage == allowlist.StageStaged {
-					fmt.Fprintf(g.stdout, "then, once the staged policy has seen %d days of flows (observe after %s): calico-plan waves%s; calico-plan promote --namespace %s --to enforced\n",
-						st.Profile().Rollout.StagedDays, n.Rollout.Since.T().AddDate(0, 0, st.Profile().Rollout.StagedDays).Format(time.RFC3339), cf.String(), n.Namespace)
+					fmt.Fprintf(g.stdout, "then, once the staged policy has seen %d days of flows (observe after %s): calico-plan waves%s; calico-plan promote%s --namespace %s --to enforced\n",
+						st.Profile().Rollout.StagedDays, n.Rollout.Since.T().AddDate(0, 0, st.Profile().Rollout.StagedDays).Format(time.RFC3339), args, args, n.Namespace)
 				}
 				return nil
 			})
@@ -154,7 +155,7 @@ namespace's stage label, which puts it back under the observe policy.`,
 					return err
 				}
 				fmt.Fprintf(g.stdout, "rolled back %s: %s → %s at %s\n", n.Namespace, from, n.Rollout.Stage, n.Rollout.Since)
-				printApplyHint(g.stdout, st, n, 0, "")
+				printApplyHint(g.stdout, st, n, 0, g.globalArgs())
 				return nil
 			})
 		},
@@ -201,13 +202,15 @@ func printGates(w io.Writer, c *rollout.Check) {
 	}
 }
 
-func printApplyHint(w io.Writer, st *allowlist.Store, n *allowlist.Namespace, wave int, clusterArgs string) {
+// printApplyHint prints the commands that apply a stage change; args are
+// the flags (store, config, cluster facts) the commands need.
+func printApplyHint(w io.Writer, st *allowlist.Store, n *allowlist.Namespace, wave int, args string) {
 	p := st.Profile()
 	fmt.Fprintf(w, "next: commit %s, then apply the desired state and the stage label:\n", st.Dir)
 	if wave > 0 {
-		fmt.Fprintf(w, "  calico-plan render --rollout%s --out policies/   # or only this wave: calico-plan render --wave %d%s\n", clusterArgs, wave, clusterArgs)
+		fmt.Fprintf(w, "  calico-plan render --rollout%s --out policies/   # or only this wave: calico-plan render --wave %d%s\n", args, wave, args)
 	} else {
-		fmt.Fprintf(w, "  calico-plan render --rollout --out policies/\n")
+		fmt.Fprintf(w, "  calico-plan render --rollout%s --out policies/\n", args)
 	}
 	fmt.Fprintf(w, "  kubectl label namespace %s %s=%s --overwrite\n", n.Namespace, p.Rollout.StageLabel, n.Rollout.Stage)
 }

@@ -66,7 +66,10 @@ the stage decides: staged namespaces get calico-staged, enforced ones --flavor
 (calico or k8s; rendered even if no longer Stable, since dropping the policy
 would lift enforcement). Both add each namespace's stage label (profile
 rollout.stageLabel) as Namespace objects, or kubernetes_labels resources with
--o hcl, and take the cluster flags of 'calico-plan waves'.`,
+-o hcl, and take the cluster flags of 'calico-plan waves'. With --rollout
+--out DIR, the files an earlier --rollout wrote there that the desired state
+no longer has (a namespace rolled back to observe) are removed, so that
+applying DIR lifts their enforcement.`,
 		Example: `  calico-plan render --namespace recruiter-responder --flavor calico-staged
   calico-plan render --all --flavor calico --out policies/
   calico-plan render --namespace n8n -o json

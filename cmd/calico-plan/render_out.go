@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -119,6 +121,65 @@ func (r *renderOutput) add(ns, base, header string, objs []any, labels []render.
 	}
 	r.files[dir][name] = b.Bytes()
 	return nil
+}
+
+// pruneStale removes, after flush, the files an earlier render with the
+// same header wrote under the output directory that this render no longer
+// writes: with --rollout the directory is the desired state, so the policy
+// file of a namespace rolled back to observe must go, or applying the
+// directory (kubectl apply -f, Terraform) would keep it enforced. Only
+// files of the output format that start with the header are removed; JSON
+// files carry no header and are never removed. It returns the paths
+// removed.
+func (r *renderOutput) pruneStale(header string) ([]string, error) {
+	if r.dir == "" || r.format == "json" {
+		return nil, nil
+	}
+	var mark strings.Builder
+	for _, line := range strings.Split(header, "\n") {
+		if line != "" {
+			mark.WriteString("# " + line + "\n")
+		}
+	}
+	keep := map[string]bool{}
+	for dir, files := range r.files {
+		for name := range files {
+			keep[filepath.Join(dir, name)] = true
+		}
+	}
+	root := filepath.Clean(r.dir)
+	var removed []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && r.layout != "stacks" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if filepath.Ext(name) != r.ext() || strings.HasPrefix(name, ".") || keep[filepath.Clean(path)] {
+			return nil
+		}
+		if r.layout == "stacks" && !strings.HasPrefix(name, "egress_allowlist") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(b, []byte(mark.String())) {
+			return nil
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+		removed = append(removed, path)
+		return nil
+	})
+	return removed, err
 }
 
 // flush writes stdout output, or every directory's files atomically.

@@ -13,6 +13,9 @@ import (
 	"github.com/calico-plan/calico-plan/internal/config"
 )
 
+// defaultStoreDir is the --store default.
+const defaultStoreDir = "allowlists"
+
 // globals are the flags every command shares.
 type globals struct {
 	configPath string
@@ -57,7 +60,7 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "cluster profile YAML (default: the built-in profile, see 'calico-plan profile')")
-	root.PersistentFlags().StringVar(&g.storeDir, "store", "allowlists", "allowlist store directory (one YAML file per namespace; commit it to git)")
+	root.PersistentFlags().StringVar(&g.storeDir, "store", defaultStoreDir, "allowlist store directory (one YAML file per namespace; commit it to git)")
 	root.AddCommand(
 		newObserveCmd(g),
 		newStatusCmd(g),
@@ -78,6 +81,19 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 }
 
 func (g *globals) profile() (*config.Profile, error) { return config.Load(g.configPath) }
+
+// globalArgs repeats the global flags that differ from their defaults, for
+// the follow-up commands printed as hints (" --store DIR --config FILE").
+func (g *globals) globalArgs() string {
+	s := ""
+	if g.storeDir != "" && g.storeDir != defaultStoreDir {
+		s += " --store " + g.storeDir
+	}
+	if g.configPath != "" {
+		s += " --config " + g.configPath
+	}
+	return s
+}
 
 // openStore loads the profile and the store.
 func (g *globals) openStore() (*allowlist.Store, error) {

@@ -84,7 +84,8 @@ enforced namespaces out, and shows the selector that does.` + clusterFlagsHelp,
 			if err != nil {
 				return err
 			}
-			plan := rollout.MakePlan(st, rollout.NewEnv(st, facts, judge), rollout.PlanOptions{PerWave: perWave, Flavor: fl})
+			plan := rollout.MakePlan(st, rollout.NewEnv(st, facts, judge), rollout.PlanOptions{PerWave: perWave, Flavor: fl,
+				StoreArgs: g.globalArgs(), ClusterArgs: cf.String()})
 			switch f {
 			case output.JSON:
 				return output.WriteJSON(g.stdout, plan)
@@ -263,6 +264,18 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	}
 	if err := rout.flush(g.stdout, g.stderr, what+": "); err != nil {
 		return err
+	}
+	if o.rollout {
+		removed, err := rout.pruneStale(header)
+		if err != nil {
+			return fmt.Errorf("removing stale rollout files: %w", err)
+		}
+		for _, p := range removed {
+			fmt.Fprintf(g.stderr, "removed %s: no longer part of the rollout (its namespace is back in observe, excluded, or gone from the store)\n", p)
+		}
+		if o.out != "" && o.output == "json" {
+			fmt.Fprintf(g.stderr, "note: -o json files carry no header, so files of namespaces no longer staged or enforced are not removed from %s: delete them by hand\n", o.out)
+		}
 	}
 	if len(nsFiles) == 0 && !o.rollout {
 		fmt.Fprintf(g.stderr, "%s: no namespace is staged or enforced yet: promote them first (calico-plan promote --namespace NS --to staged)\n", what)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -79,7 +80,10 @@ func TestWavesCommandMatchesGolden(t *testing.T) {
 	out, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap, "-o", "md")
 	want, err := os.ReadFile("../../internal/rollout/testdata/waves.md")
 	require.NoError(t, err)
-	require.Equal(t, string(want), strings.Replace(out, "snapshot "+snap, "demo snapshot", 1))
+	out = strings.Replace(out, "snapshot "+snap, "demo snapshot", 1)
+	// The next commands repeat the flags the plan was made with.
+	out = strings.ReplaceAll(strings.ReplaceAll(out, " --store "+store, ""), " --cluster "+snap, "")
+	require.Equal(t, string(want), out)
 
 	table, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap)
 	require.Contains(t, table, "1 (pinned)  4-aux   recruiter-responder")
@@ -144,7 +148,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	require.Equal(t, "staged-days", proxy.UnmetGates[0].ID)
 	require.Contains(t, proxy.UnmetGates[0].Reason, "observe flows after 2026-12-01T08:00:00Z")
 	require.Equal(t, "staged-deployed", proxy.UnmetGates[1].ID, "the snapshot predates the staged policy")
-	require.Contains(t, proxy.Next, "calico-plan render --rollout --out policies/  # apply the staged policy of proxy")
+	require.Contains(t, proxy.Next, "calico-plan render --rollout --store "+store+" --cluster "+snap+" --out policies/  # apply the staged policy of proxy")
 
 	// render --wave 2: the staged policy of proxy, nothing for the others.
 	out, errs = rolloutCLIOK(t, cl("render", "--wave", "2")...)
@@ -217,9 +221,15 @@ func TestRolloutEndToEnd(t *testing.T) {
 	require.Contains(t, out, "would move (wouldDeny): public 104.18.32.7/32 TCP/443")
 	out, _ = rolloutCLIOK(t, "allow", "--store", store, "--namespace", "recruiter-responder", "--from-denied")
 	require.Contains(t, out, "moved (wouldDeny) into egress: public 104.18.32.7/32 TCP/443")
+	require.Contains(t, out, "the staged-days gate counts again from now")
 	n, err = allowlist.LoadNamespaceFile(filepath.Join(store, "recruiter-responder.yaml"))
 	require.NoError(t, err)
 	require.Empty(t, n.WouldDeny)
+	// The staged policy changed, so its quiet period restarts.
+	require.Equal(t, allowlist.StageStaged, n.Rollout.Stage)
+	require.Greater(t, n.Rollout.Since.T(), time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC))
+	last := n.Rollout.History[len(n.Rollout.History)-1]
+	require.Contains(t, last.Reason, "the staged period restarts")
 
 	// Declare a CronJob without egress.
 	_, _, err = rolloutCLI(t, "allow", "--store", store, "--namespace", "nextcloud", "--no-egress", "nextcloud-backup")

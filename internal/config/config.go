@@ -18,6 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/calico-plan/calico-plan/internal/policy/selector"
 )
 
 //go:embed default.yaml
@@ -324,6 +326,19 @@ func (p *Profile) Validate() error {
 	default:
 		bad("dns.form: %q is not %q or %q", p.DNS.Form, DNSFormNets, DNSFormSelector)
 	}
+	if p.DNS.Namespace != "" {
+		if msgs := validation.IsDNS1123Label(p.DNS.Namespace); len(msgs) > 0 {
+			bad("dns.namespace: %q is not a valid namespace name", p.DNS.Namespace)
+		}
+	}
+	if p.DNS.Selector != "" {
+		// It goes into rendered policy as a rule selector.
+		if sel, err := selector.Parse(p.DNS.Selector); err != nil {
+			bad("dns.selector: %v", err)
+		} else if sel.UsesGlobal() {
+			bad("dns.selector: %q: global() is only valid in a namespaceSelector", p.DNS.Selector)
+		}
+	}
 	if p.DNS.Port == 0 {
 		bad("dns.port: must be 1-65535")
 	}
@@ -344,6 +359,8 @@ func (p *Profile) Validate() error {
 	}
 	if !tierNameRE.MatchString(p.Policy.Tier) || len(p.Policy.Tier) > 63 || p.Policy.Tier == "default" {
 		bad("policy.tier: %q is not a valid non-default tier name (lower-case alphanumerics and '-', at most 63)", p.Policy.Tier)
+	} else if p.Policy.Tier == "adminnetworkpolicy" || p.Policy.Tier == "baselineadminnetworkpolicy" {
+		bad("policy.tier: %q is a tier Calico reserves for (Baseline)AdminNetworkPolicy, with a fixed order and defaultAction Pass", p.Policy.Tier)
 	}
 	if p.Policy.TierOrder >= 1000000 {
 		bad("policy.tierOrder: %v must be below the default tier's 1000000, or an allow-all policy there could cancel the allowlist", p.Policy.TierOrder)
@@ -356,6 +373,17 @@ func (p *Profile) Validate() error {
 	}
 	if msgs := validation.IsQualifiedName(p.Rollout.StageLabel); len(msgs) > 0 {
 		bad("rollout.stageLabel: %q is not a valid label key", p.Rollout.StageLabel)
+	}
+	// The observe GlobalNetworkPolicy is rendered in the default tier: its
+	// name is a DNS label, or "default.<label>" (Calico's tiered-name rule).
+	if op := p.Rollout.ObservePolicy.Name; !observeNameRE.MatchString(op) || len(op) > 253 {
+		bad("rollout.observePolicy.name: %q is not a valid default-tier GlobalNetworkPolicy name (a DNS label, optionally prefixed \"default.\")", op)
+	}
+	for _, t := range p.Rollout.ObservePolicy.Tiers {
+		// They go into the observe policy's namespaceSelector.
+		if msgs := validation.IsValidLabelValue(t); len(msgs) > 0 || t == "" {
+			bad("rollout.observePolicy.tiers: %q is not a valid label value", t)
+		}
 	}
 	switch p.Terraform.Resource {
 	case "kubectl_manifest", "kubernetes_manifest":
@@ -375,6 +403,8 @@ func (p *Profile) Validate() error {
 	}
 	return nil
 }
+
+var observeNameRE = regexp.MustCompile(`^(default\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 var stackDirRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$`)
 

@@ -1023,12 +1023,15 @@ func (e *Evaluator) portMatches(m *portMatch, ep *epCtx, port uint16, proto Prot
 
 // selectorMatches matches a rule selector against an endpoint the way
 // Calico's IP sets do: the endpoint's own (merged) labels, or the labels of
-// any NetworkSet whose CIDRs contain the endpoint's IP. For an endpoint
-// known only by its address class, a selected NetworkSet that holds the
-// whole class matches and one that holds part of it leaves the match
-// undecided (false with MissingSetMember).
+// any NetworkSet whose CIDRs contain the endpoint's IP. A bare network
+// address is no endpoint: it has no labels to match (even all() or
+// !has(k), which an empty label set satisfies, leave it out of the IP set)
+// and is selected only through a NetworkSet. For an endpoint known only by
+// its address class, a selected NetworkSet that holds the whole class
+// matches and one that holds part of it leaves the match undecided (false
+// with MissingSetMember).
 func (e *Evaluator) selectorMatches(c *evalCtx, sel *selector.Selector, ep *epCtx) (bool, Missing) {
-	if sel.MatchesView(&ep.labels) {
+	if ep.ep.Kind != EndpointNetwork && sel.MatchesView(&ep.labels) {
 		return true, 0
 	}
 	if len(e.netsets) == 0 {

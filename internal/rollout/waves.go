@@ -18,8 +18,13 @@ type PlanOptions struct {
 	// flavor adds a note on the observe policy.
 	Flavor render.Flavor
 	// ObserveCommand is the observe command shown as the next step
-	// (default "calico-plan observe --from FLOWS").
+	// (default "calico-plan observe --from FLOWS", with StoreArgs).
 	ObserveCommand string
+	// StoreArgs are the flags the next commands need to find the store
+	// and profile (" --store DIR --config FILE"; empty for the defaults),
+	// and ClusterArgs those that give cluster facts (" --cluster FILE"),
+	// added to the commands that judge gates or render.
+	StoreArgs, ClusterArgs string
 }
 
 // Plan is the rollout plan from the current state.
@@ -77,8 +82,6 @@ type Listed struct {
 	Reason string `json:"reason"`
 }
 
-const defaultObserveCommand = "calico-plan observe --from FLOWS"
-
 // MakePlan builds the wave plan for every namespace of the store and of
 // the cluster facts: scheduled tiers in tiers.order become waves of at most
 // PerWave namespaces of one tier, the pinned namespaces (the pilot) first in
@@ -93,7 +96,7 @@ func MakePlan(st *allowlist.Store, env Env, opt PlanOptions) *Plan {
 		per = p.Rollout.PerWave
 	}
 	if opt.ObserveCommand == "" {
-		opt.ObserveCommand = defaultObserveCommand
+		opt.ObserveCommand = "calico-plan observe" + opt.StoreArgs + " --from FLOWS"
 	}
 	plan := &Plan{JudgedAt: env.Now, Facts: "none", PerWave: per, Tiers: []string{},
 		Waves: []Wave{}, Deferred: []Listed{}, Excluded: []Listed{}, Unassigned: []Listed{}}
@@ -286,19 +289,22 @@ func nextCommand(n *allowlist.Namespace, np NamespacePlan, c *Check, opt PlanOpt
 	ns := n.Namespace
 	a := c.Assessment
 	obs := opt.ObserveCommand
+	// st: a command on the store; gated: one that also needs the facts.
+	st := func(sub string) string { return "calico-plan " + sub + opt.StoreArgs }
+	gated := func(sub string) string { return st(sub) + opt.ClusterArgs }
 	if np.Stage == allowlist.StageStaged {
 		switch {
 		case unmet(np, GateNoWouldDeny):
-			return fmt.Sprintf("calico-plan allow --namespace %s --from-denied  # after reviewing the would-deny flows: calico-plan explain --namespace %s", ns, ns)
+			return fmt.Sprintf("%s --namespace %s --from-denied  # after reviewing the would-deny flows: %s --namespace %s", st("allow"), ns, st("explain"), ns)
 		case unmet(np, GateStagedDeployed):
-			return fmt.Sprintf("calico-plan render --rollout --out policies/  # apply the staged policy of %s, then take a new snapshot (calico-plan snapshot --out cluster.yaml)", ns)
+			return fmt.Sprintf("%s --out policies/  # apply the staged policy of %s, then take a new snapshot (calico-plan snapshot --out cluster.yaml)", gated("render --rollout"), ns)
 		case unmet(np, GateStagedDays):
 			if c.stagedReadyAt != 0 {
 				return fmt.Sprintf("%s  # staged since %s: promote to enforced once flows after %s are observed", obs, n.Rollout.Since, c.stagedReadyAt)
 			}
-			return fmt.Sprintf("calico-plan rollback --namespace %s --to observe  # the staged time is unknown; then promote again", ns)
+			return fmt.Sprintf("%s --namespace %s --to observe  # the staged time is unknown; then promote again", st("rollback"), ns)
 		}
-		return fmt.Sprintf("calico-plan promote --namespace %s --to enforced", ns)
+		return fmt.Sprintf("%s --namespace %s --to enforced", gated("promote"), ns)
 	}
 	switch {
 	case a.State == allowlist.StateNoData:
@@ -312,11 +318,11 @@ func nextCommand(n *allowlist.Namespace, np NamespacePlan, c *Check, opt PlanOpt
 	case unmet(np, GateCronWindow) && c.cronReadyAt != 0:
 		return fmt.Sprintf("%s  # until after %s, so the window covers two runs of every CronJob", obs, c.cronReadyAt)
 	case unmet(np, GateCronSeen) && c.unseenCron != "":
-		return fmt.Sprintf("calico-plan allow --namespace %s --no-egress %s --reason TEXT  # only if it truly needs no egress; else observe a run of it", ns, c.unseenCron)
+		return fmt.Sprintf("%s --namespace %s --no-egress %s --reason TEXT  # only if it truly needs no egress; else observe a run of it", st("allow"), ns, c.unseenCron)
 	case len(np.UnmetGates) > 0:
-		return fmt.Sprintf("calico-plan promote --namespace %s --to staged --force --reason TEXT  # gates unmet: see unmetGates", ns)
+		return fmt.Sprintf("%s --namespace %s --to staged --force --reason TEXT  # gates unmet: see unmetGates", gated("promote"), ns)
 	}
-	return fmt.Sprintf("calico-plan promote --namespace %s --to staged", ns)
+	return fmt.Sprintf("%s --namespace %s --to staged", gated("promote"), ns)
 }
 
 func planNotes(st *allowlist.Store, env Env, opt PlanOptions, plan *Plan) []string {
