@@ -17,22 +17,24 @@ type acc struct {
 	services  []string // sorted, at most the sample size
 }
 
-func (a *acc) addSample(list *[]string, v string, max int) {
-	s := *list
+// addSample inserts v into a sorted sample bounded to max entries, keeping
+// the smallest values, so that merging samples is associative and
+// commutative.
+func addSample(s []string, v string, max int) []string {
 	i := sort.SearchStrings(s, v)
 	if i < len(s) && s[i] == v {
-		return
+		return s
 	}
 	if len(s) >= max {
 		if i >= max {
-			return
+			return s
 		}
 		s = s[:max-1]
 	}
 	s = append(s, "")
 	copy(s[i+1:], s[i:])
 	s[i] = v
-	*list = s
+	return s
 }
 
 func (a *acc) merge(o *acc, samples int) {
@@ -46,10 +48,10 @@ func (a *acc) merge(o *acc, samples int) {
 		}
 	}
 	for _, w := range o.workloads {
-		a.addSample(&a.workloads, w, samples)
+		a.workloads = addSample(a.workloads, w, samples)
 	}
 	for _, s := range o.services {
-		a.addSample(&a.services, s, samples)
+		a.services = addSample(a.services, s, samples)
 	}
 }
 
@@ -219,10 +221,10 @@ func (a *Aggregator) AddEvidence(f *flows.Flow, ev Evidence) {
 			}
 		}
 		if workload != "" && a.samples > 0 {
-			ac.addSample(&ac.workloads, workload, a.samples)
+			ac.workloads = addSample(ac.workloads, workload, a.samples)
 		}
 		if service != "" && a.samples > 0 {
-			ac.addSample(&ac.services, service, a.samples)
+			ac.services = addSample(ac.services, service, a.samples)
 		}
 	}
 }

@@ -436,10 +436,10 @@ func entriesFrom(m map[key]*acc, samples int) []Entry {
 		}
 		e.Ports = append(e.Ports, PortEvidence{Port: PortSpec{Proto: k.proto, Port: k.port}.String(), Evidence: a.ev})
 		for _, w := range a.workloads {
-			e.Workloads = addSorted(e.Workloads, w, samples)
+			e.Workloads = addSample(e.Workloads, w, samples)
 		}
 		for _, s := range a.services {
-			e.Services = addSorted(e.Services, s, samples)
+			e.Services = addSample(e.Services, s, samples)
 		}
 	}
 	keys := make([]peerGroup, 0, len(groups))
@@ -458,13 +458,6 @@ func entriesFrom(m map[key]*acc, samples int) []Entry {
 		out = append(out, *e)
 	}
 	return out
-}
-
-func addSorted(s []string, v string, max int) []string {
-	a := acc{}
-	a.workloads = s
-	a.addSample(&a.workloads, v, max)
-	return a.workloads
 }
 
 func lessGroup(a, b peerGroup) bool {

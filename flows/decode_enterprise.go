@@ -743,7 +743,7 @@ func (d *eeDecoder) hitList(b []byte, i int, field string) ([]PolicyHit, int, *r
 	}
 	out := make([]PolicyHit, len(d.tmp))
 	copy(out, d.tmp)
-	sortHitsSmall(out)
+	SortHits(out)
 	return out, i, nil
 }
 
@@ -813,21 +813,6 @@ func findMember(b []byte, name string, scratch *[]byte) (start, end int, err *re
 		}
 		if !more {
 			return -1, -1, nil
-		}
-	}
-}
-
-// sortHitsSmall orders hits by policy index like SortHits (stable), with an
-// insertion sort for the usual handful of entries to avoid sort.SliceStable's
-// allocations.
-func sortHitsSmall(h []PolicyHit) {
-	if len(h) > 12 {
-		SortHits(h)
-		return
-	}
-	for i := 1; i < len(h); i++ {
-		for j := i; j > 0 && h[j].Index < h[j-1].Index; j-- {
-			h[j], h[j-1] = h[j-1], h[j]
 		}
 	}
 }

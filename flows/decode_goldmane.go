@@ -452,7 +452,7 @@ func (d *jsonObjectDecoder) hits(b []byte, i int, field string) ([]PolicyHit, in
 			break
 		}
 	}
-	sortHitsSmall(out)
+	SortHits(out)
 	return out, j, nil
 }
 

@@ -1,8 +1,9 @@
 package flows
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -132,11 +133,18 @@ var shortKinds = map[string]PolicyKind{
 	"eot": KindEndOfTier, "kanp": KindAdminNetworkPolicy, "kbanp": KindBaselineAdminNetworkPolicy,
 }
 
+// shortKindNames is the inverse of shortKinds.
+var shortKindNames = func() map[PolicyKind]string {
+	m := make(map[PolicyKind]string, len(shortKinds))
+	for s, k := range shortKinds {
+		m[k] = s
+	}
+	return m
+}()
+
 func shortKind(k PolicyKind) string {
-	for s, kk := range shortKinds {
-		if kk == k && s != "" {
-			return s
-		}
+	if s, ok := shortKindNames[k]; ok {
+		return s
 	}
 	return "unknown"
 }
@@ -302,7 +310,7 @@ func ParseTrace(entries []string) ([]PolicyHit, error) {
 
 // SortHits orders hits by policy index, keeping the input order of ties.
 func SortHits(hits []PolicyHit) {
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].Index < hits[j].Index })
+	slices.SortStableFunc(hits, func(a, b PolicyHit) int { return cmp.Compare(a.Index, b.Index) })
 }
 
 // Verdict returns the hit that decided a trace: the first allow or deny in
