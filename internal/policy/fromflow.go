@@ -30,7 +30,7 @@ func FromFlow(f *flows.Flow) Flow {
 
 func endpointFromFlow(e *flows.Endpoint) Endpoint {
 	ep := Endpoint{
-		Kind:      EndpointKind(e.Type),
+		Kind:      e.Type,
 		Namespace: e.Namespace,
 		Name:      e.Name,
 		IP:        e.IP.Unmap(),

@@ -1,6 +1,10 @@
 package policy
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/calico-plan/calico-plan/flows"
+)
 
 // Protocol is an IANA IP protocol number (the same numbering as
 // flows.Protocol, so a flows.Protocol converts with a cast); 0 means
@@ -43,30 +47,14 @@ func (p Protocol) HasPorts() bool {
 	return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP || p == ProtoUDPLite
 }
 
-// EndpointKind is the kind of a flow endpoint. The values match
-// flows.EndpointType (and Goldmane's enum), so a flows.EndpointType converts
-// with a cast.
-type EndpointKind uint8
+// EndpointKind is the kind of a flow endpoint: the flow model's type.
+type EndpointKind = flows.EndpointType
 
+// Endpoint kinds.
 const (
-	EndpointUnknown    EndpointKind = 0
-	EndpointWorkload   EndpointKind = 1 // a pod (workload endpoint)
-	EndpointHost       EndpointKind = 2 // a host endpoint
-	EndpointNetworkSet EndpointKind = 3 // a NetworkSet or GlobalNetworkSet
-	EndpointNetwork    EndpointKind = 4 // an address no endpoint or set stands for
+	EndpointUnknown    = flows.EndpointUnknown
+	EndpointWorkload   = flows.EndpointWorkload   // a pod (workload endpoint)
+	EndpointHost       = flows.EndpointHost       // a host endpoint
+	EndpointNetworkSet = flows.EndpointNetworkSet // a NetworkSet or GlobalNetworkSet
+	EndpointNetwork    = flows.EndpointNetwork    // an address no endpoint or set stands for
 )
-
-// String returns the flow-log spelling: wep, hep, ns, net ("-" when unknown).
-func (k EndpointKind) String() string {
-	switch k {
-	case EndpointWorkload:
-		return "wep"
-	case EndpointHost:
-		return "hep"
-	case EndpointNetworkSet:
-		return "ns"
-	case EndpointNetwork:
-		return "net"
-	}
-	return "-"
-}
