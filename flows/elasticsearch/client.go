@@ -5,9 +5,12 @@
 // with a point in time and search_after and decoding the pages with
 // flows.Decode.
 //
-// The package speaks the Elasticsearch REST API through the official client
-// (github.com/elastic/go-elasticsearch/v8). Credentials never appear in
-// errors, logs or Client.Endpoint.
+// The package speaks the Elasticsearch REST API through the official client's
+// low-level parts: the request builders of go-elasticsearch/v8/esapi over the
+// elastic-transport-go transport, whose own retry (RetryOnStatus,
+// RetryOnError, RetryBackoff) is used. The go-elasticsearch root package is
+// not imported: it pulls in the typed API (about 850 packages) that nothing
+// here uses. Credentials never appear in errors, logs or Client.Endpoint.
 package elasticsearch
 
 import (
@@ -28,7 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	es8 "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
@@ -57,8 +60,8 @@ type Config struct {
 	// InsecureSkipVerify disables server certificate verification.
 	InsecureSkipVerify bool
 
-	// MaxRetries bounds the retries of one request after HTTP 429, 5xx or
-	// a connection error (default 4; negative: none).
+	// MaxRetries bounds the retries of one request after HTTP 429, 502,
+	// 503, 504 or a transient connection error (default 4; negative: none).
 	MaxRetries int
 	// RetryBase and RetryMax shape the exponential backoff with jitter
 	// (defaults 500ms and 30s).
@@ -101,24 +104,38 @@ func redactURL(s string) string {
 // Client is a connection to one Elasticsearch cluster. It is safe for
 // concurrent use.
 type Client struct {
-	es       *es8.Client
+	tp       *elastictransport.Client
 	endpoint string
 	secrets  []string
 	retries  int
 	base     time.Duration
 	max      time.Duration
 
+	// productOK is set once a 2xx answer carried X-Elastic-Product.
+	productOK atomic.Bool
+
 	sent, received atomic.Int64
 	requests       atomic.Int64
+}
 
-	// sleep waits between retries (tests replace it).
-	sleep func(ctx context.Context, d time.Duration) error
+// retryStatus lists the answers worth another attempt: Elasticsearch's
+// own "try again" (429) and the gateway errors a proxy or a restarting node
+// gives. Other 5xx (500 from a failing query, 501) are not transient.
+var retryStatus = []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+func retryableStatus(code int) bool {
+	for _, c := range retryStatus {
+		if c == code {
+			return true
+		}
+	}
+	return false
 }
 
 // NewClient validates the configuration and builds a client. It does not
 // contact the server.
 func NewClient(cfg Config) (*Client, error) {
-	c := &Client{retries: cfg.MaxRetries, base: cfg.RetryBase, max: cfg.RetryMax, sleep: sleepCtx}
+	c := &Client{retries: cfg.MaxRetries, base: cfg.RetryBase, max: cfg.RetryMax}
 	if c.retries == 0 {
 		c.retries = 4
 	} else if c.retries < 0 {
@@ -130,13 +147,10 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.max <= 0 {
 		c.max = 30 * time.Second
 	}
-	esCfg := es8.Config{
-		APIKey:            cfg.APIKey,
-		Username:          cfg.Username,
-		Password:          cfg.Password,
-		CloudID:           cfg.CloudID,
-		DisableRetry:      true, // retries are ours: bounded, with jitter and clear errors
-		DisableMetaHeader: true,
+	tc := elastictransport.Config{
+		APIKey:   cfg.APIKey,
+		Username: cfg.Username,
+		Password: cfg.Password,
 	}
 	switch {
 	case cfg.URL != "" && cfg.CloudID != "":
@@ -147,45 +161,117 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("elasticsearch: %q is not an http(s)://host:port URL", redactURL(cfg.URL))
 		}
 		if u.User != nil {
-			if esCfg.Username == "" && esCfg.APIKey == "" {
-				esCfg.Username = u.User.Username()
-				esCfg.Password, _ = u.User.Password()
+			if tc.Username == "" && tc.APIKey == "" {
+				tc.Username = u.User.Username()
+				tc.Password, _ = u.User.Password()
 			}
 			u.User = nil
 		}
 		u.Path = strings.TrimRight(u.Path, "/")
 		u.RawQuery, u.Fragment = "", ""
 		c.endpoint = u.String()
-		esCfg.Addresses = []string{c.endpoint}
+		tc.URLs = []*url.URL{u}
 	case cfg.CloudID != "":
+		u, err := cloudURL(cfg.CloudID)
+		if err != nil {
+			return nil, err
+		}
 		name, _, _ := strings.Cut(cfg.CloudID, ":")
 		c.endpoint = "cloud:" + name
+		tc.URLs = []*url.URL{u}
 	default:
 		return nil, errors.New("elasticsearch: no URL or cloud ID")
 	}
-	for _, s := range []string{esCfg.APIKey, esCfg.Password} {
+	if tc.APIKey != "" {
+		// An API key wins over basic auth (elastictransport sends only one).
+		tc.Username, tc.Password = "", ""
+	}
+	for _, s := range []string{tc.APIKey, tc.Password} {
 		if s != "" {
 			c.secrets = append(c.secrets, s)
 		}
 	}
-	if esCfg.Password != "" {
-		c.secrets = append(c.secrets, base64.StdEncoding.EncodeToString([]byte(esCfg.Username+":"+esCfg.Password)))
+	if tc.Password != "" {
+		c.secrets = append(c.secrets, base64.StdEncoding.EncodeToString([]byte(tc.Username+":"+tc.Password)))
 	}
-	if cfg.Transport != nil {
-		esCfg.Transport = cfg.Transport
-	} else {
+	var rt http.RoundTripper = cfg.Transport
+	if rt == nil {
 		tr, err := transport(cfg)
 		if err != nil {
 			return nil, err
 		}
-		esCfg.Transport = tr
+		rt = tr
 	}
-	cl, err := es8.NewClient(esCfg)
+	tc.Transport = &countingTransport{next: rt, c: c}
+	if c.retries == 0 {
+		tc.DisableRetry = true
+	} else {
+		tc.MaxRetries = c.retries
+		tc.RetryOnStatus = retryStatus
+		tc.RetryOnError = func(_ *http.Request, err error) bool { return transientError(err) }
+		tc.RetryBackoff = func(attempt int) time.Duration { return c.backoff(attempt - 1) }
+	}
+	tp, err := elastictransport.New(tc)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: %s", c.redact(err.Error()))
 	}
-	c.es = cl
+	c.tp = tp
 	return c, nil
+}
+
+// cloudURL decodes an Elastic Cloud ID ("name:base64(host$es-uuid$...)")
+// into the deployment's Elasticsearch URL.
+func cloudURL(id string) (*url.URL, error) {
+	_, enc, ok := strings.Cut(id, ":")
+	bad := fmt.Errorf("elasticsearch: cloud ID %q is not name:base64(host$uuid...)", id)
+	if !ok {
+		return nil, bad
+	}
+	data, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, bad
+	}
+	parts := strings.Split(string(data), "$")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return nil, bad
+	}
+	return &url.URL{Scheme: "https", Host: parts[1] + "." + parts[0]}, nil
+}
+
+// attemptsKey carries a request's attempt counter in its context.
+type attemptsKey struct{}
+
+// countingTransport counts every attempt (retries included) and the body
+// bytes sent and received, whoever reads them.
+type countingTransport struct {
+	next http.RoundTripper
+	c    *Client
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.c.requests.Add(1)
+	if n, ok := req.Context().Value(attemptsKey{}).(*atomic.Int32); ok {
+		n.Add(1)
+	}
+	if req.ContentLength > 0 {
+		t.c.sent.Add(req.ContentLength)
+	}
+	res, err := t.next.RoundTrip(req)
+	if res != nil && res.Body != nil {
+		res.Body = &countingBody{ReadCloser: res.Body, n: &t.c.received}
+	}
+	return res, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func transport(cfg Config) (*http.Transport, error) {
@@ -269,64 +355,54 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.err }
 
-// retryable reports whether a status is worth retrying.
-func retryableStatus(code int) bool { return code == http.StatusTooManyRequests || code >= 500 }
-
-// do sends a request built by mk (called once per attempt, so bodies are
-// fresh), retrying transient failures, and returns the response body of a
-// 2xx answer.
+// do sends a request built by mk and returns the response body of a 2xx
+// answer. Transient failures are retried by the transport (see NewClient);
+// the error says how many attempts were made.
 func (c *Client) do(ctx context.Context, op string, body []byte, mk func(body io.Reader) esapi.Request) ([]byte, error) {
-	var last *Error
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var attempts atomic.Int32
+	ctx = context.WithValue(ctx, attemptsKey{}, &attempts)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	res, err := mk(rd).Do(ctx, c.tp)
+	var e *Error
+	switch {
+	case err != nil:
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
 		}
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-			c.sent.Add(int64(len(body)))
-		}
-		c.requests.Add(1)
-		res, err := mk(rd).Do(ctx, c.es)
-		var e *Error
-		if err != nil {
+		e = c.transportError(op, err)
+	case res.Body == nil:
+		e = &Error{Op: op, Status: res.StatusCode, Reason: "empty response"}
+	default:
+		data, rerr := io.ReadAll(res.Body)
+		res.Body.Close()
+		switch {
+		case rerr != nil:
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, ctxErr
 			}
-			e = c.transportError(op, err)
-		} else {
-			data, rerr := io.ReadAll(res.Body)
-			res.Body.Close()
-			c.received.Add(int64(len(data)))
-			switch {
-			case rerr != nil:
-				if ctxErr := ctx.Err(); ctxErr != nil {
-					return nil, ctxErr
+			e = &Error{Op: op, Status: res.StatusCode, Reason: "reading the response: " + c.redact(rerr.Error())}
+		case res.StatusCode >= 200 && res.StatusCode < 300:
+			if !c.productOK.Load() {
+				if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+					e = c.transportError(op, errors.New("the server is not Elasticsearch"))
+					break
 				}
-				e = &Error{Op: op, Status: res.StatusCode, Reason: "reading the response: " + c.redact(rerr.Error()), err: errRetry}
-			case res.StatusCode >= 200 && res.StatusCode < 300:
-				return data, nil
-			default:
-				e = c.statusError(op, res.StatusCode, data)
+				c.productOK.Store(true)
 			}
-		}
-		e.Attempts = attempt + 1
-		if e.err != errRetry || attempt >= c.retries {
-			if e.err == errRetry {
-				e.err = nil
-			}
-			return nil, e
-		}
-		last = e
-		d := c.backoff(attempt)
-		if err := c.sleep(ctx, d); err != nil {
-			return nil, fmt.Errorf("%w (while retrying after: %s)", err, last.Error())
+			return data, nil
+		default:
+			e = c.statusError(op, res.StatusCode, data)
 		}
 	}
+	e.Attempts = max(int(attempts.Load()), 1)
+	return nil, e
 }
-
-// errRetry marks an Error as transient.
-var errRetry = errors.New("transient")
 
 // backoff is exponential with full jitter in its upper half.
 func (c *Client) backoff(attempt int) time.Duration {
@@ -336,17 +412,6 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	half := d / 2
 	return half + time.Duration(rand.Int64N(int64(half)+1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // transportError classifies an error from the HTTP exchange.
@@ -373,16 +438,37 @@ func (c *Client) transportError(op string, err error) *Error {
 	case strings.Contains(msg, "malformed HTTP response"):
 		e.Hint = "the server speaks HTTPS: use an https:// URL"
 	default:
-		var ne net.Error
-		if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-			strings.Contains(msg, "connection reset") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "broken pipe") {
-			e.err = errRetry
-		}
 		if strings.Contains(msg, "connection refused") {
 			e.Hint = "is the port-forward running? kubectl port-forward -n tigera-elasticsearch svc/tigera-secure-es-http 9200"
 		}
 	}
 	return e
+}
+
+// transientError reports whether a failed exchange is worth another
+// attempt: a dropped or refused connection or a timeout, never a TLS or
+// certificate failure (retrying cannot fix those).
+func transientError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var cie x509.CertificateInvalidError
+	var cve *tls.CertificateVerificationError
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie) || errors.As(err, &cve) || errors.As(err, &rhe) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") ||
+		strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "malformed HTTP response") {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(msg, "connection reset") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "broken pipe")
 }
 
 // errorBody is Elasticsearch's error response.
@@ -445,8 +531,6 @@ func (c *Client) statusError(op string, code int, body []byte) *Error {
 		e.Hint = "the user lacks privileges: it needs read and view_index_metadata on the flow indices"
 	case strings.Contains(types, "too_many_buckets"):
 		e.err = errTooManyBuckets
-	case retryableStatus(code):
-		e.err = errRetry
 	}
 	return e
 }

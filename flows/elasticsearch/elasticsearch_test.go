@@ -3,6 +3,7 @@ package elasticsearch_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -279,6 +280,23 @@ func TestRetriesTransientFailures(t *testing.T) {
 	require.Len(t, srv.Requests(), 4, "mapping + 3 attempts")
 }
 
+// A failing query (500) or an unsupported request (501) fails the same way
+// each time: it is reported at once, not retried.
+func TestDoesNotRetryPermanentServerErrors(t *testing.T) {
+	d := newDataset(t)
+	isSearch := func(r *estest.Request) bool { return strings.HasSuffix(r.Path, "/_search") }
+	for _, code := range []int{http.StatusInternalServerError, http.StatusNotImplemented} {
+		srv := newServer(t, estest.Options{}, d)
+		srv.Inject(estest.Fault{Match: isSearch, Status: code, Times: -1})
+		_, err := newClient(t, es.Config{URL: srv.URL, MaxRetries: 3}).Observe(context.Background(), d.query(), &collector{})
+		var ee *es.Error
+		require.ErrorAs(t, err, &ee, "HTTP %d", code)
+		require.Equal(t, 1, ee.Attempts, "HTTP %d", code)
+		require.Equal(t, code, ee.Status)
+		require.Len(t, srv.Requests(), 2, "mapping + one attempt (HTTP %d)", code)
+	}
+}
+
 func TestShardFailuresAndTimeOutsFailUnlessAllowed(t *testing.T) {
 	d := newDataset(t)
 	for _, f := range []estest.Fault{{ShardFailure: true}, {TimedOut: true}} {
@@ -455,12 +473,12 @@ func TestRawModeScansWithPointInTime(t *testing.T) {
 func TestRawModeClosesThePointInTimeOnError(t *testing.T) {
 	d := newDataset(t)
 	srv := newServer(t, estest.Options{}, d)
-	srv.Inject(estest.Fault{Match: func(r *estest.Request) bool { return bytes.Contains(r.Body, []byte("search_after")) }, Status: 500, Times: -1})
+	srv.Inject(estest.Fault{Match: func(r *estest.Request) bool { return bytes.Contains(r.Body, []byte("search_after")) }, Status: 503, Times: -1})
 	q := d.query()
 	q.Raw = true
 	q.PageSize = 100
 	_, err := newClient(t, es.Config{URL: srv.URL, MaxRetries: 1}).Observe(context.Background(), q, &collector{})
-	require.ErrorContains(t, err, "page 2: giving up after 2 attempts: HTTP 500")
+	require.ErrorContains(t, err, "page 2: giving up after 2 attempts: HTTP 503")
 	reqs := srv.Requests()
 	require.Equal(t, http.MethodDelete, reqs[len(reqs)-1].Method)
 	require.Zero(t, srv.OpenPITs())
@@ -743,6 +761,31 @@ func TestClientConfigErrors(t *testing.T) {
 	_, err = newClient(t, es.Config{URL: "http://127.0.0.1:1", MaxRetries: -1}).Observe(context.Background(), es.Query{From: time.Unix(1, 0), To: time.Unix(1, 0)}, &collector{})
 	require.ErrorContains(t, err, "empty window")
 	require.False(t, errors.Is(err, context.Canceled))
+}
+
+// roundTripFunc records where requests go without sending them.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCloudIDResolvesToTheDeploymentURL(t *testing.T) {
+	var got []string
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.URL.Scheme+"://"+r.URL.Host+" "+r.Header.Get("Authorization"))
+		return nil, errors.New("not sent")
+	})
+	id := "prod:" + base64.StdEncoding.EncodeToString([]byte("us-central1.gcp.cloud.es.io$abc123$kib456"))
+	c, err := es.NewClient(es.Config{CloudID: id, APIKey: "a2V5", MaxRetries: -1, Transport: rt})
+	require.NoError(t, err)
+	require.Equal(t, "cloud:prod", c.Endpoint())
+	_, err = c.Observe(context.Background(), es.Query{From: time.Unix(1, 0), To: time.Unix(2, 0)}, &collector{})
+	require.Error(t, err)
+	require.Equal(t, []string{"https://abc123.us-central1.gcp.cloud.es.io APIKey a2V5"}, got)
+
+	for _, bad := range []string{"prod", "prod:!!", "prod:" + base64.StdEncoding.EncodeToString([]byte("onlyhost"))} {
+		_, err := es.NewClient(es.Config{CloudID: bad})
+		require.ErrorContains(t, err, "is not name:base64(host$uuid...)", bad)
+	}
 }
 
 func TestMappingUnreadableOrWithoutReporter(t *testing.T) {
