@@ -1,0 +1,107 @@
+package diff
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/config"
+)
+
+// gitRun runs git in dir for test set-up.
+func gitRun(t testing.TB, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git %v: %s", args, out)
+}
+
+// repoWithStore commits the demo store under repo/allowlists, plus files
+// StoreAtRef must skip, and returns the store directory.
+func repoWithStore(t testing.TB) (repo, storeDir string) {
+	t.Helper()
+	repo = t.TempDir()
+	gitRun(t, repo, "init", "-q")
+	storeDir = filepath.Join(repo, "allowlists")
+	demoStore(t, config.Default(), storeDir)
+	require.NoError(t, os.MkdirAll(filepath.Join(storeDir, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(storeDir, "sub", "nested.yaml"), []byte("not: an allowlist\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(storeDir, "README.md"), []byte("notes\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(storeDir, ".hidden.yaml"), []byte("x: 1\n"), 0o644))
+	gitRun(t, repo, "add", "-A")
+	gitRun(t, repo, "commit", "-q", "-m", "store")
+	return repo, storeDir
+}
+
+// StoreAtRef returns exactly the committed allowlists, not the working
+// tree, and skips _store.yaml, hidden files, subdirectories and other files.
+func TestStoreAtRefReadsTheCommittedFiles(t *testing.T) {
+	_, storeDir := repoWithStore(t)
+	committed, err := allowlist.Open(storeDir, config.Default())
+	require.NoError(t, err)
+	want := map[string]string{}
+	for _, n := range committed.Namespaces() {
+		b, err := os.ReadFile(filepath.Join(storeDir, n.Namespace+".yaml"))
+		require.NoError(t, err)
+		want[n.Namespace] = string(b)
+	}
+	require.Greater(t, len(want), 10)
+
+	// Change the working tree: the ref must not see it.
+	first := committed.Names()[0]
+	require.NoError(t, os.WriteFile(filepath.Join(storeDir, first+".yaml"), []byte("garbage: ["), 0o644))
+	require.NoError(t, os.Remove(filepath.Join(storeDir, committed.Names()[1]+".yaml")))
+
+	got, err := StoreAtRef("HEAD", storeDir)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for _, n := range got {
+		w, err := allowlist.ParseNamespace([]byte(want[n.Namespace]), n.Namespace)
+		require.NoError(t, err)
+		require.Equal(t, w, n, n.Namespace)
+	}
+
+	// A ref where the directory does not exist: an empty store.
+	other := filepath.Join(filepath.Dir(storeDir), "elsewhere")
+	got, err = StoreAtRef("HEAD", other)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+// A broken file at the ref is reported with the ref and path.
+func TestStoreAtRefNamesBrokenFiles(t *testing.T) {
+	repo, storeDir := repoWithStore(t)
+	require.NoError(t, os.WriteFile(filepath.Join(storeDir, "zz.yaml"), []byte("namespace: other\nversion: 1\n"), 0o644))
+	gitRun(t, repo, "add", "-A")
+	gitRun(t, repo, "commit", "-q", "-m", "bad")
+	_, err := StoreAtRef("HEAD", storeDir)
+	require.ErrorContains(t, err, "HEAD:allowlists/zz.yaml")
+}
+
+// BenchmarkStoreAtRef reads 500 committed allowlists from a git ref: one
+// ls-tree and one cat-file process, whatever the number of files.
+func BenchmarkStoreAtRef(b *testing.B) {
+	repo, storeDir := repoWithStore(b)
+	src, err := os.ReadFile(filepath.Join(storeDir, "recruiter-responder.yaml"))
+	require.NoError(b, err)
+	for i := range 500 {
+		ns := fmt.Sprintf("bench-%03d", i)
+		body := strings.ReplaceAll(string(src), "namespace: recruiter-responder", "namespace: "+ns)
+		require.NoError(b, os.WriteFile(filepath.Join(storeDir, ns+".yaml"), []byte(body), 0o644))
+	}
+	gitRun(b, repo, "add", "-A")
+	gitRun(b, repo, "commit", "-q", "-m", "500")
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := StoreAtRef("HEAD", storeDir)
+		if err != nil || len(got) < 500 {
+			b.Fatalf("%d namespaces, %v", len(got), err)
+		}
+	}
+}
