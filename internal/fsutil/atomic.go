@@ -1,12 +1,16 @@
 // Package fsutil writes files atomically: one file with temp + fsync +
 // rename, and a set of files in one directory all-or-nothing through a
-// roll-forward journal.
+// roll-forward journal. Readers of such a directory (ReadFiles) see either
+// the state before or after a write, and never change the directory.
 package fsutil
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -75,6 +79,9 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// isTemp reports whether name is a temp file of WriteFile or WriteFiles.
+func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") }
+
 // JournalName is the journal file a multi-file write leaves while it runs.
 const JournalName = ".calico-plan-journal"
 
@@ -85,6 +92,15 @@ type journal struct {
 type rename struct {
 	From string `yaml:"from"`
 	To   string `yaml:"to"`
+	// SHA256 is the hex digest of the new content: once From is gone, it
+	// tells a completed rename from a temp file that was lost. Journals of
+	// older versions have none.
+	SHA256 string `yaml:"sha256,omitempty"`
+}
+
+func digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // HookAfterJournal, when set (tests only), runs after the journal is
@@ -95,22 +111,31 @@ var HookAfterJournal func() error
 // Files whose content on disk is already identical are not touched. Each
 // new file is written to a temp file and fsynced; then a journal listing
 // the renames is committed atomically; then the renames run and the journal
-// is removed. Recover completes an interrupted write.
+// is removed. The whole write holds an exclusive lock on dir, which
+// ReadFiles waits for: a reader sees the files before or after the write.
+// An interrupted earlier write is completed (or, if it never committed,
+// discarded) first. A temp file that disappears before its rename is an
+// error, never skipped.
 func WriteFiles(dir string, files map[string][]byte) (written []string, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := Recover(dir); err != nil {
-		return nil, err
-	}
 	names := make([]string, 0, len(files))
 	for n := range files {
-		if strings.ContainsAny(n, `/\`) || n == "" || n == JournalName {
+		if strings.ContainsAny(n, `/\`) || n == "" || n == "." || n == ".." || n == JournalName || isTemp(n) {
 			return nil, fmt.Errorf("invalid file name %q", n)
 		}
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDir(dir, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := recoverLocked(dir); err != nil {
+		return nil, err
+	}
 	var j journal
 	cleanup := func() {
 		for _, r := range j.Renames {
@@ -128,7 +153,7 @@ func WriteFiles(dir string, files map[string][]byte) (written []string, err erro
 			cleanup()
 			return nil, err
 		}
-		j.Renames = append(j.Renames, rename{From: filepath.Base(tmp), To: n})
+		j.Renames = append(j.Renames, rename{From: filepath.Base(tmp), To: n, SHA256: digest(files[n])})
 		written = append(written, n)
 	}
 	if len(j.Renames) == 0 {
@@ -154,59 +179,273 @@ func WriteFiles(dir string, files map[string][]byte) (written []string, err erro
 			return nil, err
 		}
 	}
-	if err := Recover(dir); err != nil {
+	if err := rollForward(dir, &j); err != nil {
 		return nil, err
 	}
 	return written, nil
 }
 
-// Recover completes a multi-file write that was interrupted after its
-// journal was committed, and removes temp files of writes that were
-// interrupted before.
-func Recover(dir string) error {
+// entryState is where one journaled rename stands.
+type entryState int
+
+const (
+	statePending entryState = iota // the temp file is there: not renamed yet
+	stateDone                      // renamed: the target holds the new content
+	stateLost                      // the temp file is gone, the target does not hold its content
+)
+
+// journalState reads dir's journal (nil when there is none) and where each
+// of its renames stands.
+func journalState(dir string) (*journal, []entryState, error) {
 	jpath := filepath.Join(dir, JournalName)
 	jb, err := os.ReadFile(jpath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var j journal
+	if err := yaml.Unmarshal(jb, &j); err != nil {
+		return nil, nil, fmt.Errorf("%s: corrupt journal: %w", jpath, err)
+	}
+	states := make([]entryState, len(j.Renames))
+	for i, r := range j.Renames {
+		if strings.ContainsAny(r.From+r.To, `/\`) || !isTemp(r.From) || r.To == "" || isTemp(r.To) || r.To == JournalName {
+			return nil, nil, fmt.Errorf("%s: invalid entry %q -> %q", jpath, r.From, r.To)
+		}
+		_, err := os.Lstat(filepath.Join(dir, r.From))
+		switch {
+		case err == nil:
+			states[i] = statePending
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, nil, err
+		case r.SHA256 == "":
+			states[i] = stateDone // an older journal: assume renamed
+		default:
+			b, err := os.ReadFile(filepath.Join(dir, r.To))
+			if err == nil && digest(b) == r.SHA256 {
+				states[i] = stateDone
+			} else if err == nil || errors.Is(err, fs.ErrNotExist) {
+				states[i] = stateLost
+			} else {
+				return nil, nil, err
+			}
+		}
+	}
+	return &j, states, nil
+}
+
+// journalOutcome decides what a journal found on disk means: apply it (the
+// write committed and every new file is there or in place), discard it
+// (a temp file is lost but nothing was renamed yet: the old files are
+// intact), or neither (some files were replaced and another was lost: the
+// directory mixes two states).
+func journalOutcome(dir string, j *journal, states []entryState) (apply bool, err error) {
+	var lost []string
+	done := false
+	for i, s := range states {
+		switch s {
+		case stateLost:
+			lost = append(lost, fmt.Sprintf("%s (temp file %s)", j.Renames[i].To, j.Renames[i].From))
+		case stateDone:
+			done = true
+		}
+	}
+	if len(lost) == 0 {
+		return true, nil
+	}
+	if !done {
+		return false, nil
+	}
+	return false, &InconsistentError{Dir: dir, Lost: lost}
+}
+
+// InconsistentError reports a directory that holds part of a committed
+// write: some files were replaced, but the new content of others was lost
+// (their temp files were deleted before the rename).
+type InconsistentError struct {
+	Dir  string
+	Lost []string
+}
+
+func (e *InconsistentError) Error() string {
+	return fmt.Sprintf("%s is inconsistent: the write recorded in %s replaced some files, but the new content of %s was lost before it could be renamed into place (deleted by another program); restore the directory from git or a backup",
+		e.Dir, JournalName, strings.Join(e.Lost, ", "))
+}
+
+// rollForward completes the write j describes and removes the journal. A
+// lost temp file is an error: before any rename, the write is discarded
+// (journal and temp files removed, the old files stay); after one, the
+// directory is reported inconsistent and left as it is.
+func rollForward(dir string, j *journal) error {
+	_, states, err := journalState(dir)
+	if err != nil {
 		return err
-	default:
-		var j journal
-		if err := yaml.Unmarshal(jb, &j); err != nil {
-			return fmt.Errorf("%s: corrupt journal: %w", jpath, err)
-		}
-		for _, r := range j.Renames {
-			if strings.ContainsAny(r.From+r.To, `/\`) {
-				return fmt.Errorf("%s: invalid entry %q -> %q", jpath, r.From, r.To)
-			}
-			from := filepath.Join(dir, r.From)
-			if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
-				continue // already renamed
-			}
-			if err := os.Rename(from, filepath.Join(dir, r.To)); err != nil {
-				return err
+	}
+	apply, err := journalOutcome(dir, j, states)
+	if err != nil {
+		return err
+	}
+	if !apply {
+		var lost []string
+		for i, s := range states {
+			if s == stateLost {
+				lost = append(lost, j.Renames[i].To)
 			}
 		}
-		if err := syncDir(dir); err != nil {
+		if err := discard(dir, j); err != nil {
 			return err
 		}
-		if err := os.Remove(jpath); err != nil {
+		return fmt.Errorf("%s: the temp files of %s disappeared before the write could complete (deleted by another program); nothing was changed", dir, strings.Join(lost, ", "))
+	}
+	return applyJournal(dir, j, states)
+}
+
+func applyJournal(dir string, j *journal, states []entryState) error {
+	for i, r := range j.Renames {
+		if states[i] != statePending {
+			continue
+		}
+		if err := os.Rename(filepath.Join(dir, r.From), filepath.Join(dir, r.To)); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, JournalName)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// discard drops a journaled write of which nothing was renamed.
+func discard(dir string, j *journal) error {
+	if err := os.Remove(filepath.Join(dir, JournalName)); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	for _, r := range j.Renames {
+		os.Remove(filepath.Join(dir, r.From))
+	}
+	return nil
+}
+
+// Recover completes a multi-file write that was interrupted after its
+// journal was committed, and removes temp files of writes that were
+// interrupted before. It holds dir's exclusive lock, as WriteFiles does
+// (which recovers by itself); a missing dir is nothing to recover.
+func Recover(dir string) error {
+	unlock, err := lockDir(dir, true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return recoverLocked(dir)
+}
+
+func recoverLocked(dir string) error {
+	j, states, err := journalState(dir)
+	if err != nil {
+		return err
+	}
+	if j != nil {
+		apply, err := journalOutcome(dir, j, states)
+		if err != nil {
+			return err
+		}
+		if apply {
+			err = applyJournal(dir, j, states)
+		} else {
+			// A lost temp file, nothing renamed: the write never
+			// happened, the old files are intact.
+			err = discard(dir, j)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	// Temp files not named by a committed journal belong to a write that
-	// never committed: the old files are still intact.
+	// never committed: the old files are still intact. Only a holder of
+	// the exclusive lock may remove them: no write is under way.
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
 		return err
 	}
+	removed := false
 	for _, e := range ents {
-		if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") {
+		if n := e.Name(); isTemp(n) {
 			os.Remove(filepath.Join(dir, n))
+			removed = true
 		}
 	}
+	if !removed {
+		return nil
+	}
 	return syncDir(dir)
+}
+
+// ReadFiles reads the files of dir whose names keep accepts, as the last
+// complete write (WriteFiles) left them, without changing anything in dir.
+// It holds a shared lock on dir while it reads, so no write runs
+// meanwhile. A journal left by an interrupted write is read as if it had
+// been completed (the state the write committed); temp files are never
+// read. keep sees plain names only (never temp files or the journal).
+func ReadFiles(dir string, keep func(name string) bool) (map[string][]byte, error) {
+	unlock, err := lockDir(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	j, states, err := journalState(dir)
+	if err != nil {
+		return nil, err
+	}
+	pending := map[string]string{} // target -> temp file holding its new content
+	if j != nil {
+		apply, err := journalOutcome(dir, j, states)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range j.Renames {
+			if apply && states[i] == statePending {
+				pending[r.To] = r.From
+			}
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		if n := e.Name(); !isTemp(n) && n != JournalName && !e.IsDir() {
+			names[n] = true
+		}
+	}
+	for to := range pending {
+		names[to] = true
+	}
+	out := map[string][]byte{}
+	for n := range names {
+		if !keep(n) {
+			continue
+		}
+		src := n
+		if from, ok := pending[n]; ok {
+			src = from
+		}
+		b, err := os.ReadFile(filepath.Join(dir, src))
+		if err != nil {
+			return nil, err
+		}
+		out[n] = b
+	}
+	return out, nil
 }

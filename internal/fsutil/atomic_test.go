@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +63,102 @@ func TestWriteFileAtomic(t *testing.T) {
 	require.Equal(t, "x", string(b))
 	fi, _ := os.Stat(p)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
+// tempFiles lists the temp files in dir.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var out []string
+	for _, e := range ents {
+		if isTemp(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+// A temp file deleted between the journal and its rename (by another
+// program) is an error, never skipped: the old files stay, the write is
+// dropped as a whole.
+func TestWriteFilesFailsWhenATempFileVanishes(t *testing.T) {
+	dir := t.TempDir()
+	_, err := WriteFiles(dir, map[string][]byte{"a.yaml": []byte("1"), "b.yaml": []byte("2")})
+	require.NoError(t, err)
+	HookAfterJournal = func() error {
+		tmps := tempFiles(t, dir)
+		require.Len(t, tmps, 2)
+		return os.Remove(filepath.Join(dir, tmps[1]))
+	}
+	_, err = WriteFiles(dir, map[string][]byte{"a.yaml": []byte("new-a"), "b.yaml": []byte("new-b")})
+	HookAfterJournal = nil
+	require.ErrorContains(t, err, "disappeared before the write could complete")
+	require.Equal(t, map[string]string{"a.yaml": "1", "b.yaml": "2"}, snapshot(t, dir), "old files intact, no journal or temp file left")
+}
+
+// A journal whose write replaced some files while the new content of
+// another was lost: readers and writers say the directory is inconsistent
+// instead of reading or completing a mix.
+func TestLostTempFileAfterARenameIsReported(t *testing.T) {
+	dir := t.TempDir()
+	_, err := WriteFiles(dir, map[string][]byte{"a.yaml": []byte("1"), "b.yaml": []byte("2")})
+	require.NoError(t, err)
+	HookAfterJournal = func() error { return errors.New("crash") }
+	_, err = WriteFiles(dir, map[string][]byte{"a.yaml": []byte("new-a"), "b.yaml": []byte("new-b")})
+	HookAfterJournal = nil
+	require.Error(t, err)
+	tmps := tempFiles(t, dir)
+	require.Len(t, tmps, 2)
+	// One rename happened, then the other temp file was lost.
+	a, b := tmps[0], tmps[1]
+	if strings.HasPrefix(b, ".a.yaml") {
+		a, b = b, a
+	}
+	require.NoError(t, os.Rename(filepath.Join(dir, a), filepath.Join(dir, "a.yaml")))
+	require.NoError(t, os.Remove(filepath.Join(dir, b)))
+
+	_, err = ReadFiles(dir, func(string) bool { return true })
+	var ie *InconsistentError
+	require.ErrorAs(t, err, &ie)
+	require.ErrorContains(t, err, "b.yaml")
+	require.ErrorAs(t, Recover(dir), &ie)
+	_, err = WriteFiles(dir, map[string][]byte{"a.yaml": []byte("x")})
+	require.ErrorAs(t, err, &ie)
+}
+
+// ReadFiles reads the state a committed journal describes, ignores temp
+// files of uncommitted writes, and changes nothing in the directory.
+func TestReadFilesSeesTheCommittedStateAndChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	_, err := WriteFiles(dir, map[string][]byte{"a.yaml": []byte("1"), "b.yaml": []byte("2")})
+	require.NoError(t, err)
+	HookAfterJournal = func() error { return errors.New("crash") }
+	_, err = WriteFiles(dir, map[string][]byte{"a.yaml": []byte("new-a"), "c.yaml": []byte("new-c")})
+	HookAfterJournal = nil
+	require.Error(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".b.yaml.tmp-99"), []byte("uncommitted"), 0o644))
+	before := snapshot(t, dir)
+
+	got, err := ReadFiles(dir, func(n string) bool { return strings.HasSuffix(n, ".yaml") })
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"a.yaml": []byte("new-a"), "b.yaml": []byte("2"), "c.yaml": []byte("new-c")}, got)
+	require.Equal(t, before, snapshot(t, dir), "a reader changes nothing")
+
+	// A writer completes the journal and drops the stray temp file.
+	require.NoError(t, Recover(dir))
+	require.Equal(t, map[string]string{"a.yaml": "new-a", "b.yaml": "2", "c.yaml": "new-c"}, snapshot(t, dir))
 }
