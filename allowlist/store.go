@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -182,40 +183,82 @@ type Store struct {
 	Meta Meta
 	prof *config.Profile
 	ns   map[string]*Namespace
+	// isNew: the directory holds no store yet; Save creates it.
+	isNew bool
 }
 
-// Open loads a store; a missing directory is an empty store. An interrupted
-// earlier write is completed first.
+// isNamespaceFile reports whether a file name in a store directory is a
+// namespace file (<namespace>.yaml; not _store.yaml, hidden or temp files).
+func isNamespaceFile(name string) bool {
+	return strings.HasSuffix(name, ".yaml") && !strings.HasPrefix(name, "_") && !strings.HasPrefix(name, ".")
+}
+
+// Exists reports whether dir holds a store (or what is left of one): a
+// _store.yaml, a namespace file or the journal of an interrupted write.
+// It only lists the directory; a missing dir holds none.
+func Exists(dir string) (bool, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); n == MetaFile || n == fsutil.JournalName || (!e.IsDir() && isNamespaceFile(n)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Open loads a store, or returns a new empty one (IsNew) when dir does not
+// exist or holds no store files. It never changes the directory: it reads
+// under a shared lock that waits for a write in progress, and reads the
+// files of an interrupted write as that write committed them (the next
+// Save completes it on disk). Namespace files without a _store.yaml are
+// refused: the record of what was ingested is lost, and observing into
+// them would count every input again.
 func Open(dir string, prof *config.Profile) (*Store, error) {
 	s := &Store{Dir: dir, prof: prof, ns: map[string]*Namespace{}, Meta: Meta{Version: FormatVersion}}
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return s, nil
+	files, err := fsutil.ReadFiles(dir, func(name string) bool { return name == MetaFile || isNamespaceFile(name) })
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			s.isNew = true
+			return s, nil
+		}
 	}
-	if err := fsutil.Recover(dir); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, MetaFile)); err == nil {
-		if err := decodeStrict(b, &s.Meta); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, MetaFile), err)
+	metaPath := filepath.Join(dir, MetaFile)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if name != MetaFile {
+			names = append(names, name)
 		}
-		if s.Meta.Version != FormatVersion {
-			return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", filepath.Join(dir, MetaFile), s.Meta.Version, FormatVersion)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
 	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
+	sort.Strings(names)
+	b, ok := files[MetaFile]
+	switch {
+	case !ok && len(names) == 0:
+		s.isNew = true
+		return s, nil
+	case !ok:
+		return nil, missingMetaError(dir, names)
+	case len(bytes.TrimSpace(b)) == 0:
+		return nil, fmt.Errorf("%s is empty: %s", metaPath, restoreMeta(dir))
+	}
+	if err := decodeStrict(b, &s.Meta); err != nil {
+		return nil, fmt.Errorf("%s: %w (%s)", metaPath, err, restoreMeta(dir))
+	}
+	if s.Meta.Version != FormatVersion {
+		return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", metaPath, s.Meta.Version, FormatVersion)
 	}
 	var errs []string
-	for _, e := range ents {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".yaml") || strings.HasPrefix(name, "_") || strings.HasPrefix(name, ".") {
-			continue
-		}
+	for _, name := range names {
 		path := filepath.Join(dir, name)
-		n, err := LoadNamespaceFile(path)
+		n, err := ParseNamespace(files[name], path)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -230,6 +273,44 @@ func Open(dir string, prof *config.Profile) (*Store, error) {
 		return nil, errors.New(strings.Join(errs, "\n"))
 	}
 	return s, nil
+}
+
+// OpenExisting loads a store that must exist: what every command but
+// observe reads. Only observe creates a store.
+func OpenExisting(dir string, prof *config.Profile) (*Store, error) {
+	s, err := Open(dir, prof)
+	if err != nil {
+		return nil, err
+	}
+	if s.isNew {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("store %s does not exist: check --store, or create it with 'calico-plan observe --store %s --from PATH'", dir, dir)
+		}
+		return nil, fmt.Errorf("%s is not an allowlist store (it has no %s): check --store, or create one there with 'calico-plan observe --store %s --from PATH'", dir, MetaFile, dir)
+	}
+	return s, nil
+}
+
+// IsNew reports whether the store's directory holds no store yet: Save
+// will create it.
+func (s *Store) IsNew() bool { return s.isNew }
+
+// restoreMeta says how to get a lost or damaged _store.yaml back.
+func restoreMeta(dir string) string {
+	return fmt.Sprintf("it records which inputs were already counted; restore it from git (git checkout -- %s) or a backup",
+		filepath.Join(dir, MetaFile))
+}
+
+func missingMetaError(dir string, names []string) error {
+	shown := names
+	if len(shown) > 3 {
+		shown = append(shown[:3:3], "...")
+	}
+	return fmt.Errorf("store %s has %d namespace files (%s) but no %s, the record of which inputs were already counted: "+
+		"nothing reads or observes into it, because the same flows would be counted twice. "+
+		"Restore %s from git (git checkout -- %s) or a backup; if it is lost for good, move the namespace files out of %s "+
+		"and observe every flow log again into the empty store (then re-apply rollout stages and hand edits)",
+		dir, len(names), strings.Join(shown, ", "), MetaFile, MetaFile, filepath.Join(dir, MetaFile), dir)
 }
 
 func decodeStrict(b []byte, v any) error {
@@ -644,6 +725,7 @@ func (s *Store) Save() error {
 	if _, err := fsutil.WriteFiles(s.Dir, files); err != nil {
 		return fmt.Errorf("writing store %s: %w", s.Dir, err)
 	}
+	s.isNew = false
 	return nil
 }
 

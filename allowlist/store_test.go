@@ -145,7 +145,8 @@ func TestAtomicSaveRollsForwardAfterCrash(t *testing.T) {
 	require.NoError(t, s.Save())
 	before := renderStore(t, s)
 
-	// Crash after the journal is committed: the next Open finishes the write.
+	// Crash after the journal is committed: Open reads the committed state
+	// without touching the directory; the next Save completes the write.
 	s.Apply(aggregate(p, fs[len(fs)/2:]))
 	after := renderStore(t, s)
 	fsutil.HookAfterJournal = func() error { return errors.New("simulated crash") }
@@ -154,18 +155,39 @@ func TestAtomicSaveRollsForwardAfterCrash(t *testing.T) {
 	require.Error(t, err)
 	_, statErr := os.Stat(filepath.Join(dir, fsutil.JournalName))
 	require.NoError(t, statErr, "journal left behind by the crash")
+	// Crash of a later write before its journal: a temp file only.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".n8n.yaml.tmp-123"), []byte("garbage"), 0o644))
+	disk := dirSnapshot(t, dir)
 	s2, err := Open(dir, p)
 	require.NoError(t, err)
-	require.Equal(t, after, renderStore(t, s2))
+	require.Equal(t, after, renderStore(t, s2), "the committed write is what a reader sees")
 	require.NotEqual(t, before, after)
+	require.Equal(t, disk, dirSnapshot(t, dir), "opening a store never changes it")
 
-	// Crash before the journal: temp files only; the old store stays intact.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".n8n.yaml.tmp-123"), []byte("garbage"), 0o644))
+	// A writer completes the journal and removes the stray temp file.
+	require.NoError(t, s2.Save())
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		require.False(t, strings.HasPrefix(e.Name(), "."+"calico-plan-journal") || strings.Contains(e.Name(), ".tmp-"), e.Name())
+	}
 	s3, err := Open(dir, p)
 	require.NoError(t, err)
 	require.Equal(t, after, renderStore(t, s3))
-	_, statErr = os.Stat(filepath.Join(dir, ".n8n.yaml.tmp-123"))
-	require.True(t, os.IsNotExist(statErr))
+}
+
+// dirSnapshot returns every file of dir with its content.
+func dirSnapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = string(b)
+	}
+	return out
 }
 
 func TestParseNamespaceErrorsNameFileLineField(t *testing.T) {

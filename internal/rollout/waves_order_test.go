@@ -43,6 +43,7 @@ func writeStore(t *testing.T, p *config.Profile, list []fixtureNS) *allowlist.St
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(dir, n.name+".yaml"), []byte(b.String()), 0o644))
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, allowlist.MetaFile), []byte("version: 1\n"), 0o644))
 	st, err := allowlist.Open(dir, p)
 	require.NoError(t, err)
 	return st
