@@ -155,6 +155,10 @@ type Stats struct {
 	Examples []Problem
 	// Warnings note input-wide caveats (loss of fidelity, guessed format).
 	Warnings []string
+	// Documents is set when the input held JSON documents (pretty-printed
+	// records, an array, a response wrapper) rather than one record per
+	// line: such an input cannot be resumed at a line boundary.
+	Documents bool
 }
 
 // Merge adds o to s (for totals over several inputs). Examples stay capped
@@ -254,6 +258,7 @@ func Decode(ctx context.Context, r io.Reader, name string, opt Options, emit fun
 		return run.stats(), err
 	}
 	run.format = p.format
+	run.documents = p.mode == modeDocRecords || p.mode == modeDocWrapper
 	if p.format == FormatWhisker || p.format == FormatWhiskerSSE {
 		run.warn(whiskerWarning)
 	}
@@ -295,6 +300,8 @@ type decodeRun struct {
 	emit   func(int, *Flow) error
 	format Format
 	bytes  int64
+	// documents: the input is JSON documents, not lines (Stats.Documents).
+	documents bool
 
 	mu         sync.Mutex
 	tallies    []*tally
@@ -322,7 +329,7 @@ func (r *decodeRun) newTally() *tally {
 }
 
 func (r *decodeRun) stats() Stats {
-	s := Stats{Format: r.format, Bytes: r.bytes, Warnings: r.warnings}
+	s := Stats{Format: r.format, Bytes: r.bytes, Warnings: r.warnings, Documents: r.documents}
 	var ex []Problem
 	for _, t := range r.tallies {
 		s.Records += t.records

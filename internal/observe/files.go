@@ -40,6 +40,9 @@ const (
 	OutcomeIngested = "ingested"
 	OutcomeResumed  = "resumed"
 	OutcomeSkipped  = "already ingested"
+	// OutcomeRejected: nothing of the input was counted or recorded (it
+	// held no valid record, only bad ones, or it cannot be resumed).
+	OutcomeRejected = "rejected"
 )
 
 // InputResult reports one input.
@@ -60,11 +63,24 @@ type Result struct {
 	Stats  allowlist.Stats `json:"aggregation"`
 }
 
+// Rejected returns the inputs that were rejected (OutcomeRejected).
+func (r *Result) Rejected() []InputResult {
+	var out []InputResult
+	for _, in := range r.Inputs {
+		if in.Outcome == OutcomeRejected {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // Files observes flow-log files into the store (the caller saves it). An
 // input whose exact content was ingested before is skipped; a file that
 // grew since (a live flows.log) is read from where the last run stopped.
 // Bad records are counted and reported; with Strict the first one is an
-// error and nothing is merged.
+// error and nothing is merged. An input that yields no valid record but
+// bad ones is rejected (OutcomeRejected): nothing of it is counted or
+// recorded, and its bad records are not added to the store's totals.
 func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, error) {
 	inputs, err := flows.ExpandInputs(opt.Paths)
 	if err != nil {
@@ -77,6 +93,7 @@ func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, 
 	res := &Result{}
 	total := allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
 	var records []allowlist.SourceRecord
+	var counted flows.Stats // decode totals of the inputs recorded as ingested
 	for _, in := range inputs {
 		ir, agg, err := observeInput(ctx, st, records, in, opt, workers)
 		if err != nil {
@@ -87,6 +104,7 @@ func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, 
 		if agg != nil {
 			total.Merge(agg)
 			records = append(records, *ir.Record)
+			counted.Merge(ir.Decode)
 		}
 	}
 	st.Apply(total)
@@ -94,9 +112,11 @@ func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, 
 		st.PutSource(r)
 	}
 	res.Stats = total.Stats
-	if res.Decode.Bad > 0 {
-		st.Meta.Ingest.Bad += res.Decode.Bad
-		for k, v := range res.Decode.ByReason {
+	// Bad records count once, with the input they came from: not for an
+	// input rejected or skipped now (it is read again, or was counted).
+	if counted.Bad > 0 {
+		st.Meta.Ingest.Bad += counted.Bad
+		for k, v := range counted.ByReason {
 			if st.Meta.Ingest.BadByReason == nil {
 				st.Meta.Ingest.BadByReason = map[string]int64{}
 			}
@@ -113,8 +133,8 @@ type fingerprint struct {
 	size     int64
 	full     string
 	endsNL   bool
-	damaged  bool  // the (gzip) content ended in damage at size
-	lastNL   int64 // offset just past the last newline
+	damaged  *flows.GzipError // the (gzip) content ended in this damage at size
+	lastNL   int64            // offset just past the last newline
 	prefixes map[int64]prefixInfo
 }
 
@@ -161,7 +181,7 @@ func fingerprintContent(r io.Reader, boundaries []int64) (*fingerprint, error) {
 		}
 		var gz *flows.GzipError
 		if errors.As(err, &gz) {
-			fp.damaged = true
+			fp.damaged = gz
 			break
 		}
 		if errors.Is(err, io.EOF) {
@@ -246,13 +266,11 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 			}
 			ir.Offset = offset
 		}
-		rd = rc
-		if !fp.damaged {
-			// Read exactly the content fingerprinted: what a live file
-			// gains meanwhile is read by the next run, which resumes at
-			// fp.size (or at its last complete line).
-			rd = io.LimitReader(rc, fp.size-offset)
-		}
+		// Read exactly the content fingerprinted: what a live file gains
+		// meanwhile is read by the next run, which resumes at fp.size (or
+		// at its last complete line). Damage the fingerprint met ends the
+		// content there, as it did then.
+		rd = &cutReader{r: io.LimitReader(rc, fp.size-offset), end: fp.damaged}
 	}
 	if opt.Progress != nil {
 		rd = opt.Progress.Reader(rd)
@@ -279,6 +297,12 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 	}
 	ir.Used = agg.Stats.Used
 	rec := allowlist.SourceRecord{Kind: allowlist.SourceFile, Path: in.Name, Records: stats.Records, From: agg.Stats.From, To: agg.Stats.To}
+	resumed := func() {
+		if offset > 0 {
+			ir.Outcome = OutcomeResumed
+			ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", offset, offset))
+		}
+	}
 	if in.Stdin {
 		rec.ID = hashID(stdinHash)
 		if findFile(known, rec.ID) != nil {
@@ -287,7 +311,20 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 		}
 	} else {
 		consumed := fp.size
-		if !fp.endsNL && stats.ByReason[flows.ReasonTruncatedLine] > 0 && fp.lastNL >= offset {
+		switch {
+		case fp.damaged != nil && stats.Documents && stats.Records > 0:
+			// Records of a JSON document cut off by the damage: a complete
+			// copy could not be resumed where this one breaks, so none of
+			// them counts now.
+			ir.Outcome = OutcomeRejected
+			ir.Notes = append(ir.Notes, "the gzip stream breaks inside a JSON document: none of its records is counted (a complete copy of the file could not be resumed where this one breaks); observe the complete file")
+			return ir, nil, nil
+		case fp.damaged != nil:
+			// Only the complete lines before the damage were decoded: the
+			// part of the line the damage cut off is read again, whole,
+			// from a complete copy of the file.
+			consumed = fp.lastNL
+		case !fp.endsNL && stats.ByReason[flows.ReasonTruncatedLine] > 0 && fp.lastNL >= offset:
 			// The last line is still being written: leave it for the next run.
 			// It is not a bad record: it is re-read once complete.
 			consumed = fp.lastNL
@@ -304,14 +341,17 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 			}
 			ir.Decode.Examples = ex
 		}
+		if consumed < offset {
+			consumed = offset
+		}
+		if ir.Decode.Records == 0 && ir.Decode.Bad > 0 {
+			return reject(ir), nil, nil
+		}
 		if consumed == offset {
 			// Only the start of a line since the last run: nothing
 			// consumed, and the record of this prefix stays as it is.
 			ir.Outcome = OutcomeIngested
-			if offset > 0 {
-				ir.Outcome = OutcomeResumed
-				ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", offset, offset))
-			}
+			resumed()
 			return ir, nil, nil
 		}
 		rec.Bytes = consumed
@@ -324,13 +364,36 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 			rec.ID = id
 		}
 	}
-	ir.Outcome = OutcomeIngested
-	if offset > 0 {
-		ir.Outcome = OutcomeResumed
-		ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", offset, offset))
+	if ir.Decode.Records == 0 && ir.Decode.Bad > 0 {
+		return reject(ir), nil, nil
 	}
+	ir.Outcome = OutcomeIngested
+	resumed()
 	ir.Record = &rec
 	return ir, agg, nil
+}
+
+// reject marks an input that held bad records and no valid one: it is
+// not counted, and not recorded as ingested, so that it is read again.
+func reject(ir *InputResult) *InputResult {
+	ir.Outcome = OutcomeRejected
+	ir.Notes = append(ir.Notes, fmt.Sprintf("no valid flow record, only %d bad ones: not counted and not recorded as ingested (is it a flow log?)", ir.Decode.Bad))
+	return ir
+}
+
+// cutReader reads r and then, instead of io.EOF, the damage that ended the
+// content when it was fingerprinted (if any).
+type cutReader struct {
+	r   io.Reader
+	end *flows.GzipError
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF && c.end != nil {
+		err = c.end
+	}
+	return n, err
 }
 
 func hashPrefix(in flows.Input, n int64) (string, error) {

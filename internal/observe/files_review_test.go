@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -161,4 +162,94 @@ func TestFilesTruncatedGzipStillReported(t *testing.T) {
 	res := observeFile(t, st, p)
 	require.EqualValues(t, 1, res.Decode.ByReason[flows.ReasonTruncatedGzip], "%v", res.Decode.Examples)
 	require.Greater(t, res.Decode.Records, int64(0))
+}
+
+// gzipCutMidLine gzips content and cuts the compressed stream so that
+// what decompresses before the damage ends inside a line.
+func gzipCutMidLine(t *testing.T, content []byte) (whole, cut []byte) {
+	t.Helper()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write(content)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	whole = gz.Bytes()
+	for n := len(whole) * 2 / 3; n > len(whole)/3; n -= 7 {
+		zr, err := gzip.NewReader(bytes.NewReader(whole[:n]))
+		require.NoError(t, err)
+		got, err := io.ReadAll(zr)
+		require.Error(t, err, "a cut stream is damaged")
+		if len(got) > 0 && got[len(got)-1] != '\n' {
+			return whole, whole[:n]
+		}
+	}
+	t.Fatal("no cut ends mid-line")
+	return nil, nil
+}
+
+// A gzip log copied while it was still being written (cut off mid-line),
+// then observed again once complete: the line the damage cut is read
+// whole from the complete copy, nothing is lost or counted twice, and the
+// only bad record is the damage itself.
+func TestFilesTruncatedGzipThenComplete(t *testing.T) {
+	lines := demoLines(t)
+	all := bytes.Join(lines, nil)
+	whole, cut := gzipCutMidLine(t, all)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "flows.log.1.gz")
+	st, err := allowlist.Open(filepath.Join(dir, "store"), config.Default())
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(p, cut, 0o644))
+	res := observeFile(t, st, p)
+	require.Equal(t, map[string]int64{flows.ReasonTruncatedGzip: 1}, res.Decode.ByReason, "%v", res.Decode.Examples)
+	n1 := res.Decode.Records
+
+	// The same damaged copy again: nothing new, nothing counted.
+	meta := st.Meta.Ingest
+	res, err = Files(context.Background(), st, FileOptions{Paths: []string{p}, Workers: 1})
+	require.NoError(t, err)
+	require.Zero(t, res.Decode.Records)
+	require.Equal(t, meta, st.Meta.Ingest)
+
+	require.NoError(t, os.WriteFile(p, whole, 0o644))
+	res = observeFile(t, st, p)
+	require.Zero(t, res.Decode.Bad, "the cut line is read whole: %v", res.Decode.Examples)
+	require.Equal(t, OutcomeResumed, res.Inputs[0].Outcome)
+	require.Equal(t, int64(len(lines)), n1+res.Decode.Records, "every record counted exactly once")
+	require.Equal(t, map[string]int64{flows.ReasonTruncatedGzip: 1}, st.Meta.Ingest.BadByReason)
+	requireSameFiles(t, wholeStore(t, all), namespaceFiles(t, st))
+}
+
+// A gzip stream that breaks inside a JSON document cannot be resumed where
+// it breaks: none of its records counts until the complete file is read.
+func TestFilesTruncatedGzipDocumentIsRejected(t *testing.T) {
+	lines := demoLines(t)
+	var doc bytes.Buffer
+	doc.WriteString("[\n")
+	for i, l := range lines {
+		if i > 0 {
+			doc.WriteString(",\n")
+		}
+		doc.Write(bytes.TrimRight(l, "\n"))
+	}
+	doc.WriteString("\n]\n")
+	whole, cut := gzipCutMidLine(t, doc.Bytes())
+	dir := t.TempDir()
+	p := filepath.Join(dir, "search.json.gz")
+	st, err := allowlist.Open(filepath.Join(dir, "store"), config.Default())
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(p, cut, 0o644))
+	res := observeFile(t, st, p)
+	require.Equal(t, OutcomeRejected, res.Inputs[0].Outcome, "%v", res.Inputs[0].Notes)
+	require.Empty(t, st.Meta.Sources)
+	require.Empty(t, st.Names())
+
+	require.NoError(t, os.WriteFile(p, whole, 0o644))
+	res = observeFile(t, st, p)
+	require.Equal(t, OutcomeIngested, res.Inputs[0].Outcome)
+	require.Equal(t, int64(len(lines)), res.Decode.Records)
+	require.Zero(t, st.Meta.Ingest.Bad)
+	requireSameFiles(t, wholeStore(t, doc.Bytes()), namespaceFiles(t, st))
 }
