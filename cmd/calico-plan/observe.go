@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/internal/cluster"
-	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/internal/observe"
 )
 
@@ -49,7 +48,15 @@ since (a live flows.log) is read from where the previous run stopped.
 
 Bad records (malformed JSON, wrong types, unknown enums, truncated lines or
 gzip) are skipped, counted and reported with file and line; --strict makes
-the first one fatal and leaves the store untouched.
+the first one fatal and leaves the store untouched. An input with bad records
+and no valid one (not a flow log?) is rejected: nothing of it is counted or
+remembered, and observe exits 1 once the other inputs are saved. A gzip file
+cut off mid-stream (copied while it was written) is read up to its last
+complete line; the rest is read when the complete file is observed.
+
+observe is the only command that creates a store, and only once a read
+succeeded: a source that cannot be reached leaves nothing behind. A store
+whose _store.yaml is missing or damaged is refused (restore it from git).
 
 --namespaces takes 'kubectl get ns -o yaml' output (a NamespaceList or
 Namespace documents) to learn each namespace's tier from its label.`,
@@ -87,17 +94,17 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 			return err
 		}
 	}
-	unlock, err := fsutil.Lock(g.storeDir)
+	// Nothing is created before the first read succeeds: a new store's
+	// directory, lock and files appear with its first save.
+	w, err := g.openStoreForWrite(true)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	st, err := g.openStore()
-	if err != nil {
-		return err
-	}
+	defer w.close()
+	st := w.st
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	var files *observe.Result
 	if len(o.from) > 0 {
 		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin}
 		if g.isTerminal() {
@@ -110,21 +117,41 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 		if err != nil {
 			return err
 		}
-		printObserveReport(g, res, st.Dir)
+		files = res
 	}
+	var es *observe.ESResult
 	if o.es.enabled() {
-		if err := runElasticsearch(ctx, g, st, o.es); err != nil {
+		if es, err = runElasticsearch(ctx, g, st, o.es); err != nil {
 			return err
 		}
 	}
 	if nsLabels != nil {
 		st.SetNamespaceLabels(nsLabels)
 	}
-	if err := st.Save(); err != nil {
-		return err
+	// Reports say "ingested" only once the store is saved. A new store is
+	// not created when every input was rejected.
+	if es != nil || (files != nil && (!st.IsNew() || len(files.Rejected()) < len(files.Inputs))) {
+		if err := w.save(); err != nil {
+			return err
+		}
+	}
+	if files != nil {
+		printObserveReport(g, files, st.Dir)
+	}
+	if es != nil {
+		printESReport(g, es)
+	}
+	if files != nil {
+		if rej := files.Rejected(); len(rej) > 0 {
+			names := make([]string, len(rej))
+			for i, in := range rej {
+				names[i] = in.Name
+			}
+			return fmt.Errorf("%d of %d inputs rejected, nothing of them counted or recorded as ingested: %s (see the notes above)", len(rej), len(files.Inputs), strings.Join(names, ", "))
+		}
 	}
 	if o.goldmane.enabled() {
-		return runGoldmane(ctx, g, st, o.goldmane)
+		return runGoldmane(ctx, g, w, o.goldmane)
 	}
 	return nil
 }

@@ -16,6 +16,9 @@ import (
 	"github.com/calico-plan/calico-plan/internal/observe"
 )
 
+// esDefaultSince is the window of a first Elasticsearch observe.
+const esDefaultSince = "7d"
+
 // esFlags are observe's Elasticsearch flags.
 type esFlags struct {
 	flags *cobra.Command
@@ -116,7 +119,7 @@ func addElasticsearchFlags(cmd *cobra.Command) *esFlags {
 	// other time-based sources of observe: whoever registers first defines
 	// them, and their values are read by name.
 	if fs.Lookup("since") == nil {
-		fs.String("since", "7d", "read the last DURATION (e.g. 7d, 36h) on the first observe of a source")
+		fs.String("since", esDefaultSince, "read the last DURATION (e.g. 7d, 36h) on the first observe of a source")
 	}
 	if fs.Lookup("from-time") == nil {
 		fs.String("from-time", "", "window start, RFC 3339 (instead of --since)")
@@ -251,6 +254,11 @@ func (f *esFlags) options(warn func(string)) (observe.ESOptions, error) {
 			return o, err
 		}
 	} else {
+		if since == "" {
+			// --since is shared with Goldmane, whose default is empty
+			// (all it retains); Elasticsearch's is 7d.
+			since = esDefaultSince
+		}
 		if o.Since, err = config.ParseDuration(since); err != nil || o.Since <= 0 {
 			return o, fmt.Errorf("--since %q: want a positive duration such as 7d or 36h", since)
 		}
@@ -269,23 +277,18 @@ func (f *esFlags) options(warn func(string)) (observe.ESOptions, error) {
 	return o, nil
 }
 
-// runElasticsearch observes Elasticsearch into the store (the caller
-// saves it) and reports on stderr.
-func runElasticsearch(ctx context.Context, g *globals, st *allowlist.Store, f *esFlags) error {
+// runElasticsearch observes Elasticsearch into the store; the caller saves
+// it, then reports with printESReport.
+func runElasticsearch(ctx context.Context, g *globals, st *allowlist.Store, f *esFlags) (*observe.ESResult, error) {
 	w := g.stderr
 	o, err := f.options(func(msg string) { fmt.Fprintln(w, "warning:", msg) })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if g.isTerminal != nil && g.isTerminal() {
 		o.Progress = w
 	}
-	res, err := observe.Elasticsearch(ctx, st, o)
-	if err != nil {
-		return err
-	}
-	printESReport(g, res)
-	return nil
+	return observe.Elasticsearch(ctx, st, o)
 }
 
 func printESReport(g *globals, res *observe.ESResult) {

@@ -36,14 +36,20 @@ func esHarness(t *testing.T, env map[string]string, args ...string) (stderr stri
 	f.env = func(k string) string { return env[k] }
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
 		require.True(t, f.enabled())
-		st, err := g.openStore()
+		w, err := g.openStoreForWrite(true)
 		if err != nil {
 			return err
 		}
-		if err := runElasticsearch(c.Context(), g, st, f); err != nil {
+		defer w.close()
+		res, err := runElasticsearch(c.Context(), g, w.st, f)
+		if err != nil {
 			return err
 		}
-		return st.Save()
+		if err := w.save(); err != nil {
+			return err
+		}
+		printESReport(g, res)
+		return nil
 	}
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)

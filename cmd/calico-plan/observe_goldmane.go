@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows/goldmane"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/kube"
@@ -93,7 +92,8 @@ func addGoldmaneFlags(cmd *cobra.Command) *goldmaneFlags {
 func (f *goldmaneFlags) enabled() bool { return f.addr != "" || f.kube }
 
 // runGoldmane observes Goldmane into the store (List, or Stream with --follow).
-func runGoldmane(ctx context.Context, g *globals, st *allowlist.Store, f *goldmaneFlags) error {
+func runGoldmane(ctx context.Context, g *globals, w *storeWriter, f *goldmaneFlags) error {
+	st := w.st
 	if f.addr != "" && f.kube {
 		return fmt.Errorf("give --goldmane HOST:PORT or --goldmane-kube, not both")
 	}
@@ -150,24 +150,24 @@ func runGoldmane(ctx context.Context, g *globals, st *allowlist.Store, f *goldma
 	opt := observe.GoldmaneOptions{Client: client, SourceID: "goldmane:" + id, Since: since, PageSize: f.pageSize, AllowPartial: allowPartial, Log: g.stderr}
 	if f.follow {
 		fmt.Fprintf(g.stderr, "following Goldmane %s into %s (checkpoint every %s; Ctrl-C to stop)\n", id, st.Dir, f.checkpoint)
-		return observe.GoldmaneFollow(ctx, st, observe.FollowOptions{GoldmaneOptions: opt, Checkpoint: f.checkpoint, Save: st.Save})
+		return observe.GoldmaneFollow(ctx, st, observe.FollowOptions{GoldmaneOptions: opt, Checkpoint: f.checkpoint, Save: w.save})
 	}
 	res, err := observe.GoldmaneList(ctx, st, opt)
 	if err != nil {
 		return err
 	}
-	if err := st.Save(); err != nil {
+	if err := w.save(); err != nil {
 		return err
 	}
-	w := g.stderr
-	fmt.Fprintf(w, "goldmane %s: %s to %s, %d flows, %d used for egress allowlists\n", id, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), res.Results, res.Stats.Used)
+	out := g.stderr
+	fmt.Fprintf(out, "goldmane %s: %s to %s, %d flows, %d used for egress allowlists\n", id, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), res.Results, res.Stats.Used)
 	if res.Unmapped > 0 {
-		fmt.Fprintf(w, "warning: %d flows could not be mapped (a newer Calico?): %s\n", res.Unmapped, strings.Join(res.Examples, "; "))
+		fmt.Fprintf(out, "warning: %d flows could not be mapped (a newer Calico?): %s\n", res.Unmapped, strings.Join(res.Examples, "; "))
 	}
 	for _, gp := range res.Gaps {
-		fmt.Fprintf(w, "warning: observation gap %s to %s: %s\n", gp.From, gp.To, gp.Reason)
+		fmt.Fprintf(out, "warning: observation gap %s to %s: %s\n", gp.From, gp.To, gp.Reason)
 	}
-	fmt.Fprintf(w, "store: %s\n", st.Dir)
+	fmt.Fprintf(out, "store: %s\n", st.Dir)
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/internal/rollout"
 )
 
@@ -172,15 +171,12 @@ namespace's stage label, which puts it back under the observe policy.`,
 // withStoreNamespace locks the store, opens it and runs fn on one
 // namespace; fn saves.
 func withStoreNamespace(g *globals, ns string, fn func(*allowlist.Store, *allowlist.Namespace) error) error {
-	unlock, err := fsutil.Lock(g.storeDir)
+	w, err := g.openStoreForWrite(false)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	st, err := g.openStore()
-	if err != nil {
-		return err
-	}
+	defer w.close()
+	st := w.st
 	n := st.Namespace(ns)
 	if n == nil {
 		return fmt.Errorf("namespace %q has no allowlist in the store %s: observe it first (calico-plan observe --from FLOWS)", ns, st.Dir)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/fsutil"
 )
 
 // defaultStoreDir is the --store default.
@@ -95,13 +96,92 @@ func (g *globals) globalArgs() string {
 	return s
 }
 
-// openStore loads the profile and the store.
+// openStore loads the profile and the store, which must exist (only
+// observe creates one). It reads without changing anything in the store.
 func (g *globals) openStore() (*allowlist.Store, error) {
 	p, err := g.profile()
 	if err != nil {
 		return nil, err
 	}
-	return allowlist.Open(g.storeDir, p)
+	return allowlist.OpenExisting(g.storeDir, p)
+}
+
+// storeWriter is a store opened by a command that changes it. The store is
+// locked against other writers from the start when it exists, and from its
+// first save when it does not: until then nothing is created.
+type storeWriter struct {
+	st     *allowlist.Store
+	unlock func()
+}
+
+// openStoreForWrite locks and loads the store. With create, a store that
+// does not exist yet starts empty and is created by the first save;
+// without, it must exist.
+func (g *globals) openStoreForWrite(create bool) (*storeWriter, error) {
+	p, err := g.profile()
+	if err != nil {
+		return nil, err
+	}
+	exists, err := allowlist.Exists(g.storeDir)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if !create {
+			// Says what is missing (no directory, or no store in it).
+			if _, err := allowlist.OpenExisting(g.storeDir, p); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("store %s appeared while it was being opened: run the command again", g.storeDir)
+		}
+		st, err := allowlist.Open(g.storeDir, p)
+		if err != nil {
+			return nil, err
+		}
+		return &storeWriter{st: st}, nil
+	}
+	unlock, err := fsutil.Lock(g.storeDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := allowlist.Open(g.storeDir, p)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &storeWriter{st: st, unlock: unlock}, nil
+}
+
+// save writes the store. A store that did not exist is created here, and
+// locked; if another process created it meanwhile, nothing is saved.
+func (w *storeWriter) save() error {
+	if w.unlock == nil {
+		dir := w.st.Dir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		unlock, err := fsutil.Lock(dir)
+		if err != nil {
+			return err
+		}
+		w.unlock = unlock
+		exists, err := allowlist.Exists(dir)
+		if err != nil {
+			return err
+		}
+		if exists || !w.st.IsNew() {
+			return fmt.Errorf("store %s was created by another calico-plan process while this one ran: nothing was saved; run the command again", dir)
+		}
+	}
+	return w.st.Save()
+}
+
+// close releases the lock.
+func (w *storeWriter) close() {
+	if w.unlock != nil {
+		w.unlock()
+		w.unlock = nil
+	}
 }
 
 // parseNow parses --now (RFC 3339 or a date); empty means "newest observed".
