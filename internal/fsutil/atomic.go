@@ -308,7 +308,7 @@ func applyJournal(dir string, j *journal, states []entryState) error {
 			continue
 		}
 		if err := os.Rename(filepath.Join(dir, r.From), filepath.Join(dir, r.To)); err != nil {
-			return err
+			return fmt.Errorf("%s: completing the write of %s (journal %s): %w", dir, r.To, JournalName, err)
 		}
 	}
 	if err := syncDir(dir); err != nil {
