@@ -84,11 +84,13 @@ func TestReadersDuringObserveChangeNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	var reads atomic.Int64
 	errs := make(chan error, 8)
+	running := make(chan struct{}, 3)
+	defer func() { stop.Store(true); wg.Wait() }() // also when the test fails early
 	for r := 0; r < 3; r++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for !stop.Load() {
+			for first := true; first || !stop.Load(); first = false {
 				out, _, err := run(t, "", status(store)...)
 				if err == nil {
 					var v string
@@ -100,9 +102,19 @@ func TestReadersDuringObserveChangeNothing(t *testing.T) {
 					errs <- err
 					return
 				}
-				reads.Add(1)
+				if reads.Add(1); first {
+					running <- struct{}{}
+				}
 			}
 		}()
+	}
+	// Every reader is looping before observe starts writing.
+	for r := 0; r < 3; r++ {
+		select {
+		case <-running:
+		case err := <-errs:
+			require.NoError(t, err)
+		}
 	}
 	for _, p := range parts[1:] {
 		_, errs, err := run(t, "", "observe", "--store", store, "--from", p)
@@ -114,7 +126,6 @@ func TestReadersDuringObserveChangeNothing(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Positive(t, reads.Load())
 	t.Logf("%d reads while observe wrote", reads.Load())
 	require.Equal(t, readDir(t, seq), readDir(t, store), "the store equals a run without readers")
 
