@@ -221,7 +221,31 @@ func Exists(dir string) (bool, error) {
 // them would count every input again.
 func Open(dir string, prof *config.Profile) (*Store, error) {
 	s := &Store{Dir: dir, prof: prof, ns: map[string]*Namespace{}, Meta: Meta{Version: FormatVersion}}
-	files, err := fsutil.ReadFiles(dir, func(name string) bool { return name == MetaFile || isNamespaceFile(name) })
+	metaPath := filepath.Join(dir, MetaFile)
+	var meta []byte
+	haveMeta := false
+	var names, errs []string
+	err := fsutil.ReadFiles(dir, func(name string) bool { return name == MetaFile || isNamespaceFile(name) }, func(name string, b []byte) error {
+		if name == MetaFile {
+			meta, haveMeta = b, true
+			return nil
+		}
+		// Namespace files are parsed as they are read, so that their
+		// bytes are not all held at once.
+		names = append(names, name)
+		path := filepath.Join(dir, name)
+		n, err := ParseNamespace(b, path)
+		if err != nil {
+			errs = append(errs, err.Error())
+			return nil
+		}
+		if want := strings.TrimSuffix(name, ".yaml"); n.Namespace != want {
+			errs = append(errs, fmt.Sprintf("%s: namespace %q does not match the file name (want %q)", path, n.Namespace, want))
+			return nil
+		}
+		s.ns[n.Namespace] = n
+		return nil
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
 			s.isNew = true
@@ -231,43 +255,20 @@ func Open(dir string, prof *config.Profile) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	metaPath := filepath.Join(dir, MetaFile)
-	names := make([]string, 0, len(files))
-	for name := range files {
-		if name != MetaFile {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	b, ok := files[MetaFile]
 	switch {
-	case !ok && len(names) == 0:
+	case !haveMeta && len(names) == 0:
 		s.isNew = true
 		return s, nil
-	case !ok:
+	case !haveMeta:
 		return nil, missingMetaError(dir, names)
-	case len(bytes.TrimSpace(b)) == 0:
+	case len(bytes.TrimSpace(meta)) == 0:
 		return nil, fmt.Errorf("%s is empty: %s", metaPath, restoreMeta(dir))
 	}
-	if err := decodeStrict(b, &s.Meta); err != nil {
+	if err := decodeStrict(meta, &s.Meta); err != nil {
 		return nil, fmt.Errorf("%s: %w (%s)", metaPath, err, restoreMeta(dir))
 	}
 	if s.Meta.Version != FormatVersion {
 		return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", metaPath, s.Meta.Version, FormatVersion)
-	}
-	var errs []string
-	for _, name := range names {
-		path := filepath.Join(dir, name)
-		n, err := ParseNamespace(files[name], path)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		if want := strings.TrimSuffix(name, ".yaml"); n.Namespace != want {
-			errs = append(errs, fmt.Sprintf("%s: namespace %q does not match the file name (want %q)", path, n.Namespace, want))
-			continue
-		}
-		s.ns[n.Namespace] = n
 	}
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))

@@ -392,26 +392,28 @@ func recoverLocked(dir string) error {
 }
 
 // ReadFiles reads the files of dir whose names keep accepts, as the last
-// complete write (WriteFiles) left them, without changing anything in dir.
-// It holds a shared lock on dir while it reads, so no write runs
-// meanwhile. A journal left by an interrupted write is read as if it had
-// been completed (the state the write committed); temp files are never
-// read. keep sees plain names only (never temp files or the journal).
-func ReadFiles(dir string, keep func(name string) bool) (map[string][]byte, error) {
+// complete write (WriteFiles) left them, without changing anything in dir,
+// and passes each to fn (in name order; data is fn's to keep). It holds a
+// shared lock on dir while it reads, so no write runs meanwhile. A journal
+// left by an interrupted write is read as if it had been completed (the
+// state the write committed); temp files are never read. keep sees plain
+// names only (never temp files or the journal). An error from fn stops the
+// read and is returned.
+func ReadFiles(dir string, keep func(name string) bool, fn func(name string, data []byte) error) error {
 	unlock, err := lockDir(dir, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
 	j, states, err := journalState(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pending := map[string]string{} // target -> temp file holding its new content
 	if j != nil {
 		apply, err := journalOutcome(dir, j, states)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for i, r := range j.Renames {
 			if apply && states[i] == statePending {
@@ -421,31 +423,34 @@ func ReadFiles(dir string, keep func(name string) bool) (map[string][]byte, erro
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	names := map[string]bool{}
+	seen := map[string]bool{}
+	var names []string
 	for _, e := range ents {
-		if n := e.Name(); !isTemp(n) && n != JournalName && !e.IsDir() {
-			names[n] = true
+		if n := e.Name(); !isTemp(n) && n != JournalName && !e.IsDir() && keep(n) {
+			seen[n] = true
+			names = append(names, n)
 		}
 	}
 	for to := range pending {
-		names[to] = true
-	}
-	out := map[string][]byte{}
-	for n := range names {
-		if !keep(n) {
-			continue
+		if !seen[to] && keep(to) {
+			names = append(names, to)
 		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
 		src := n
 		if from, ok := pending[n]; ok {
 			src = from
 		}
 		b, err := os.ReadFile(filepath.Join(dir, src))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[n] = b
+		if err := fn(n, b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }

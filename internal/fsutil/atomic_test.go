@@ -131,7 +131,7 @@ func TestLostTempFileAfterARenameIsReported(t *testing.T) {
 	require.NoError(t, os.Rename(filepath.Join(dir, a), filepath.Join(dir, "a.yaml")))
 	require.NoError(t, os.Remove(filepath.Join(dir, b)))
 
-	_, err = ReadFiles(dir, func(string) bool { return true })
+	err = ReadFiles(dir, func(string) bool { return true }, func(string, []byte) error { return nil })
 	var ie *InconsistentError
 	require.ErrorAs(t, err, &ie)
 	require.ErrorContains(t, err, "b.yaml")
@@ -153,9 +153,12 @@ func TestReadFilesSeesTheCommittedStateAndChangesNothing(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".b.yaml.tmp-99"), []byte("uncommitted"), 0o644))
 	before := snapshot(t, dir)
 
-	got, err := ReadFiles(dir, func(n string) bool { return strings.HasSuffix(n, ".yaml") })
-	require.NoError(t, err)
-	require.Equal(t, map[string][]byte{"a.yaml": []byte("new-a"), "b.yaml": []byte("2"), "c.yaml": []byte("new-c")}, got)
+	got := map[string]string{}
+	require.NoError(t, ReadFiles(dir, func(n string) bool { return strings.HasSuffix(n, ".yaml") }, func(n string, b []byte) error {
+		got[n] = string(b)
+		return nil
+	}))
+	require.Equal(t, map[string]string{"a.yaml": "new-a", "b.yaml": "2", "c.yaml": "new-c"}, got)
 	require.Equal(t, before, snapshot(t, dir), "a reader changes nothing")
 
 	// A writer completes the journal and drops the stray temp file.
