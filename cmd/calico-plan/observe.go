@@ -130,13 +130,15 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	}
 	// Reports say "ingested" only once the store is saved. A new store is
 	// not created when every input was rejected.
+	saved := false
 	if es != nil || (files != nil && (!st.IsNew() || len(files.Rejected()) < len(files.Inputs))) {
 		if err := w.save(); err != nil {
 			return err
 		}
+		saved = true
 	}
 	if files != nil {
-		printObserveReport(g, files, st.Dir)
+		printObserveReport(g, files, st.Dir, saved)
 	}
 	if es != nil {
 		printESReport(g, es)
@@ -156,7 +158,7 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	return nil
 }
 
-func printObserveReport(g *globals, res *observe.Result, dir string) {
+func printObserveReport(g *globals, res *observe.Result, dir string, saved bool) {
 	w := g.stderr
 	for _, in := range res.Inputs {
 		line := fmt.Sprintf("%s: %s", in.Name, in.Outcome)
@@ -189,6 +191,10 @@ func printObserveReport(g *globals, res *observe.Result, dir string) {
 	}
 	if s.LabelsDropped > 0 {
 		fmt.Fprintf(w, "warning: %d labels were left out of selectors because they are not valid Kubernetes labels\n", s.LabelsDropped)
+	}
+	if !saved {
+		fmt.Fprintf(w, "store: %s not created: nothing was ingested\n", dir)
+		return
 	}
 	fmt.Fprintf(w, "store: %s (see 'calico-plan status --store %s')\n", dir, dir)
 }

@@ -207,6 +207,7 @@ func TestObserveRejectsInputWithoutValidRecords(t *testing.T) {
 	require.Equal(t, 1, exitCodeOf(err))
 	require.Contains(t, errs, readme+": rejected")
 	require.Contains(t, errs, "not recorded as ingested")
+	require.Contains(t, errs, "store: "+store+" not created")
 	_, statErr := os.Stat(store)
 	require.True(t, os.IsNotExist(statErr), "no store from a rejected input")
 
