@@ -9,7 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Tests on the real records in /work/shared/samples (see its README).
+// Tests on the real records in ../shared/samples from the module root (see
+// its README), found by samplePath.
 
 func TestSampleLinseedLegacyDocuments(t *testing.T) {
 	data := sampleBytes(t, "ee-linseed-fv-flow_logs_legacy.subset.ndjson")

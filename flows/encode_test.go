@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/calico-plan/calico-plan/internal/sharedtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -59,7 +61,7 @@ func TestEnterpriseRoundTrip(t *testing.T) {
 	// Plus every decodable sample record and a generated set.
 	for _, name := range []string{"ee-linseed-fv-flow_logs_legacy.subset.ndjson", "ee-fake-log-generator-example-flows.subset.ndjson",
 		"ee-observability-clinic-denied-flow.ndjson", "ee-ids-linseed-list-response.json", "ee-felix-testdata-flows.ndjson"} {
-		if _, err := os.Stat(filepath.Join(samplesDir, name)); err != nil {
+		if _, ok := sharedtest.Lookup(t, sharedtest.Samples, name); !ok {
 			continue
 		}
 		flows = append(flows, decodeBytes(t, sampleBytes(t, name), Options{}).flows...)

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/calico-plan/calico-plan/internal/sharedtest"
 )
 
 // Fuzz targets: decoding arbitrary bytes must never panic, and every flow a
@@ -15,9 +16,13 @@ import (
 
 func addSampleSeeds(f *testing.F, names ...string) {
 	for _, name := range names {
-		data, err := os.ReadFile(filepath.Join(samplesDir, name))
+		p, ok := sharedtest.Lookup(f, sharedtest.Samples, name)
+		if !ok {
+			continue // samples are optional (outside CI)
+		}
+		data, err := os.ReadFile(p)
 		if err != nil {
-			continue // samples are optional
+			f.Fatal(err)
 		}
 		f.Add(data)
 		for _, l := range bytes.Split(data, []byte{'\n'}) {

@@ -3,34 +3,24 @@ package flows
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/calico-plan/calico-plan/internal/sharedtest"
 )
 
-// samplesDir holds the real Calico records shared by the project; tests
-// that need them skip when it is absent. CALICO_PLAN_SAMPLES overrides it.
-const samplesDir = "/work/shared/samples"
-
+// samplePath returns a real Calico record file shared by the project
+// (../shared/samples from the module root, or CALICO_PLAN_SAMPLES); tests
+// that need it skip when it is absent, and fail under CI=true.
 func samplePath(t testing.TB, name string) string {
 	t.Helper()
-	dir := samplesDir
-	if d := os.Getenv("CALICO_PLAN_SAMPLES"); d != "" {
-		dir = d
-	}
-	p := filepath.Join(dir, name)
-	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("sample %s not available", p)
-	}
-	return p
+	return sharedtest.Dir(t, sharedtest.Samples, name)
 }
 
 func sampleBytes(t testing.TB, name string) []byte {

@@ -2,9 +2,10 @@ package policy
 
 // Peer-suite agreement: replays the golden connectivity results of two
 // independent network-policy analyzers (np-guard netpol-analyzer and IBM
-// network-config-analyzer), kept under /work/shared/peer-suites (override
-// with CALICO_PLAN_PEER_SUITES), through the evaluator. The suites are read in
-// place, never copied; the test skips when they are absent.
+// network-config-analyzer), kept in ../shared/peer-suites from the module
+// root (CALICO_PLAN_PEER_SUITES points elsewhere, e.g. at the analyzers'
+// full suites), through the evaluator. The suites are read in place, never
+// copied; the test skips when they are absent, and fails under CI=true.
 //
 // For every ordered pair of distinct workloads (and workload <-> external
 // address) it probes each protocol (TCP, UDP, SCTP; NCA also ICMP) at every
@@ -45,6 +46,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/calico-plan/calico-plan/internal/policy/selector"
+	"github.com/calico-plan/calico-plan/internal/sharedtest"
 )
 
 // Agreement floors, as measured when this test was written (np-guard
@@ -146,15 +148,13 @@ func (a *agreement) report(t *testing.T, name string) {
 	}
 }
 
-func peerSuitesDir(t *testing.T) string {
-	dir := os.Getenv("CALICO_PLAN_PEER_SUITES")
-	if dir == "" {
-		dir = "/work/shared/peer-suites"
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("peer suites not available at %s", dir)
-	}
-	return dir
+// peerSuite returns a peer analyzer's folder in the shared peer suites
+// (../shared/peer-suites from the module root, or CALICO_PLAN_PEER_SUITES,
+// e.g. the analyzers' full test suites); the test skips when it is absent,
+// and fails under CI=true.
+func peerSuite(t *testing.T, name string) string {
+	t.Helper()
+	return sharedtest.Dir(t, sharedtest.PeerSuites, name)
 }
 
 // --- cluster topology from manifests ----------------------------------------
@@ -566,7 +566,7 @@ func parseIPRanges(s string) ([]ipRange, error) {
 // --- np-guard netpol-analyzer -----------------------------------------------
 
 func TestPeerSuiteNPGuard(t *testing.T) {
-	root := filepath.Join(peerSuitesDir(t), "np-guard-netpol-analyzer")
+	root := peerSuite(t, "np-guard-netpol-analyzer")
 	outs, err := filepath.Glob(filepath.Join(root, "test_outputs", "connlist", "*_connlist_output.txt"))
 	require.NoError(t, err)
 	require.NotEmpty(t, outs)
@@ -768,7 +768,7 @@ type ncaRule struct {
 }
 
 func TestPeerSuiteNCA(t *testing.T) {
-	root := filepath.Join(peerSuitesDir(t), "ibm-network-config-analyzer")
+	root := peerSuite(t, "ibm-network-config-analyzer")
 	schemes, err := filepath.Glob(filepath.Join(root, "tests", "calico_testcases", "example_policies", "*", "*scheme*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, schemes)
@@ -1296,7 +1296,7 @@ var knownQueryDisagreements = map[string]string{}
 // sets contained in the first, vacuity counts sets whose connectivity equals
 // having no policy at all.
 func TestPeerSuiteNCAQueries(t *testing.T) {
-	root := filepath.Join(peerSuitesDir(t), "ibm-network-config-analyzer")
+	root := peerSuite(t, "ibm-network-config-analyzer")
 	schemes, err := filepath.Glob(filepath.Join(root, "tests", "calico_testcases", "example_policies", "*", "*scheme*.yaml"))
 	require.NoError(t, err)
 	total, agree := 0, 0
