@@ -51,7 +51,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkObserve' -benchtime 1000000x ./internal/observe
 	$(GO) test -run '^$$' -bench 'BenchmarkDecode' -benchtime 20x ./flows
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate' -benchtime 1000000x -cpu 1,2 ./internal/policy
-	CALICO_PLAN_MEMTEST=1 $(GO) test -count=1 -run 'TestMemoryBoundedByEntries' -v ./internal/observe
+	CALICO_PLAN_MEMTEST=1 $(GO) test -count=1 -run '^TestMemoryBoundedByEntries$$' -v ./internal/observe
 	$(GO) test -run '^$$' -bench 'BenchmarkElasticsearch' -benchtime 1x ./internal/observe
 	$(GO) test -run '^$$' -bench 'BenchmarkCheckClusterScale' -benchtime 3x ./internal/check
 	$(GO) test -run '^$$' -bench 'BenchmarkStoreAtRef' -benchtime 10x ./internal/diff

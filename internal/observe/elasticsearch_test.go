@@ -350,7 +350,8 @@ var esBenchOnce struct {
 
 // esBenchSetup builds the server once per process: 1,000,000 documents
 // (BENCH_ES_DOCS overrides), 10,000 keys, responses cached so that the
-// server only writes precomputed bytes during the measured runs.
+// server only writes precomputed bytes during the measured runs (which is
+// why the benchmark can time only the client).
 func esBenchSetup(b *testing.B) *esBenchFixture {
 	esBenchOnce.Do(func() {
 		n := 1_000_000
@@ -411,9 +412,15 @@ func esBenchObserve(b *testing.B, fx *esBenchFixture, raw bool) esBenchRun {
 }
 
 // BenchmarkElasticsearch compares the aggregation push-down with the raw
-// scan on 1,000,000 documents / 10,000 keys served from precomputed
-// responses: bytes transferred (request + response bodies) and wall time
-// of the whole observation (queries, decoding, aggregation).
+// scan on 1,000,000 documents / 10,000 keys: the bytes on the wire (request
+// + response bodies), which is what the push-down saves, and the client's
+// own time (queries sent, responses decoded, flows aggregated).
+//
+// The in-process server answers from precomputed responses, so no time
+// figure here says anything about Elasticsearch's work (running the
+// composite aggregation, or scanning and returning documents): only the
+// bytes are comparable with a real cluster. The client times are reported
+// as client-s metrics, without a ratio, and nothing is asserted on them.
 //
 //	go test ./internal/observe -run '^$' -bench BenchmarkElasticsearch -benchtime 1x
 func BenchmarkElasticsearch(b *testing.B) {
@@ -433,16 +440,15 @@ func BenchmarkElasticsearch(b *testing.B) {
 	rawT /= time.Duration(b.N)
 	b.ReportMetric(float64(push.bytes), "pushdown-bytes")
 	b.ReportMetric(float64(raw.bytes), "raw-bytes")
-	b.ReportMetric(pushT.Seconds(), "pushdown-s")
-	b.ReportMetric(rawT.Seconds(), "raw-s")
 	byteRatio := float64(raw.bytes) / float64(push.bytes)
-	timeRatio := rawT.Seconds() / pushT.Seconds()
 	b.ReportMetric(byteRatio, "bytes-ratio")
-	b.ReportMetric(timeRatio, "time-ratio")
-	b.Logf("%d documents, 10000 keys: push-down %d bytes in %s, raw %d bytes in %s: %.0fx fewer bytes, %.1fx faster",
-		fx.docs, push.bytes, pushT.Round(time.Millisecond), raw.bytes, rawT.Round(time.Millisecond), byteRatio, timeRatio)
+	b.ReportMetric(pushT.Seconds(), "pushdown-client-s")
+	b.ReportMetric(rawT.Seconds(), "raw-client-s")
+	b.ReportMetric(0, "ns/op") // a server answering from a cache: no time to report
+	b.Logf("%d documents, 10000 keys: push-down %d bytes, raw %d bytes: %.0fx fewer bytes. "+
+		"Client-side time (decode + aggregate, against precomputed responses, not Elasticsearch's work): push-down %s, raw %s",
+		fx.docs, push.bytes, raw.bytes, byteRatio, pushT.Round(time.Millisecond), rawT.Round(time.Millisecond))
 	if fx.docs >= 1_000_000 {
 		require.GreaterOrEqual(b, byteRatio, 50.0, "push-down transfers at least 50x fewer bytes")
-		require.GreaterOrEqual(b, timeRatio, 10.0, "push-down is at least 10x faster")
 	}
 }
