@@ -164,8 +164,8 @@ func (x npGuardExpect) ext(w string, ip netip.Addr, out bool) *connSet {
 	return &res
 }
 
-// listed reports whether any edge has workload src or dst (pair, or an
-// address probe when one of them is "").
+// listedExt reports whether an edge joins workload w and a range holding
+// ip (from w to ip when out, else from ip to w).
 func (x npGuardExpect) listedExt(w string, ip netip.Addr, out bool) bool {
 	for _, e := range x {
 		wl, ext := e.dst, e.src
