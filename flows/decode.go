@@ -530,8 +530,7 @@ func classify(b []byte, final bool) (detection, bool) {
 	}
 	switch b[i] {
 	case '[':
-		// Element format is decided by the first element.
-		return detection{mode: modeDocRecords, format: FormatAuto}, true
+		return classifyArray(b, i, final)
 	case '{':
 	default:
 		// Not JSON at the start: decode line by line so every bad line is
@@ -566,6 +565,49 @@ func classify(b []byte, final bool) (detection, bool) {
 		mode = modeDocRecords
 	}
 	return detection{mode: mode, format: k.recordFormat(), hits: k.source}, true
+}
+
+// classifyArray decides an input that starts with '[' at b[i]. Normally
+// that is a JSON array of records, whose element format is decided by the
+// first element. But an array that closes on its own first line and is
+// followed, on the next line, by a one-line object is the first line of a
+// JSON-lines input (a stray "[1,2,3]"): it is decoded line by line, so
+// that the array is one bad line, not one bad record per element, and the
+// lines after it keep their own line numbers.
+func classifyArray(b []byte, i int, final bool) (detection, bool) {
+	array := detection{mode: modeDocRecords, format: FormatAuto}
+	nl := bytes.IndexByte(b[i:], '\n')
+	if nl < 0 {
+		if final {
+			return array, true // a one-line input: an array document
+		}
+		return detection{}, false
+	}
+	end, err := skipNested(b[:i+nl], i, "")
+	if err != nil {
+		return array, true // spans lines (pretty-printed) or is malformed
+	}
+	if j := skipWS(b, end); j < i+nl {
+		return array, true // more on the array's line
+	}
+	j := skipWS(b, i+nl)
+	if j >= len(b) {
+		if final {
+			return array, true
+		}
+		return detection{}, false
+	}
+	if b[j] != '{' {
+		return array, true
+	}
+	k := scanKeys(b, j)
+	if !k.complete && !final {
+		return detection{}, false
+	}
+	if k.multiLine || k.hits || k.items || k.flows {
+		return array, true
+	}
+	return detection{mode: modeLines, format: k.recordFormat(), hits: k.source}, true
 }
 
 // nextLineStart returns the index of the first non-blank byte after the
