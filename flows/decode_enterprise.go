@@ -79,6 +79,8 @@ const (
 	fBytesOut
 	fPacketsIn
 	fPacketsOut
+	fCount // a counter the model does not keep, checked for a negative value
+	fLast
 )
 
 // eeKey is one key of Felix's JSON output, in the order Felix writes them
@@ -91,6 +93,9 @@ type eeKey struct {
 	// 16 bytes compare with two loads (every Felix key is at least 8).
 	w0, w1 uint64
 }
+
+// name returns the key without its quotes and colon.
+func (k *eeKey) name() string { return k.quoted[1 : len(k.quoted)-2] }
 
 // match reports whether b[i:] starts with the key.
 func (k *eeKey) match(b []byte, i int) bool {
@@ -120,7 +125,7 @@ var eeOrder = func() []eeKey {
 		{"dest_domains", fDestDomains}, {"proto", fProto}, {"action", fAction}, {"reporter", fReporter},
 		{"policies", fPolicies}, {"bytes_in", fBytesIn}, {"bytes_out", fBytesOut},
 		{"transit_bytes_in", fSkip}, {"transit_bytes_out", fSkip},
-		{"num_flows", fNumFlows}, {"num_flows_started", fSkip}, {"num_flows_completed", fSkip},
+		{"num_flows", fNumFlows}, {"num_flows_started", fCount}, {"num_flows_completed", fCount},
 		{"packets_in", fPacketsIn}, {"packets_out", fPacketsOut}, {"transit_packets_in", fSkip}, {"transit_packets_out", fSkip},
 		{"http_requests_allowed_in", fSkip}, {"http_requests_denied_in", fSkip},
 		{"process_name", fSkip}, {"num_process_names", fSkip}, {"process_id", fSkip}, {"num_process_ids", fSkip},
@@ -158,9 +163,9 @@ var eeKeyPos = func() map[string]int {
 
 // eeFieldNames names the fields in problems.
 var eeFieldNames = func() []string {
-	names := make([]string, fPacketsOut+1)
+	names := make([]string, fLast)
 	for _, k := range eeOrder {
-		if k.id > fSkip {
+		if k.id > fSkip && k.id != fCount {
 			names[k.id] = k.quoted[1 : len(k.quoted)-2]
 		}
 	}
@@ -187,10 +192,12 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 		return errEOF(i, "")
 	}
 	var (
-		identity bool
-		err      *recErr
-		next     int
-		v        int64
+		identity   bool
+		portStated bool // dest_port was a number, not null or absent
+		err        *recErr
+		next       int
+		v          int64
+		offs       = fieldOffsets{-1, -1, -1}
 	)
 	if b[i] == '}' {
 		i++
@@ -232,8 +239,10 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 					}
 				}
 			case fStart:
+				offs.start = i
 				f.Start, i, err = intOrNull(b, i, "start_time")
 			case fEnd:
+				offs.end = i
 				f.End, i, err = intOrNull(b, i, "end_time")
 			case fSourceIP:
 				i, err = d.ipAt(b, i, "source_ip", &f.Source)
@@ -242,6 +251,7 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 			case fSourcePort:
 				f.Source.Port, i, err = portAt(b, i, "source_port")
 			case fDestPort:
+				offs.destPort, portStated = i, b[i] != 'n'
 				f.Dest.Port, i, err = portAt(b, i, "dest_port")
 			case fSourceType:
 				f.Source.Type, i, err = d.typeAt(b, i, "source_type")
@@ -292,19 +302,21 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 			case fPolicies:
 				f.Policies, i, err = d.policiesAt(b, i)
 			case fNumFlows:
-				f.NumFlows, i, err = intOrNull(b, i, "num_flows")
+				f.NumFlows, i, err = countAt(b, i, "num_flows")
 			case fBytesIn:
-				v, i, err = intOrNull(b, i, "bytes_in")
+				v, i, err = countAt(b, i, "bytes_in")
 				f.Bytes += v
 			case fBytesOut:
-				v, i, err = intOrNull(b, i, "bytes_out")
+				v, i, err = countAt(b, i, "bytes_out")
 				f.Bytes += v
 			case fPacketsIn:
-				v, i, err = intOrNull(b, i, "packets_in")
+				v, i, err = countAt(b, i, "packets_in")
 				f.Packets += v
 			case fPacketsOut:
-				v, i, err = intOrNull(b, i, "packets_out")
+				v, i, err = countAt(b, i, "packets_out")
 				f.Packets += v
+			case fCount:
+				_, i, err = countAt(b, i, eeOrder[next-1].name())
 			}
 			if err != nil {
 				return err
@@ -338,7 +350,16 @@ func (d *eeDecoder) decode(b []byte, f *Flow) *recErr {
 	if !identity {
 		return &recErr{Reason: ReasonNotFlow, Msg: "no flow-log fields (source_name_aggr, dest_name_aggr, *_type, *_namespace, action, reporter): not an Enterprise flow record"}
 	}
-	return nil
+	return checkFlow(f, portStated, &offs, nil)
+}
+
+// countAt reads a counter (null gives 0); a negative count is a bad value.
+func countAt(b []byte, i int, field string) (int64, int, *recErr) {
+	v, end, err := intOrNull(b, i, field)
+	if err == nil && v < 0 {
+		return 0, end, negativeCount(i, field, v)
+	}
+	return v, end, err
 }
 
 func intOrNull(b []byte, i int, field string) (int64, int, *recErr) {

@@ -90,6 +90,16 @@ func (d *jsonObjectDecoder) int64At(b []byte, i int, field string) (int64, int, 
 	return parseIntAt(b, i, field)
 }
 
+// countAt reads a counter (int64 in the proto); a negative count is a bad
+// value.
+func (d *jsonObjectDecoder) countAt(b []byte, i int, field string) (int64, int, *recErr) {
+	v, end, err := d.int64At(b, i, field)
+	if err == nil && v < 0 {
+		return 0, end, negativeCount(i, field, v)
+	}
+	return v, end, err
+}
+
 // portAt reads a port (int64 in the proto) and checks its range.
 func (d *jsonObjectDecoder) portAt(b []byte, i int, field string) (uint16, int, *recErr) {
 	v, end, err := d.int64At(b, i, field)
@@ -208,6 +218,7 @@ func pick(key []byte, snake, camel string) string {
 // goldmaneDecoder decodes Goldmane Flow JSON objects.
 type goldmaneDecoder struct {
 	jsonObjectDecoder
+	offs fieldOffsets
 }
 
 func newGoldmaneDecoder() *goldmaneDecoder {
@@ -236,6 +247,7 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 		srcLabels, dstLabels    []string
 		srcLabelsOK, dstLabelOK bool
 	)
+	g.offs.reset()
 	end, err := g.members(b, i, "", func(key []byte, vi int) (int, *recErr) {
 		var end int
 		var err *recErr
@@ -244,8 +256,10 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 			haveKey = true
 			end, err = g.key(b, vi, f)
 		case "start_time", "startTime":
+			g.offs.start = vi
 			f.Start, end, err = g.int64At(b, vi, pick(key, "start_time", "startTime"))
 		case "end_time", "endTime":
+			g.offs.end = vi
 			f.End, end, err = g.int64At(b, vi, pick(key, "end_time", "endTime"))
 		case "source_labels", "sourceLabels":
 			srcLabels, end, err = g.stringList(b, vi, pick(key, "source_labels", "sourceLabels"))
@@ -254,17 +268,19 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 			dstLabels, end, err = g.stringList(b, vi, pick(key, "dest_labels", "destLabels"))
 			dstLabelOK = true
 		case "packets_in", "packetsIn":
-			pin, end, err = g.int64At(b, vi, pick(key, "packets_in", "packetsIn"))
+			pin, end, err = g.countAt(b, vi, pick(key, "packets_in", "packetsIn"))
 		case "packets_out", "packetsOut":
-			pout, end, err = g.int64At(b, vi, pick(key, "packets_out", "packetsOut"))
+			pout, end, err = g.countAt(b, vi, pick(key, "packets_out", "packetsOut"))
 		case "bytes_in", "bytesIn":
-			bin, end, err = g.int64At(b, vi, pick(key, "bytes_in", "bytesIn"))
+			bin, end, err = g.countAt(b, vi, pick(key, "bytes_in", "bytesIn"))
 		case "bytes_out", "bytesOut":
-			bout, end, err = g.int64At(b, vi, pick(key, "bytes_out", "bytesOut"))
+			bout, end, err = g.countAt(b, vi, pick(key, "bytes_out", "bytesOut"))
 		case "num_connections_started", "numConnectionsStarted":
-			started, end, err = g.int64At(b, vi, pick(key, "num_connections_started", "numConnectionsStarted"))
+			started, end, err = g.countAt(b, vi, pick(key, "num_connections_started", "numConnectionsStarted"))
 		case "num_connections_live", "numConnectionsLive":
-			live, end, err = g.int64At(b, vi, pick(key, "num_connections_live", "numConnectionsLive"))
+			live, end, err = g.countAt(b, vi, pick(key, "num_connections_live", "numConnectionsLive"))
+		case "num_connections_completed", "numConnectionsCompleted":
+			_, end, err = g.countAt(b, vi, pick(key, "num_connections_completed", "numConnectionsCompleted"))
 		case "flow":
 			// FlowResult {"id":..,"flow":{..}} as grpcurl prints List/Stream.
 			end, err = skipValue(b, vi, "flow")
@@ -312,8 +328,14 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 	f.NumFlows = started + live
 	f.Bytes = bin + bout
 	f.Packets = pin + pout
-	return nil
+	// Goldmane never aggregates ports away: a port protocol without
+	// dest_port (proto3 JSON omits a zero) has port 0.
+	return checkFlow(f, true, &g.offs, &goldmaneFieldNames)
 }
+
+// goldmaneFieldNames are the proto names of the fields CheckValues judges.
+var goldmaneFieldNames = [len(flowFieldNames)]string{"", "start_time", "end_time", "Key.dest_port",
+	"num_connections_started", "bytes_in", "packets_in"}
 
 func joinField(prefix, field string) string {
 	if field == "" {
@@ -346,6 +368,7 @@ func (g *goldmaneDecoder) key(b []byte, i int, f *Flow) (int, *recErr) {
 			v, end, err = g.enumAt(b, vi, pick(key, "Key.dest_type", "Key.destType"), "EndpointType", int(EndpointNetwork), endpointTypeByName)
 			f.Dest.Type = EndpointType(v)
 		case "dest_port", "destPort":
+			g.offs.destPort = vi
 			f.Dest.Port, end, err = g.portAt(b, vi, pick(key, "Key.dest_port", "Key.destPort"))
 		case "dest_service_name", "destServiceName":
 			f.Service.Name, end, err = g.text(b, vi, pick(key, "Key.dest_service_name", "Key.destServiceName"))

@@ -76,27 +76,29 @@ func TestGoldmaneProtojsonRecord(t *testing.T) {
 }
 
 func TestGoldmaneZeroValuesAndNames(t *testing.T) {
-	// Everything omitted but the key: zero values, empty (not nil) labels.
-	f := one(t, `{"Key":{"source_name":"x"}}`)
-	require.Equal(t, Flow{Source: Endpoint{Name: "x", NameAggr: "x", Labels: []string{}}, Dest: Endpoint{Labels: []string{}}}, f)
+	// Everything omitted but the key and the times: zero values, empty
+	// (not nil) labels.
+	const times = `"start_time":1700000000,"end_time":1700000015`
+	f := one(t, `{"Key":{"source_name":"x"},`+times+`}`)
+	require.Equal(t, Flow{Start: 1700000000, End: 1700000015, Source: Endpoint{Name: "x", NameAggr: "x", Labels: []string{}}, Dest: Endpoint{Labels: []string{}}}, f)
 	// Network peers keep Name empty; host endpoints carry their name.
-	f = one(t, `{"Key":{"source_name":"node-1","source_type":2,"dest_name":"pvt","dest_type":"Network","dest_namespace":"-","dest_service_name":"-","dest_service_namespace":"-","dest_service_port_name":"-"}}`)
+	f = one(t, `{"Key":{"source_name":"node-1","source_type":2,"dest_name":"pvt","dest_type":"Network","dest_namespace":"-","dest_service_name":"-","dest_service_namespace":"-","dest_service_port_name":"-"},`+times+`}`)
 	require.Equal(t, Endpoint{Type: EndpointHost, Name: "node-1", NameAggr: "node-1", Labels: []string{}}, f.Source)
 	require.Equal(t, Endpoint{Type: EndpointNetwork, NameAggr: "pvt", Labels: []string{}}, f.Dest)
 	require.Equal(t, Service{}, f.Service)
 	// Enum numbers written as strings, v3.32's ClusterNetworkPolicy and the
 	// pre-release names of 7/8.
 	f = one(t, `{"Key":{"source_type":"1","policies":{"enforcedPolicies":[{"kind":11,"name":"c","tier":"kube-admin","action":"Deny"},`+
-		`{"kind":"ClusterNetworkPolicyAdminTier","name":"a","policy_index":1},{"kind":"ClusterNetworkPolicyBaselineTier","name":"b","policyIndex":2}]}}}`)
+		`{"kind":"ClusterNetworkPolicyAdminTier","name":"a","policy_index":1},{"kind":"ClusterNetworkPolicyBaselineTier","name":"b","policyIndex":2}]}},`+times+`}`)
 	require.Equal(t, EndpointWorkload, f.Source.Type)
 	require.Equal(t, []PolicyKind{KindClusterNetworkPolicy, KindAdminNetworkPolicy, KindBaselineAdminNetworkPolicy},
 		[]PolicyKind{f.Policies.Enforced[0].Kind, f.Policies.Enforced[1].Kind, f.Policies.Enforced[2].Kind})
 	// Hits are sorted by policy index.
-	f = one(t, `{"Key":{"policies":{"pending_policies":[{"kind":2,"name":"b","tier":"t","policy_index":1},{"kind":2,"name":"a","tier":"t"}]}}}`)
+	f = one(t, `{"Key":{"policies":{"pending_policies":[{"kind":2,"name":"b","tier":"t","policy_index":1},{"kind":2,"name":"a","tier":"t"}]}},`+times+`}`)
 	require.Equal(t, "a", f.Policies.Pending[0].Name)
 	require.Nil(t, f.Policies.Enforced)
 	// Null labels and a null trigger.
-	f = one(t, `{"Key":{"policies":{"enforced_policies":[{"kind":2,"name":"a","tier":"t","trigger":null}]}},"source_labels":null}`)
+	f = one(t, `{"Key":{"policies":{"enforced_policies":[{"kind":2,"name":"a","tier":"t","trigger":null}]}},"source_labels":null,`+times+`}`)
 	require.Nil(t, f.Policies.Enforced[0].Trigger)
 	require.Equal(t, []string{}, f.Source.Labels)
 }

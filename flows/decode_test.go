@@ -170,7 +170,7 @@ func prettyJSON(s string) string {
 func TestForcedFormat(t *testing.T) {
 	// A Goldmane emitter record forced through the Enterprise decoder has
 	// none of its fields: not a flow record.
-	gm := `{"Key":{"source_name":"a","dest_name":"b"},"start_time":1}`
+	gm := `{"Key":{"source_name":"a","dest_name":"b"},"start_time":1700000000,"end_time":1700000015}`
 	p := onlyProblem(t, gm+"\n", Options{Format: FormatEnterprise})
 	require.Equal(t, ReasonNotFlow, p.Reason)
 	d := decodeString(t, gm+"\n", Options{Format: FormatGoldmane})
@@ -178,7 +178,7 @@ func TestForcedFormat(t *testing.T) {
 	require.Len(t, d.flows, 1)
 	require.Equal(t, FormatGoldmane, d.st.Format)
 	// SSE forced on "data:" lines, and Linseed forced on a list.
-	d = decodeString(t, "data: "+`{"source_name":"a","dest_name":"b"}`+"\n", Options{Format: FormatWhiskerSSE})
+	d = decodeString(t, "data: "+`{"source_name":"a","dest_name":"b","start_time":"2025-06-01T12:00:00Z","end_time":"2025-06-01T12:00:15Z"}`+"\n", Options{Format: FormatWhiskerSSE})
 	require.NoError(t, d.err)
 	require.Len(t, d.flows, 1)
 	d = decodeString(t, `{"items":[`+eeLine()+`]}`, Options{Format: FormatLinseedList})

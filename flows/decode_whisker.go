@@ -25,6 +25,7 @@ const (
 
 type whiskerDecoder struct {
 	jsonObjectDecoder
+	offs fieldOffsets
 }
 
 func newWhiskerDecoder() *whiskerDecoder {
@@ -49,13 +50,16 @@ func (w *whiskerDecoder) decode(b []byte, f *Flow) *recErr {
 		names                bool
 		bin, bout, pin, pout int64
 	)
+	w.offs.reset()
 	end, err := w.members(b, i, "", func(key []byte, vi int) (int, *recErr) {
 		var end, v int
 		var err *recErr
 		switch string(key) {
 		case "start_time":
+			w.offs.start = vi
 			f.Start, end, err = w.timeAt(b, vi, "start_time")
 		case "end_time":
+			w.offs.end = vi
 			f.End, end, err = w.timeAt(b, vi, "end_time")
 		case "action":
 			v, end, err = w.enumAt(b, vi, "action", "Action", int(ActionPass), actionByName)
@@ -82,17 +86,18 @@ func (w *whiskerDecoder) decode(b []byte, f *Flow) *recErr {
 		case "proto":
 			f.Proto, end, err = w.protoAt(b, vi, "proto")
 		case "dest_port":
+			w.offs.destPort = vi
 			f.Dest.Port, end, err = w.portAt(b, vi, "dest_port")
 		case "policies":
 			end, err = w.trace(b, vi, "policies", &f.Policies)
 		case "packets_in":
-			pin, end, err = w.int64At(b, vi, "packets_in")
+			pin, end, err = w.countAt(b, vi, "packets_in")
 		case "packets_out":
-			pout, end, err = w.int64At(b, vi, "packets_out")
+			pout, end, err = w.countAt(b, vi, "packets_out")
 		case "bytes_in":
-			bin, end, err = w.int64At(b, vi, "bytes_in")
+			bin, end, err = w.countAt(b, vi, "bytes_in")
 		case "bytes_out":
-			bout, end, err = w.int64At(b, vi, "bytes_out")
+			bout, end, err = w.countAt(b, vi, "bytes_out")
 		default:
 			end, err = skipValue(b, vi, "")
 		}
@@ -112,7 +117,8 @@ func (w *whiskerDecoder) decode(b []byte, f *Flow) *recErr {
 	f.NumFlows = 1
 	f.Bytes = bin + bout
 	f.Packets = pin + pout
-	return nil
+	// Whisker shows Goldmane flows, whose ports are never aggregated away.
+	return checkFlow(f, true, &w.offs, nil)
 }
 
 func whiskerEndpoint(e *Endpoint) {

@@ -50,7 +50,9 @@ func encodeFlows() []Flow {
 			DestDomains: []string{"db.example.com", "db2.example.com"},
 			NumFlows:    1, Bytes: 7, Packets: 1,
 		},
-		{ // Minimal: everything unknown or empty.
+		{ // Minimal: everything unknown or empty but the times (a record
+			// without them is impossible).
+			Start: 1700000000, End: 1700000000,
 			Source: Endpoint{Labels: []string{}}, Dest: Endpoint{Type: EndpointHost, Name: "node-1", NameAggr: "node-1"},
 		},
 	}

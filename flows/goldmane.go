@@ -13,7 +13,8 @@ type GoldmaneFieldError struct {
 	// Field is the proto path, e.g. "Key.dest_type" or
 	// "Key.policies.pending_policies[1].trigger.kind".
 	Field string
-	// Value is the offending number, or Text the offending string.
+	// Value is the offending number, or Text the offending string (both
+	// zero when Reason states the value).
 	Value int64
 	Text  string
 	// Reason describes the problem.
@@ -21,6 +22,9 @@ type GoldmaneFieldError struct {
 }
 
 func (e *GoldmaneFieldError) Error() string {
+	if e.Value == 0 && e.Text == "" {
+		return "goldmane flow: " + e.Field + ": " + e.Reason
+	}
 	v := strconv.FormatInt(e.Value, 10)
 	if e.Text != "" {
 		v = strconv.Quote(e.Text)
@@ -119,9 +123,27 @@ func FillFromGoldmane(dst *Flow, f *goldmanepb.Flow) error {
 	// later buckets have started == 0 but still carry traffic. A connection
 	// that starts and is still live in the same bucket is counted twice:
 	// NumFlows is evidence weight, not an exact connection count.
+	for _, c := range [...]struct {
+		field string
+		v     int64
+	}{
+		{"num_connections_started", f.GetNumConnectionsStarted()}, {"num_connections_live", f.GetNumConnectionsLive()},
+		{"num_connections_completed", f.GetNumConnectionsCompleted()},
+		{"bytes_in", f.GetBytesIn()}, {"bytes_out", f.GetBytesOut()},
+		{"packets_in", f.GetPacketsIn()}, {"packets_out", f.GetPacketsOut()},
+	} {
+		if c.v < 0 {
+			return &GoldmaneFieldError{Field: c.field, Reason: strconv.FormatInt(c.v, 10) + " is negative"}
+		}
+	}
 	dst.NumFlows = f.GetNumConnectionsStarted() + f.GetNumConnectionsLive()
 	dst.Bytes = f.GetBytesIn() + f.GetBytesOut()
 	dst.Packets = f.GetPacketsIn() + f.GetPacketsOut()
+	// Impossible values (times, a zero port: Goldmane never aggregates
+	// ports away) make the flow unmappable, like an unknown enum.
+	if field, msg := dst.badValue(true); field != ffNone {
+		return &GoldmaneFieldError{Field: goldmaneFieldNames[field], Reason: msg}
+	}
 	return nil
 }
 

@@ -126,12 +126,12 @@ func TestFromGoldmane(t *testing.T) {
 						DestServiceName: "-", DestServiceNamespace: "-", DestServicePortName: "-",
 						Proto: "udp", Reporter: pb.Reporter_Src, Action: pb.Action_Allow,
 					},
-					StartTime: 1, EndTime: 16, PacketsIn: 1, PacketsOut: 1,
+					StartTime: 1700000001, EndTime: 1700000016, PacketsIn: 1, PacketsOut: 1,
 				}
 			},
 			want: func() *Flow {
 				return &Flow{
-					Start: 1, End: 16,
+					Start: 1700000001, End: 1700000016,
 					Source: Endpoint{Type: EndpointWorkload, NameAggr: "web-*", Namespace: "shop", Labels: []string{}},
 					Dest:   Endpoint{Type: EndpointNetwork, NameAggr: "pvt", Labels: []string{}, Port: 53},
 					Proto:  ProtoUDP, Action: ActionAllow, Reporter: ReporterSrc, Packets: 2,
@@ -158,12 +158,12 @@ func TestFromGoldmane(t *testing.T) {
 							},
 						},
 					},
-					StartTime: 10, EndTime: 25, NumConnectionsStarted: 2, NumConnectionsLive: 0,
+					StartTime: 1700000010, EndTime: 1700000025, NumConnectionsStarted: 2, NumConnectionsLive: 0,
 				}
 			},
 			want: func() *Flow {
 				return &Flow{
-					Start: 10, End: 25,
+					Start: 1700000010, End: 1700000025,
 					Source: Endpoint{Type: EndpointWorkload, NameAggr: "worker-*", Namespace: "jobs", Labels: []string{}},
 					Dest:   Endpoint{Type: EndpointNetwork, NameAggr: "pub", Labels: []string{}, Port: 6667},
 					Proto:  ProtoTCP, Action: ActionAllow, Reporter: ReporterSrc,
@@ -187,10 +187,12 @@ func TestFromGoldmane(t *testing.T) {
 						DestName: "telegram", DestNamespace: "bots", DestType: pb.EndpointType_NetworkSet, DestPort: 443,
 						Proto: "6", Reporter: pb.Reporter_Src, Action: pb.Action_Deny,
 					},
+					StartTime: 1700000000, EndTime: 1700000015,
 				}
 			},
 			want: func() *Flow {
 				return &Flow{
+					Start: 1700000000, End: 1700000015,
 					Source: Endpoint{Type: EndpointHost, Name: "node-1-eth0", NameAggr: "node-1-eth0", Labels: []string{}},
 					Dest:   Endpoint{Type: EndpointNetworkSet, Name: "telegram", NameAggr: "telegram", Namespace: "bots", Labels: []string{}, Port: 443},
 					Proto:  ProtoTCP, Action: ActionDeny, Reporter: ReporterSrc,
@@ -204,10 +206,11 @@ func TestFromGoldmane(t *testing.T) {
 					SourceName: "-", SourceType: pb.EndpointType_Network,
 					DestName: "instance-manager-318f", DestNamespace: "longhorn-system", DestType: pb.EndpointType_WorkloadEndpoint,
 					DestPort: 8503, Proto: "tcp", Reporter: pb.Reporter_Dst, Action: pb.Action_Allow,
-				}}
+				}, StartTime: 1700000000, EndTime: 1700000015}
 			},
 			want: func() *Flow {
 				return &Flow{
+					Start: 1700000000, End: 1700000015,
 					Source: Endpoint{Type: EndpointNetwork, Labels: []string{}},
 					Dest:   Endpoint{Type: EndpointWorkload, Name: "instance-manager-318f", NameAggr: "instance-manager-318f", Namespace: "longhorn-system", Labels: []string{}, Port: 8503},
 					Proto:  ProtoTCP, Action: ActionAllow, Reporter: ReporterDst,
@@ -220,10 +223,11 @@ func TestFromGoldmane(t *testing.T) {
 				return &pb.Flow{Key: &pb.FlowKey{
 					SourceType: pb.EndpointType_WorkloadEndpoint, SourceName: "a-*", DestType: pb.EndpointType_Network, DestName: "pub",
 					Policies: &pb.PolicyTrace{EnforcedPolicies: []*pb.PolicyHit{{Kind: pb.PolicyKind_ClusterNetworkPolicy, Tier: "kube-admin", Name: "x", Action: pb.Action_Deny, RuleIndex: 1}}},
-				}}
+				}, StartTime: 1700000000, EndTime: 1700000015}
 			},
 			want: func() *Flow {
 				return &Flow{
+					Start: 1700000000, End: 1700000015,
 					Source:   Endpoint{Type: EndpointWorkload, NameAggr: "a-*", Labels: []string{}},
 					Dest:     Endpoint{Type: EndpointNetwork, NameAggr: "pub", Labels: []string{}},
 					Policies: Trace{Enforced: []PolicyHit{{Tier: "kube-admin", Kind: KindClusterNetworkPolicy, Name: "x", Action: ActionDeny, RuleIndex: 1}}},
@@ -249,7 +253,7 @@ func TestFromGoldmaneStagedVerdictHelpers(t *testing.T) {
 			Kind: pb.PolicyKind_EndOfTier, Tier: "default", Action: pb.Action_Deny, RuleIndex: -1, PolicyIndex: 2,
 			Trigger: &pb.PolicyHit{Kind: pb.PolicyKind_StagedGlobalNetworkPolicy, Tier: "default", Name: "deny-egress"},
 		}}},
-	}}
+	}, StartTime: 1700000000, EndTime: 1700000015}
 	got, err := FromGoldmane(f)
 	require.NoError(t, err)
 	h, ok := Verdict(got.Policies.Pending)
@@ -327,8 +331,9 @@ func TestFillFromGoldmaneReusesDestination(t *testing.T) {
 	require.NoError(t, FillFromGoldmane(&dst, podToPodFlow()))
 	require.Len(t, dst.Policies.Enforced, 2)
 	// A second, smaller flow must not leave anything of the first behind.
-	require.NoError(t, FillFromGoldmane(&dst, &pb.Flow{Key: &pb.FlowKey{DestType: pb.EndpointType_Network, DestName: "pub"}}))
+	require.NoError(t, FillFromGoldmane(&dst, &pb.Flow{Key: &pb.FlowKey{DestType: pb.EndpointType_Network, DestName: "pub"}, StartTime: 1700000000, EndTime: 1700000015}))
 	require.Equal(t, Flow{
+		Start: 1700000000, End: 1700000015,
 		Source: Endpoint{Labels: []string{}},
 		Dest:   Endpoint{Type: EndpointNetwork, NameAggr: "pub", Labels: []string{}},
 	}, dst)
