@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -815,4 +816,89 @@ func TestMappingUnreadableOrWithoutReporter(t *testing.T) {
 	require.Equal(t, es.ModeRaw, res.Mode)
 	require.Contains(t, res.FellBack, "field reporter is not mapped")
 	require.Len(t, c2.flows, d.src+d.dst, "dst copies are left to the classifier")
+}
+
+// Documents with impossible values are bad documents, never evidence, in
+// both modes. Before, one document starting at -1 gave its bucket a first
+// seen in 1969 and a day set of 20,000 days, and negative byte counts were
+// summed into the evidence.
+func TestImpossibleDocumentsAreBadNotEvidence(t *testing.T) {
+	d := newDataset(t)
+	srv := newServer(t, estest.Options{}, d)
+	start := d.start.Unix() + 3600
+	good := flows.Flow{
+		Start: start, End: start + 300,
+		Source: flows.Endpoint{Type: flows.EndpointWorkload, NameAggr: "evil-7d9c-*", Namespace: "evil", Labels: []string{"app=evil"}},
+		Dest:   flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Labels: []string{}, Port: 443},
+		Proto:  flows.ProtoTCP, Action: flows.ActionAllow, Reporter: flows.ReporterSrc,
+		NumFlows: 2, Bytes: 1000, Packets: 10,
+	}
+	doc := func(f flows.Flow, edits ...string) []byte {
+		b, err := estest.Document(&f, "cluster", "node-0")
+		require.NoError(t, err)
+		s := string(b)
+		for i := 0; i+1 < len(edits); i += 2 {
+			require.Contains(t, s, edits[i])
+			s = strings.Replace(s, edits[i], edits[i+1], 1)
+		}
+		return []byte(s)
+	}
+	startAt := func(v int64) string { return `"start_time":` + strconv.FormatInt(v, 10) }
+	bad := map[string][]byte{
+		"start_time -1":           doc(good, startAt(start), startAt(-1)),
+		"start_time 0":            doc(good, startAt(start), startAt(0)),
+		"start after end":         doc(good, startAt(start), startAt(d.end.Unix()+60)),
+		"a ten-day record":        doc(good, startAt(start), startAt(start-10*86400)),
+		"negative bytes_in":       doc(good, `"bytes_in":500`, `"bytes_in":-5000`),
+		"negative bytes_out":      doc(good, `"bytes_out":500`, `"bytes_out":-1`),
+		"negative num_flows":      doc(good, `"num_flows":2`, `"num_flows":-40`),
+		"negative packets_in":     doc(good, `"packets_in":5`, `"packets_in":-5`),
+		"negative flows started":  doc(good, `"num_flows":2`, `"num_flows":2,"num_flows_started":-1`),
+		"negative flows complete": doc(good, `"num_flows":2`, `"num_flows":2,"num_flows_completed":-1`),
+	}
+	docs := [][]byte{doc(good)}
+	for _, b := range bad {
+		docs = append(docs, b)
+	}
+	require.NoError(t, srv.Add(index, docs...))
+
+	for _, raw := range []bool{false, true} {
+		q := d.query()
+		q.Raw = raw
+		var c collector
+		res, err := newClient(t, es.Config{URL: srv.URL}).Observe(context.Background(), q, &c)
+		require.NoError(t, err)
+		require.EqualValues(t, len(bad), res.Decode.Bad, "raw=%v: %v", raw, res.Decode.Examples)
+		require.Equal(t, map[string]int64{flows.ReasonBadValue: int64(len(bad))}, res.Decode.ByReason)
+		fields := map[string]bool{}
+		for _, p := range res.Decode.Examples {
+			fields[strings.TrimPrefix(p.Field[strings.LastIndex(p.Field, "]")+1:], "._source.")] = true
+			require.Contains(t, p.File, "elasticsearch "+pattern)
+		}
+		for _, f := range []string{"start_time", "bytes_in", "num_flows", "packets_in", "num_flows_started", "num_flows_completed"} {
+			require.True(t, fields[f], "raw=%v: %s reported; got %v", raw, f, res.Decode.Examples)
+		}
+		// The good document is the only evidence for namespace evil.
+		var flowsSum, bytesSum, docsSum int64
+		first, last := int64(1<<62), int64(0)
+		var days []int64
+		if raw {
+			for _, f := range c.flows {
+				if f.Source.Namespace == "evil" {
+					flowsSum, bytesSum, docsSum = flowsSum+f.NumFlows, bytesSum+f.Bytes, docsSum+1
+					first, last = min(first, f.Start), max(last, f.End)
+				}
+			}
+		} else {
+			for _, b := range c.buckets {
+				if b.Flow.Source.Namespace == "evil" {
+					flowsSum, bytesSum, docsSum = flowsSum+b.Flows, bytesSum+b.Bytes, docsSum+b.Docs
+					first, last = min(first, b.First), max(last, b.Last)
+					days = append(days, b.Days...)
+				}
+			}
+			require.Equal(t, []int64{start / 86400}, days)
+		}
+		require.Equal(t, [5]int64{1, 2, 1000, start, start + 300}, [5]int64{docsSum, flowsSum, bytesSum, first, last}, "raw=%v", raw)
+	}
 }

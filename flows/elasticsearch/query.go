@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/calico-plan/calico-plan/flows"
 )
 
 // Flow-log index patterns (flow-logs.md §2.1).
@@ -114,13 +116,15 @@ var keyFields = []string{
 var labelKeyFields = []string{"dest_type", "dest_namespace", "dest_name_aggr"}
 
 // rawSourceFields are the _source fields raw mode fetches: what the
-// decoder needs for the allowlist (identity, key, counters, policies).
+// decoder needs for the allowlist (identity, key, counters, policies) and
+// every counter it checks for an impossible value.
 var rawSourceFields = []string{
 	"start_time", "end_time",
 	"source_type", "source_name", "source_name_aggr", "source_namespace",
 	"dest_type", "dest_name", "dest_name_aggr", "dest_namespace", "dest_ip", "dest_port", "dest_labels",
 	"dest_service_namespace", "dest_service_name", "dest_service_port", "dest_service_port_num",
 	"proto", "action", "reporter", "policies", "num_flows", "bytes_in", "bytes_out",
+	"num_flows_started", "num_flows_completed", "packets_in", "packets_out",
 }
 
 type obj = map[string]any
@@ -156,6 +160,77 @@ func (q *Query) srcFilters() []any {
 		return q.windowFilters()
 	}
 	return append(q.windowFilters(), term(fieldReporter, "src"))
+}
+
+// impossibleCheck matches documents with an impossible value in field.
+type impossibleCheck struct {
+	field string
+	query obj
+	msg   string
+}
+
+// impossibleChecks are the per-document form of flows.CheckValues for the
+// push-down aggregation, which folds documents together before anything
+// can judge them: each query matches the documents with an impossible
+// value in one field. They are left out of the aggregation (validFilter)
+// and counted as bad documents (countImpossible).
+//
+// An aggregation cannot compare two fields of one document, so "end before
+// start" and "longer than 2 days" are bounded instead: with end_time in
+// the window [From, To), a start_time outside [From - 2 days, To) is
+// impossible for a record that covers at most 2 days and does not end
+// before it starts. Such a document that still starts inside those bounds
+// adds no day outside them (the push-down counts the days of a document's
+// start and end only). A destination port 0 cannot be told from one the
+// flow log did not record (the mapping indexes null as 0): raw mode
+// (--es-raw) reads the documents and tells them apart.
+func (q *Query) impossibleChecks() []impossibleCheck {
+	startFrom := max(flows.MinTime, q.From.Unix()-flows.MaxSpan)
+	startTo := min(flows.MaxTime, q.To.Unix())
+	not := func(o obj) obj { return obj{"bool": obj{"must_not": []any{o}}} }
+	secs := func(field string, gte, lt int64) obj {
+		return obj{"range": obj{field: obj{"format": "epoch_second", "gte": gte, "lt": lt}}}
+	}
+	checks := []impossibleCheck{
+		{fieldStart, not(secs(fieldStart, startFrom, startTo)),
+			"start_time missing, before 2015, or not within 2 days before end_time (a record covers at most 2 days and does not end before it starts)"},
+		{fieldEnd, not(secs(fieldEnd, flows.MinTime, flows.MaxTime)), "end_time before 2015 or after 2100"},
+	}
+	for _, f := range []string{fieldNumFlows, "num_flows_started", "num_flows_completed", fieldBytesIn, fieldBytesOut, "packets_in", "packets_out"} {
+		checks = append(checks, impossibleCheck{f, obj{"range": obj{f: obj{"lt": 0}}}, f + " negative"})
+	}
+	return checks
+}
+
+// validFilter matches the documents without an impossible value.
+func (q *Query) validFilter() obj {
+	checks := q.impossibleChecks()
+	not := make([]any, len(checks))
+	for i, c := range checks {
+		not[i] = c.query
+	}
+	return obj{"bool": obj{"must_not": not}}
+}
+
+// aggFilters are srcFilters without documents with impossible values: the
+// documents the push-down aggregation folds.
+func (q *Query) aggFilters() []any {
+	return append(q.srcFilters(), q.validFilter())
+}
+
+// impossibleBody counts the source-reported documents of the window with
+// impossible values, per check.
+func (q *Query) impossibleBody() []byte {
+	sub := obj{}
+	for _, c := range q.impossibleChecks() {
+		sub[c.field] = obj{"filter": c.query}
+	}
+	invalid := obj{"bool": obj{"must_not": []any{q.validFilter()}}}
+	return mustJSON(obj{
+		"size": 0, "track_total_hits": false,
+		"query": obj{"bool": obj{"filter": q.srcFilters()}},
+		"aggs":  obj{"impossible": obj{"filter": invalid, "aggs": sub}},
+	})
 }
 
 // patterns returns the wildcard patterns that match a trace entry denying
@@ -222,7 +297,7 @@ func (w WouldDeny) wouldDenyDocs() obj {
 // mainQuery is the push-down query for ordinary buckets; wdQuery the one
 // for would-deny buckets (nil when would-deny is not configured).
 func (q *Query) mainQuery() obj {
-	b := obj{"filter": q.srcFilters()}
+	b := obj{"filter": q.aggFilters()}
 	if wd := q.WouldDeny.wouldDenyDocs(); wd != nil {
 		b["must_not"] = []any{wd}
 	}
@@ -234,7 +309,7 @@ func (q *Query) wdQuery() obj {
 	if wd == nil {
 		return nil
 	}
-	return obj{"bool": obj{"filter": append(q.srcFilters(), wd)}}
+	return obj{"bool": obj{"filter": append(q.aggFilters(), wd)}}
 }
 
 func sumAgg(field string) obj { return obj{"sum": obj{"field": field}} }
@@ -305,7 +380,7 @@ func labelsAggs() obj {
 // labelsQuery selects the documents whose destination labels matter:
 // pods and network sets.
 func (q *Query) labelsQuery() obj {
-	return obj{"bool": obj{"filter": append(q.srcFilters(), terms("dest_type", []string{"wep", "ns"}))}}
+	return obj{"bool": obj{"filter": append(q.aggFilters(), terms("dest_type", []string{"wep", "ns"}))}}
 }
 
 // reportersBody counts the window's documents per reporter (the dst copies
@@ -434,6 +509,13 @@ type compositeResponse[B any] struct {
 			AfterKey json.RawMessage `json:"after_key"`
 			Buckets  []B             `json:"buckets"`
 		} `json:"k"`
+	} `json:"aggregations"`
+}
+
+type impossibleResponse struct {
+	envelope
+	Aggregations struct {
+		Impossible map[string]json.RawMessage `json:"impossible"`
 	} `json:"aggregations"`
 }
 

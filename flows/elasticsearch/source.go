@@ -211,7 +211,7 @@ func (c *Client) Observe(ctx context.Context, q Query, h Handler) (*Result, erro
 	}
 	if r.res.Mode == ModeRaw {
 		err = r.raw(ctx)
-	} else {
+	} else if err = r.countImpossible(ctx); err == nil {
 		err = r.pushDown(ctx)
 	}
 	return r.res, err
@@ -314,6 +314,50 @@ func (r *run) countReporters(ctx context.Context) error {
 			rc.Overlap += b.Overlap.DocCount
 		}
 		r.res.OtherReporters[key] = rc
+	}
+	return nil
+}
+
+// countImpossible counts the documents the push-down leaves out for an
+// impossible value, as bad documents (raw mode decodes every document and
+// judges it like a file record).
+func (r *run) countImpossible(ctx context.Context) error {
+	const op = "count documents with impossible values"
+	data, err := r.c.search(ctx, op, r.q.Index, r.q.impossibleBody(), nil)
+	if err != nil {
+		return err
+	}
+	var resp impossibleResponse
+	if err := decodeJSON(op, data, &resp); err != nil {
+		return err
+	}
+	if err := r.check(op, &resp.envelope); err != nil {
+		return err
+	}
+	agg := resp.Aggregations.Impossible
+	var total struct {
+		DocCount int64 `json:"doc_count"`
+	}
+	if raw, ok := agg["doc_count"]; !ok || json.Unmarshal(raw, &total.DocCount) != nil {
+		return fmt.Errorf("elasticsearch: %s: no document count in the response", op)
+	}
+	if total.DocCount == 0 {
+		return nil
+	}
+	st := &r.res.Decode
+	st.Bad += total.DocCount
+	if st.ByReason == nil {
+		st.ByReason = map[string]int64{}
+	}
+	st.ByReason[flows.ReasonBadValue] += total.DocCount
+	for _, c := range r.q.impossibleChecks() {
+		var sub struct {
+			DocCount int64 `json:"doc_count"`
+		}
+		if raw, ok := agg[c.field]; ok && json.Unmarshal(raw, &sub) == nil && sub.DocCount > 0 && len(st.Examples) < 10 {
+			st.Examples = append(st.Examples, flows.Problem{File: "elasticsearch " + r.q.Index, Record: -1, Field: c.field, Reason: flows.ReasonBadValue,
+				Msg: fmt.Sprintf("%s (%d documents, left out)", c.msg, sub.DocCount)})
+		}
 	}
 	return nil
 }
@@ -437,6 +481,9 @@ func text(raw json.RawMessage) string {
 func toInt(m metric) int64 {
 	if m.Value == nil || math.IsNaN(*m.Value) || math.IsInf(*m.Value, 0) {
 		return 0
+	}
+	if *m.Value >= math.MaxInt64 {
+		return math.MaxInt64 // a sum past int64: never wrap to a negative count
 	}
 	return int64(math.Round(*m.Value))
 }
