@@ -349,11 +349,19 @@ func ParseNamespace(b []byte, path string) (*Namespace, error) {
 	if msgs := validation.IsDNS1123Label(n.Namespace); len(msgs) > 0 {
 		return nil, fmt.Errorf("%s:%d: namespace: %q is not a valid namespace name", path, fieldLine(&doc, "namespace"), n.Namespace)
 	}
+	if key, err := validateObservation(&n.Observation); err != nil {
+		return nil, fmt.Errorf("%s:%d: observation.%s", path, nodeLine(&doc, "observation", -1, key), err)
+	}
 	for ci, list := range [...][]Entry{n.Egress, n.Denied, n.WouldDeny} {
 		field := classFields[ci]
 		for i := range list {
 			if err := validateEntry(&list[i]); err != nil {
 				return nil, fmt.Errorf("%s:%d: %s[%d].%s", path, entryLine(&doc, field, i), field, i, err)
+			}
+			for j := range list[i].Ports {
+				if key, err := validateEvidence(&list[i].Ports[j].Evidence); err != nil {
+					return nil, fmt.Errorf("%s:%d: %s[%d].ports[%d].%s", path, portLine(&doc, field, i, j, key), field, i, j, err)
+				}
 			}
 		}
 	}

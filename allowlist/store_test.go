@@ -203,7 +203,7 @@ egress:
       - {port: UDP/53, flows: 1, bytes: 1, firstSeen: "2026-11-13T00:00:00Z", lastSeen: "2026-11-13T00:00:00Z", days: [2026-11-13]}
   - peer: {kind: namespace, namespace: dbaas, labels: {app: "pg"}}
     ports:
-      - {port: TCP/5432, flows: 1, bytes: 1, firstSeen: "2026-11-13T00:00:00Z", lastSeen: "2026-11-13T00:00:00Z", days: [2026-11-13..2026-11-14]}
+      - {port: TCP/5432, flows: 1, bytes: 1, firstSeen: "2026-11-13T00:00:00Z", lastSeen: "2026-11-14T12:00:00Z", days: [2026-11-13..2026-11-14]}
 `
 	n, err := ParseNamespace([]byte(good), "shop.yaml")
 	require.NoError(t, err)
