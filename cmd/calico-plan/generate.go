@@ -45,10 +45,18 @@ gives byte-identical files. 'make demo' uses it.`,
 			if err != nil {
 				return fmt.Errorf("--start %q: want YYYY-MM-DD", start)
 			}
+			// Records outside what a flow log can hold would all be bad
+			// records to observe (flows.CheckValues).
+			if end := t.AddDate(0, 0, opt.Days); t.Unix() < flows.MinTime || end.Unix() >= flows.MaxTime {
+				return fmt.Errorf("--start %s: flow logs lie between 2015-01-01 and 2100-01-01", start)
+			}
 			opt.Start = t
 			iv, err := config.ParseDuration(interval)
 			if err != nil {
 				return fmt.Errorf("--interval: %w", err)
+			}
+			if iv > time.Duration(flows.MaxSpan)*time.Second {
+				return fmt.Errorf("--interval %s: one flow-log record covers at most 2 days", interval)
 			}
 			opt.Interval = iv
 			var buf bytes.Buffer
