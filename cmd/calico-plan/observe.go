@@ -47,12 +47,14 @@ changes nothing: each file's content hash is remembered, and a file that grew
 since (a live flows.log) is read from where the previous run stopped.
 
 Bad records (malformed JSON, wrong types, unknown enums, truncated lines or
-gzip) are skipped, counted and reported with file and line; --strict makes
-the first one fatal and leaves the store untouched. An input with bad records
-and no valid one (not a flow log?) is rejected: nothing of it is counted or
-remembered, and observe exits 1 once the other inputs are saved. A gzip file
-cut off mid-stream (copied while it was written) is read up to its last
-complete line; the rest is read when the complete file is observed.
+gzip, impossible values: times missing, before 2015 or from 2100 on, an end
+before the start, a record longer than 2 days, negative counts, destination
+port 0 on TCP/UDP/SCTP) are skipped, counted and reported with file, line and
+field; --strict makes the first one fatal and leaves the store untouched. An
+input with bad records and no valid one (not a flow log?) is rejected: nothing
+of it is counted or remembered, and observe exits 1 once the other inputs are
+saved. A gzip file cut off mid-stream (copied while it was written) is read up
+to its last complete line; the rest is read when the complete file is observed.
 
 observe is the only command that creates a store, and only once a read
 succeeded: a source that cannot be reached leaves nothing behind. A store
