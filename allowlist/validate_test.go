@@ -84,6 +84,7 @@ func TestImpossibleEvidenceRejectedOnLoad(t *testing.T) {
 	// Through the store: the file's path and line.
 	dir := t.TempDir()
 	bad := strings.Replace(evidenceFile, "flows: 10", "flows: -10", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, MetaFile), []byte("version: 1\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(bad), 0o644))
 	_, err = Open(dir, config.Default())
 	require.ErrorContains(t, err, filepath.Join(dir, "shop.yaml")+":18: egress[0].ports[0].flows: -10 is negative")
