@@ -241,7 +241,7 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 	}
 	var (
 		haveKey                 bool
-		started, live           int64
+		started                 int64
 		bin, bout, pin, pout    int64
 		wrapStart, wrapEnd      = -1, -1
 		srcLabels, dstLabels    []string
@@ -278,7 +278,8 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 		case "num_connections_started", "numConnectionsStarted":
 			started, end, err = g.countAt(b, vi, pick(key, "num_connections_started", "numConnectionsStarted"))
 		case "num_connections_live", "numConnectionsLive":
-			live, end, err = g.countAt(b, vi, pick(key, "num_connections_live", "numConnectionsLive"))
+			// Checked, not counted: see NumFlows below.
+			_, end, err = g.countAt(b, vi, pick(key, "num_connections_live", "numConnectionsLive"))
 		case "num_connections_completed", "numConnectionsCompleted":
 			_, end, err = g.countAt(b, vi, pick(key, "num_connections_completed", "numConnectionsCompleted"))
 		case "flow":
@@ -318,14 +319,13 @@ func (g *goldmaneDecoder) decode(b []byte, f *Flow) *recErr {
 	f.Source.Labels, f.Dest.Labels = srcLabels, dstLabels
 	goldmaneNames(&f.Source)
 	goldmaneNames(&f.Dest)
-	// NumFlows counts connections active in the window, like Enterprise
-	// num_flows: num_connections_started counts the connections that began
-	// in this window, num_connections_live those still open at its end,
-	// which includes connections carried over from earlier windows (and,
-	// as a known approximation, counts a connection that started and is
-	// still open twice). num_connections_completed is not added: every
-	// completed connection was either started here or live before.
-	f.NumFlows = started + live
+	// NumFlows counts the connections started in the flow's window, as
+	// FillFromGoldmane does: Felix reports as live every connection active
+	// during a bucket, so live counts repeat a long connection in every
+	// bucket (and every started one once more), and Goldmane's List and
+	// emitter sum them across buckets. A connection already open when the
+	// file's first window began is not counted (its bytes are).
+	f.NumFlows = started
 	f.Bytes = bin + bout
 	f.Packets = pin + pout
 	// Goldmane never aggregates ports away: a port protocol without

@@ -271,7 +271,7 @@ type Flow struct {
 	DestDomains []string
 
 	// NumFlows counts connections active in the window (Calico Enterprise
-	// num_flows; for Goldmane, connections started plus those still live).
+	// num_flows; for Goldmane, connections started in it).
 	NumFlows int64
 	Bytes    int64 // in + out, relative to the reporter
 	Packets  int64 // in + out

@@ -117,12 +117,13 @@ func FillFromGoldmane(dst *Flow, f *goldmanepb.Flow) error {
 		}
 	}
 
-	// Goldmane has no num_flows. Connections started in the bucket count the
-	// short ones (and denied attempts, which are never live or completed);
-	// connections still live at its end count the long-lived ones, which in
-	// later buckets have started == 0 but still carry traffic. A connection
-	// that starts and is still live in the same bucket is counted twice:
-	// NumFlows is evidence weight, not an exact connection count.
+	// Goldmane has no num_flows. Felix reports as live every connection
+	// active during a bucket, so a connection open for an hour is live in
+	// 240 buckets, and a List sums those: NumFlows counts the connections
+	// started in the flow's window, each connection once. Connections that
+	// were already open when an observation window began are counted by
+	// the caller, which knows where the window begins (see
+	// goldmane.OpenConnections).
 	for _, c := range [...]struct {
 		field string
 		v     int64
@@ -136,7 +137,7 @@ func FillFromGoldmane(dst *Flow, f *goldmanepb.Flow) error {
 			return &GoldmaneFieldError{Field: c.field, Reason: strconv.FormatInt(c.v, 10) + " is negative"}
 		}
 	}
-	dst.NumFlows = f.GetNumConnectionsStarted() + f.GetNumConnectionsLive()
+	dst.NumFlows = f.GetNumConnectionsStarted()
 	dst.Bytes = f.GetBytesIn() + f.GetBytesOut()
 	dst.Packets = f.GetPacketsIn() + f.GetPacketsOut()
 	// Impossible values (times, a zero port: Goldmane never aggregates
