@@ -153,6 +153,19 @@ type SourceRecord struct {
 	// Provisional is what a source counted for a window it reads again
 	// next time (the Elasticsearch overlap); it is subtracted then.
 	Provisional *Provisional `yaml:"provisional,omitempty" json:"provisional,omitempty"`
+	// Mark lets the next run tell whether the source restarted and lost
+	// what it held since the watermark (Goldmane keeps flows in memory
+	// only).
+	Mark *SourceMark `yaml:"mark,omitempty" json:"mark,omitempty"`
+}
+
+// SourceMark identifies what one process of a time-based source served:
+// for Goldmane, a few flow keys of one bucket with the ids that Goldmane
+// process gave them ("<key digest>=<id>"), which a restarted Goldmane
+// gives anew.
+type SourceMark struct {
+	Bucket Time     `yaml:"bucket" json:"bucket"`
+	Keys   []string `yaml:"keys" json:"keys"`
 }
 
 // Provisional is what a time-based source counted for the window

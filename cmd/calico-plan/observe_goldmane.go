@@ -38,8 +38,10 @@ Calico OSS 3.30+ (Goldmane):
   Goldmane keeps only about one hour of flows in memory, so an allowlist needs
   observe to run at least every 30 minutes (a CronJob: see deploy/) or
   continuously with --follow. Each run resumes from the store's watermark for
-  the source; the same bucket is never counted twice, and an hour Goldmane no
-  longer had is recorded as an observation gap (it restarts the stability clock).
+  the source; the same bucket is never counted twice. Windows follow Goldmane's
+  clock, not this machine's. What Goldmane no longer had (older than its hour,
+  or lost when Goldmane restarted) is recorded as an observation gap, which
+  restarts the stability clock; a quiet period Goldmane still retains is not.
 
   From a workstation, --goldmane-kube reads the client certificate from the
   node-certs secret and the CA from goldmane-key-pair in calico-system, and

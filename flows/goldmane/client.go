@@ -133,6 +133,10 @@ type ListInfo struct {
 	// Oldest and Newest are the smallest and largest flow start_time seen
 	// (bucket starts); zero when no flow was returned.
 	Oldest, Newest time.Time
+	// Empty counts results without any bucket: Goldmane returns a key whose
+	// buckets in the window all end after its end as an empty aggregate
+	// (start and end time 0, every counter 0). They are not passed to fn.
+	Empty int
 }
 
 // DefaultPageSize is used when a page size <= 0 is given.
@@ -172,6 +176,10 @@ func (c *Client) ListRequest(ctx context.Context, req *pb.FlowListRequest, fn fu
 		}
 		info.TotalResults = total
 		for _, fr := range res.GetFlows() {
+			if fl := fr.GetFlow(); fl.GetStartTime() == 0 && fl.GetEndTime() == 0 {
+				info.Empty++
+				continue
+			}
 			if st := fr.GetFlow().GetStartTime(); st > 0 {
 				t := time.Unix(st, 0)
 				if info.Oldest.IsZero() || t.Before(info.Oldest) {
@@ -247,4 +255,62 @@ func (c *Client) rpcError(op string, err error) error {
 		return fmt.Errorf("goldmane %s %s: %s: %w", op, c.addr, h, err)
 	}
 	return fmt.Errorf("goldmane %s %s: %w", op, c.addr, err)
+}
+
+// ListBucket lists the one bucket that starts in (t-interval, t], whatever
+// Goldmane's bucket grid: Goldmane lists the buckets that start at or
+// after the window's start and end at or before its end.
+func (c *Client) ListBucket(ctx context.Context, t time.Time, interval time.Duration, pageSize int, fn func(*pb.FlowResult) error) (ListInfo, error) {
+	iv := int64(interval / time.Second)
+	return c.ListRequest(ctx, &pb.FlowListRequest{StartTimeGte: t.Unix() - (iv - 1), StartTimeLt: t.Unix() + iv, PageSize: int64(pageSize)}, fn)
+}
+
+// FirstBucket finds the start of the oldest bucket with flows among those
+// starting in (lo-interval, hi). Goldmane counts, in a List of [gte, t),
+// every key with a bucket starting in [gte, t) (a key whose buckets there
+// all end after t comes back as an empty aggregate, but is counted), so
+// "some flow starts before t" is monotone in t and bisection finds the
+// first such t in about log2((hi-lo)/1s) Lists of one result each.
+func (c *Client) FirstBucket(ctx context.Context, lo, hi time.Time, interval time.Duration) (time.Time, bool, error) {
+	gte := lo.Unix() - (int64(interval/time.Second) - 1)
+	has := func(t int64) (bool, error) {
+		res, err := c.flows.List(ctx, &pb.FlowListRequest{StartTimeGte: gte, StartTimeLt: t, PageSize: 1})
+		if err != nil {
+			return false, c.rpcError("List", err)
+		}
+		return res.GetMeta().GetTotalResults() > 0 || len(res.GetFlows()) > 0, nil
+	}
+	end := hi.Unix()
+	if end <= gte {
+		return time.Time{}, false, nil
+	}
+	ok, err := has(end)
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	// The first bucket usually has flows: look there first.
+	a, b := gte, end // !has(a) (an empty window), has(b)
+	if first := gte + int64(interval/time.Second); first < end {
+		if ok, err := has(first); err != nil {
+			return time.Time{}, false, err
+		} else if ok {
+			b = first
+		} else {
+			a = first
+		}
+	}
+	for b-a > 1 {
+		mid := a + (b-a)/2
+		ok, err := has(mid)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if ok {
+			b = mid
+		} else {
+			a = mid
+		}
+	}
+	// A bucket with flows starts in [gte, b) but none in [gte, b-1).
+	return time.Unix(b-1, 0), true, nil
 }

@@ -46,7 +46,7 @@ func follow(t *testing.T, srv *goldmanetest.Server, c *goldmane.Client, from tim
 	r := &followRun{rec: newRecorder(t), log: &syncBuffer{}, done: make(chan error, 1)}
 	opts := goldmane.FollowOptions{
 		OnFlow: r.rec.onFlow, OnGap: r.rec.onGap, OnWatermark: r.rec.onWatermark, Log: r.log,
-		Now: srv.Now, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PageSize: 7,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PageSize: 7,
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -126,9 +126,10 @@ func TestFollowerRestartMidStream(t *testing.T) {
 	srv.FailStreamsAfter(3, true)
 	step(srv, 1)
 	<-stopped
-	// Down for 5 minutes while 20 more buckets complete.
+	// Down for 5 minutes while 20 more buckets complete; the follower
+	// fails to reconnect at least once before the server is back.
 	srv.Advance(5 * time.Minute)
-	time.Sleep(50 * time.Millisecond) // a few failed reconnection attempts
+	require.Eventually(t, func() bool { return r.f.Stats().Reconnects >= 2 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, srv.Start())
 	// Everything the server holds comes back exactly once: the rest of
 	// bucket 5 (List of that bucket), 6-22 (backfill List), 23-25 (stream
@@ -192,9 +193,11 @@ func TestFollowerRetentionGap(t *testing.T) {
 	require.Equal(t, time.Unix(now-600, 0), oldest)
 
 	c := dial(t, srv)
-	r := follow(t, srv, c, time.Unix(t0, 0), nil)
-	// Buckets complete by now: start <= now-30.
-	want := int64((now-30-oldest.Unix())/15 + 1)
+	r := follow(t, srv, c, time.Unix(t0, 0), func(o *goldmane.FollowOptions) { o.Retention = 10 * time.Minute })
+	// Buckets complete by now: start <= now-30. The oldest bucket, which
+	// may expire while it is listed, is left to the gap.
+	horizon := oldest.Add(15 * time.Second)
+	want := int64((now-30-horizon.Unix())/15 + 1)
 	require.Eventually(t, func() bool {
 		p, _ := r.rec.totals()
 		return p[appName(1)] == want && p[appName(2)] == want
@@ -202,7 +205,7 @@ func TestFollowerRetentionGap(t *testing.T) {
 
 	r.rec.mu.Lock()
 	defer r.rec.mu.Unlock()
-	require.Equal(t, []goldmane.Gap{{From: time.Unix(t0, 0), To: oldest}}, r.rec.gaps)
+	require.Equal(t, []goldmane.Gap{{From: time.Unix(t0, 0), To: horizon}}, r.rec.gaps)
 	require.Equal(t, int64(1), r.f.Stats().Gaps)
 	// The gap is reported before the watermark moves past it.
 	require.NotEmpty(t, r.rec.marks)
@@ -218,9 +221,9 @@ func TestFollowerGapWhenNothingRetained(t *testing.T) {
 	require.Eventually(t, func() bool { return r.f.Stats().Fills == 1 }, 5*time.Second, 5*time.Millisecond)
 	r.rec.mu.Lock()
 	defer r.rec.mu.Unlock()
-	// Nothing came back: only what is older than the retention horizon is
-	// certainly lost.
-	require.Equal(t, []goldmane.Gap{{From: time.Unix(t0, 0), To: time.Unix(now-3600, 0)}}, r.rec.gaps)
+	// Nothing came back: what is older than the retention horizon is lost
+	// (plus one bucket, which may expire while it is being listed).
+	require.Equal(t, []goldmane.Gap{{From: time.Unix(t0, 0), To: time.Unix(now-3600+15, 0)}}, r.rec.gaps)
 }
 
 // After a Goldmane restart its history begins after the watermark, and a
@@ -239,8 +242,13 @@ func TestFollowerServerHistoryStartsAfterWatermark(t *testing.T) {
 	c := dial(t, srv)
 	// The watermark is recent enough for no backfill before streaming
 	// (BackfillLag 10 min) but older than the server's history.
-	r := follow(t, srv, c, time.Unix(t0+780, 0), func(o *goldmane.FollowOptions) { o.BackfillLag = 10 * time.Minute })
-	time.Sleep(50 * time.Millisecond) // the stream is open and has nothing to replay
+	r := follow(t, srv, c, time.Unix(t0+780, 0), func(o *goldmane.FollowOptions) {
+		o.BackfillLag = 10 * time.Minute
+		o.Retention = 5 * time.Minute
+	})
+	// The stream is open (the server took its starting point) and has
+	// nothing to replay.
+	require.Eventually(t, func() bool { return srv.Stats().Streams == 1 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, int64(0), r.f.Stats().Delivered)
 
 	// Bucket 79 completes; by then bucket 60 has expired too.
@@ -269,7 +277,6 @@ func TestFollowerCallbackErrorStops(t *testing.T) {
 	boom := errors.New("disk full")
 	n := 0
 	f := goldmane.NewFollower(c, goldmane.FollowOptions{
-		Now: srv.Now,
 		OnFlow: func(*pb.FlowResult) error {
 			n++
 			if n == 3 {
@@ -316,7 +323,7 @@ func TestFollowerResumeFromCheckpoint(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		f := goldmane.NewFollower(c, goldmane.FollowOptions{
-			Now: srv.Now, PageSize: 4,
+			PageSize: 4,
 			OnFlow: func(r *pb.FlowResult) error {
 				n++
 				if n == crashAfter {
@@ -344,6 +351,11 @@ func TestFollowerResumeFromCheckpoint(t *testing.T) {
 		})
 		done := make(chan error, 1)
 		go func() { done <- f.Run(ctx, from) }()
+		// The server's clock moves one bucket on each time the follower
+		// has caught up with it (its watermark is at the newest complete
+		// bucket), so the watermark moves one bucket at a time.
+		poll := time.NewTicker(time.Millisecond)
+		defer poll.Stop()
 		for {
 			select {
 			case err := <-done:
@@ -353,12 +365,14 @@ func TestFollowerResumeFromCheckpoint(t *testing.T) {
 					require.ErrorIs(t, err, context.Canceled)
 				}
 				return f.Stats().Fills
-			case <-time.After(20 * time.Millisecond):
-				srv.Advance(15 * time.Second)
+			case <-poll.C:
+				if wm := f.Watermark(); !wm.IsZero() && wm.Unix() >= srv.Now().Unix()-45 {
+					srv.Advance(15 * time.Second)
+				}
 			}
 		}
 	}
-	run(time.Unix(t0, 0), 9) // dies during the initial backfill
+	run(time.Unix(t0, 0), 3) // dies during the initial backfill (5 results)
 	run(mark, 17)            // dies in the stream, mid-bucket
 	run(mark, 0)             // runs to the end
 	wantP, wantB := p.expected(0, 29)

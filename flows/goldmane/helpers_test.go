@@ -233,3 +233,42 @@ func (p plan) expected(from, to int) (packets, bytes map[string]int64) {
 
 // bucketEnd is the end of bucket i.
 func bucketEnd(i int) time.Time { return time.Unix(t0+int64(i+1)*15, 0) }
+
+// felixFlows is what Felix reports for workload k's connections over the
+// buckets 0..buckets-1: conns[i] holds the first and last bucket of
+// connection i (a first bucket below 0: open before bucket 0). As Felix
+// does (felix/collector/flowlog), each bucket reports every connection
+// active in it as live and those that began in it as started; bytes are 10
+// per live connection.
+func felixFlows(k int, conns [][2]int, buckets int) []*pb.Flow {
+	var out []*pb.Flow
+	for i := 0; i < buckets; i++ {
+		var started, live, completed int64
+		for _, c := range conns {
+			if i < c[0] || i > c[1] {
+				continue
+			}
+			live++
+			if i == c[0] {
+				started++
+			}
+			if i == c[1] {
+				completed++
+			}
+		}
+		if live == 0 {
+			continue
+		}
+		f := egress(k, t0+int64(i)*15)
+		f.NumConnectionsStarted, f.NumConnectionsLive, f.NumConnectionsCompleted = started, live, completed
+		f.BytesIn = 10 * live
+		out = append(out, f)
+	}
+	return out
+}
+
+func contextWithCleanup(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx, cancel
+}

@@ -37,6 +37,7 @@ func TestFollowerSoak(t *testing.T) {
 		labels[k] = []string{"app=" + appName(k), "pod-template-hash=7d9c5f", fmt.Sprintf("shard=%d", k%7)}
 	}
 	srv := startServer(t, goldmanetest.Options{
+		Now: time.Unix(t0+40, 0), // the follower streams from t0, in the server's past
 		StreamSource: func(ctx context.Context, req *pb.FlowStreamRequest, send func(*pb.FlowResult) error) error {
 			for i := 0; i < total; i++ {
 				b, k := int64(i/perBucket), i%perBucket
@@ -60,7 +61,6 @@ func TestFollowerSoak(t *testing.T) {
 	var heapFirst, heapLast uint64
 	marks := 0
 	f := goldmane.NewFollower(c, goldmane.FollowOptions{
-		Now: func() time.Time { return time.Unix(t0, 0) },
 		OnFlow: func(r *pb.FlowResult) error {
 			n++
 			packets += r.GetFlow().GetPacketsIn()

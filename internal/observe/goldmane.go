@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/calico-plan/calico-plan/allowlist"
@@ -19,20 +22,27 @@ type GoldmaneOptions struct {
 	// SourceID names the source in the store; it must stay the same from
 	// run to run (a port-forward's local address does not).
 	SourceID string
-	// Since bounds the first run (no watermark yet): 0 reads everything
-	// Goldmane retains (about an hour).
+	// Since bounds the first run (no watermark yet) to the last Since by
+	// Goldmane's clock: 0 reads everything Goldmane retains (about an
+	// hour).
 	Since time.Duration
 	// Interval is Goldmane's bucket width (15 s).
 	Interval time.Duration
 	// Retention is how much history Goldmane keeps (about 1 h).
 	Retention time.Duration
-	PageSize  int
+	// Lag: only buckets that ended at least Lag before Goldmane's now are
+	// read, because flows reach Goldmane up to a flush interval after
+	// their bucket ends; default 60 s.
+	Lag      time.Duration
+	PageSize int
 	// AllowPartial downgrades an unstable listing to a warning recorded in
 	// the store instead of an error.
 	AllowPartial bool
 	// Log receives progress and retry messages; nil discards.
 	Log io.Writer
-	// Now is the clock (tests); default time.Now.
+	// Now is this machine's clock; default time.Now. It sets no window
+	// edge (those come from Goldmane's clock): it is only compared with
+	// Goldmane's, to warn of a skewed clock.
 	Now func() time.Time
 }
 
@@ -42,6 +52,9 @@ func (o *GoldmaneOptions) defaults() {
 	}
 	if o.Retention <= 0 {
 		o.Retention = time.Hour
+	}
+	if o.Lag <= 0 {
+		o.Lag = 60 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -60,6 +73,10 @@ type GoldmaneResult struct {
 	Gaps      []allowlist.Gap
 	Stats     allowlist.Stats
 	Watermark time.Time
+	// Restarted is set when Goldmane restarted since the watermark.
+	Restarted bool
+	// Skew is Goldmane's clock minus this machine's.
+	Skew time.Duration
 }
 
 // mapper converts Goldmane results into the aggregator, counting flows it
@@ -69,9 +86,17 @@ type mapper struct {
 	f        flows.Flow
 	unmapped int64
 	examples []string
+	// open holds, by key digest, the connections that were open as a
+	// fresh window began, for the key's first result.
+	open map[string]int64
 }
 
-func (m *mapper) add(r *pb.FlowResult) error {
+func (m *mapper) add(r *pb.FlowResult) error { return m.addOpen(r, 0) }
+
+// addOpen adds r with n more connections: connections that were open as a
+// fresh window began (Goldmane counts a connection only in the bucket it
+// starts in; see FillFromGoldmane).
+func (m *mapper) addOpen(r *pb.FlowResult, n int64) error {
 	if err := flows.FillFromGoldmane(&m.f, r.GetFlow()); err != nil {
 		m.unmapped++
 		if len(m.examples) < 5 {
@@ -79,41 +104,137 @@ func (m *mapper) add(r *pb.FlowResult) error {
 		}
 		return nil
 	}
+	if len(m.open) > 0 {
+		d := goldmane.KeyDigest(r.GetFlow().GetKey())
+		n += m.open[d]
+		delete(m.open, d)
+	}
+	m.f.NumFlows += n
 	m.agg.Add(&m.f)
 	return nil
 }
 
-func gapOf(id string, from, to time.Time) allowlist.Gap {
-	return allowlist.Gap{From: allowlist.Time(from.Unix()), To: allowlist.Time(to.Unix()), Source: id,
-		Reason: "Goldmane no longer had these flows (it keeps about one hour): run observe at least every 30 minutes, or observe --follow"}
+const (
+	reasonRetention = "Goldmane no longer had these flows (it keeps about one hour): run observe at least every 30 minutes, or observe --follow"
+	reasonRestart   = "Goldmane restarted and lost these flows (it keeps them in memory only; Felix resends only its last five minutes)"
+)
+
+func gapOf(id string, from, to time.Time, restart bool) allowlist.Gap {
+	reason := reasonRetention
+	if restart {
+		reason = reasonRestart
+	}
+	return allowlist.Gap{From: allowlist.Time(from.Unix()), To: allowlist.Time(to.Unix()), Source: id, Reason: reason}
 }
 
-// GoldmaneList reads every complete bucket from the store's watermark for
-// this source (or Since, or all Goldmane retains) up to now, merges it into
-// the store and advances the watermark. A window Goldmane no longer
-// retains is recorded as an observation gap. The caller saves the store.
+// serverNow reads Goldmane's clock and warns when this machine's differs.
+func serverNow(ctx context.Context, opt *GoldmaneOptions) (time.Time, time.Duration, error) {
+	now, err := opt.Client.ServerNow(ctx)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	skew := now.Sub(opt.Now()).Round(time.Second)
+	if skew >= 30*time.Second || skew <= -30*time.Second {
+		dir := "ahead of"
+		if skew < 0 {
+			dir = "behind"
+		}
+		fmt.Fprintf(opt.Log, "goldmane: Goldmane's clock is %s %s this machine's; reading by Goldmane's clock\n", skew.Abs(), dir)
+	}
+	return now, skew, nil
+}
+
+// storeMark and loadMark convert a goldmane.Mark for the store.
+func storeMark(m *goldmane.Mark) *allowlist.SourceMark {
+	if m == nil {
+		return nil
+	}
+	out := &allowlist.SourceMark{Bucket: allowlist.Time(m.Bucket.Unix())}
+	for _, k := range m.Keys {
+		out.Keys = append(out.Keys, k.Digest+"="+strconv.FormatInt(k.ID, 10))
+	}
+	return out
+}
+
+func loadMark(m *allowlist.SourceMark) *goldmane.Mark {
+	if m == nil || m.Bucket == 0 {
+		return nil
+	}
+	out := &goldmane.Mark{Bucket: m.Bucket.T()}
+	for _, k := range m.Keys {
+		d, id, ok := strings.Cut(k, "=")
+		n, err := strconv.ParseInt(id, 10, 64)
+		if !ok || err != nil || d == "" || n <= 0 {
+			return nil // not ours: no restart check rather than a false one
+		}
+		out.Keys = append(out.Keys, goldmane.KeyID{Digest: d, ID: n})
+	}
+	if len(out.Keys) == 0 {
+		return nil
+	}
+	return out
+}
+
+// window is where an observation of Goldmane begins.
+type window struct {
+	from  int64 // where this run continues (the watermark), or begins
+	lo    int64 // where reading begins: from, or the end of a gap
+	fresh bool  // nothing before lo was observed: count the connections open at its first bucket
+	gaps  []allowlist.Gap
+	// restarted is set when Goldmane restarted since the watermark.
+	restarted bool
+}
+
+// GoldmaneList reads every complete bucket, by Goldmane's clock, from the
+// store's watermark for this source (or Since, or all Goldmane retains),
+// merges it into the store and advances the watermark. The part of the
+// window Goldmane no longer retains, or lost in a restart, is recorded as
+// an observation gap; a quiet period it still retains is not. The caller
+// saves the store.
 func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions) (*GoldmaneResult, error) {
 	opt.defaults()
-	now := opt.Now().UTC()
+	snow, skew, err := serverNow(ctx, &opt)
+	if err != nil {
+		return nil, err
+	}
 	iv := int64(opt.Interval / time.Second)
 	// Only complete buckets: flows reach Goldmane up to a flush interval
 	// after their bucket ends.
-	to := time.Unix((now.Unix()-60)/iv*iv, 0).UTC()
+	to := snow.Add(-opt.Lag).UTC()
+	// The oldest bucket start Goldmane certainly still holds, with one
+	// bucket to spare for the time the listing takes.
+	horizon := snow.Add(-opt.Retention).Unix() + iv
 	rec := st.FindSource(allowlist.SourceGoldmane, opt.SourceID)
-	var from time.Time
+	var w window
 	switch {
 	case rec != nil && rec.Watermark != 0:
-		from = rec.Watermark.T()
+		w.from = int64(rec.Watermark)
 	case opt.Since > 0:
-		from = to.Add(-opt.Since)
+		w.from, w.fresh = max(to.Add(-opt.Since).Unix(), horizon), true
 	default:
-		from = to.Add(-opt.Retention)
+		w.from, w.fresh = horizon, true
 	}
-	res := &GoldmaneResult{From: from, To: to, Watermark: from}
-	if !to.After(from) {
+	w.lo = w.from
+	res := &GoldmaneResult{From: time.Unix(w.from, 0).UTC(), To: to, Watermark: time.Unix(w.from, 0).UTC(), Skew: skew}
+	if w.from >= to.Unix() {
+		if w.from > to.Unix()+iv {
+			fmt.Fprintf(opt.Log, "goldmane: the store's watermark %s is ahead of Goldmane's clock (%s); nothing is read until Goldmane's clock passes it\n",
+				res.From.Format(time.RFC3339), snow.UTC().Format(time.RFC3339))
+		}
 		return res, nil
 	}
+	if !w.fresh {
+		if err := checkWindow(ctx, &w, loadMark(rec.Mark), to.Unix(), horizon, &opt); err != nil {
+			return nil, err
+		}
+	}
+	res.Restarted = w.restarted
 	m := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))}
+	if w.fresh {
+		if m.open, err = openAtFirst(ctx, w.lo, to.Unix(), &opt); err != nil {
+			return nil, err
+		}
+	}
 	// One List per UTC day: Goldmane aggregates a key over the whole
 	// window, and evidence counts days. Goldmane lists only the buckets
 	// that lie wholly inside a window, and its buckets align to its own
@@ -123,10 +244,10 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 	// Buckets that start at or before lo-Interval end by lo and were
 	// listed before (the watermark's bucket grid, or the previous day).
 	early := time.Duration(iv-1) * time.Second
-	var oldest time.Time
+	var marks goldmane.MarkBuilder
 	phase := int64(-1) // Goldmane's bucket grid (buckets align to its start, not the epoch)
 	partial := false
-	for lo := from; lo.Before(to); {
+	for lo := time.Unix(w.lo, 0).UTC(); lo.Before(to); {
 		hi := time.Date(lo.Year(), lo.Month(), lo.Day()+1, 0, 0, 0, 0, time.UTC)
 		if hi.After(to) {
 			hi = to
@@ -134,13 +255,14 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 		var info goldmane.ListInfo
 		var err error
 		for attempt := 0; attempt < 3; attempt++ {
-			sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))}
+			sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile())), open: maps.Clone(m.open)}
 			var n int64 // this attempt's results: a discarded attempt counts none
 			info, err = opt.Client.List(ctx, lo.Add(-early), hi, opt.PageSize, func(r *pb.FlowResult) error {
 				n++
 				if st := r.GetFlow().GetStartTime(); st > 0 {
 					phase = st % iv
 				}
+				marks.AddResult(r, opt.Interval)
 				return sub.add(r)
 			})
 			if err != nil {
@@ -151,6 +273,7 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 				m.agg.Merge(sub.agg)
 				m.unmapped += sub.unmapped
 				m.examples = append(m.examples, sub.examples...)
+				m.open = sub.open
 				break
 			}
 			fmt.Fprintf(opt.Log, "goldmane: results shifted while paging %s..%s (data expired or arrived); listing again\n", lo.Format(time.RFC3339), hi.Format(time.RFC3339))
@@ -161,21 +284,9 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 			}
 			partial = true
 		}
-		if !info.Oldest.IsZero() && (oldest.IsZero() || info.Oldest.Before(oldest)) {
-			oldest = info.Oldest
-		}
 		lo = hi
 	}
-	// Gap: resuming from a watermark, but Goldmane's oldest data is newer.
-	if rec != nil && rec.Watermark != 0 {
-		tol := opt.Interval
-		switch {
-		case !oldest.IsZero() && oldest.Sub(from) >= tol:
-			res.Gaps = append(res.Gaps, gapOf(opt.SourceID, from, oldest))
-		case oldest.IsZero() && now.Sub(from) > opt.Retention:
-			res.Gaps = append(res.Gaps, gapOf(opt.SourceID, from, now.Add(-opt.Retention)))
-		}
-	}
+	res.Gaps = w.gaps
 	for _, g := range res.Gaps {
 		st.AddGap(g)
 	}
@@ -188,8 +299,8 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 	if phase >= 0 {
 		wm = to.Unix() - ((to.Unix()-phase)%iv+iv)%iv
 	}
-	if wm < from.Unix() {
-		wm = from.Unix()
+	if wm < w.from {
+		wm = w.from
 	}
 	res.To = time.Unix(wm, 0).UTC()
 	r := allowlist.SourceRecord{Kind: allowlist.SourceGoldmane, ID: opt.SourceID}
@@ -204,6 +315,12 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 	if m.agg.Stats.To > r.To {
 		r.To = m.agg.Stats.To
 	}
+	switch mk := marks.Mark(); {
+	case mk != nil:
+		r.Mark = storeMark(mk)
+	case w.restarted:
+		r.Mark = nil // the old one names the lost Goldmane
+	}
 	if partial {
 		r.Partial = true
 		st.AddWarning(fmt.Sprintf("goldmane %s: results shifted while paging up to %s; some flows may be missing", opt.SourceID, to.Format(time.RFC3339)))
@@ -211,6 +328,59 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 	st.PutSource(r)
 	res.Unmapped, res.Examples, res.Stats, res.Watermark = m.unmapped, m.examples, m.agg.Stats, res.To
 	return res, nil
+}
+
+// checkWindow decides what of [w.from, to) Goldmane can no longer supply,
+// before anything is read: the part older than its retention (horizon),
+// and, when the Mark shows that Goldmane restarted, the range before the
+// oldest flow the restarted Goldmane has (Felix resends only its last
+// minutes). Reading then begins after the gap, with a fresh window.
+func checkWindow(ctx context.Context, w *window, mark *goldmane.Mark, to, horizon int64, opt *GoldmaneOptions) error {
+	iv := int64(opt.Interval / time.Second)
+	if mark != nil && mark.Bucket.Unix() >= horizon {
+		restarted, err := opt.Client.CheckMark(ctx, mark, opt.Interval, opt.PageSize)
+		if err != nil {
+			return err
+		}
+		if restarted {
+			fmt.Fprintf(opt.Log, "goldmane: Goldmane restarted since the last run (the flow ids of %s changed)\n", mark)
+			w.restarted = true
+		}
+	}
+	gapTo, restartGap := int64(0), false
+	if w.from < horizon {
+		gapTo = min(horizon, to)
+		w.lo = gapTo
+	}
+	if w.restarted {
+		first, ok, err := opt.Client.FirstBucket(ctx, time.Unix(w.lo, 0), time.Unix(to, 0), opt.Interval)
+		if err != nil {
+			return err
+		}
+		lost := to
+		if ok {
+			lost = max(first.Unix(), w.lo)
+		}
+		if lost-w.lo >= iv {
+			gapTo, restartGap = lost, true
+			w.lo = lost
+		}
+	}
+	if gapTo > w.from {
+		w.gaps = append(w.gaps, gapOf(opt.SourceID, time.Unix(w.from, 0), time.Unix(gapTo, 0), restartGap))
+		w.fresh = true
+	}
+	return nil
+}
+
+// openAtFirst finds the first bucket with flows in [lo, to) and returns,
+// by key digest, the connections open as it began.
+func openAtFirst(ctx context.Context, lo, to int64, opt *GoldmaneOptions) (map[string]int64, error) {
+	first, ok, err := opt.Client.FirstBucket(ctx, time.Unix(lo, 0), time.Unix(to, 0), opt.Interval)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return opt.Client.OpenAt(ctx, first, opt.Interval, opt.PageSize)
 }
 
 // FollowOptions add checkpointing to GoldmaneOptions.
@@ -227,27 +397,39 @@ type FollowOptions struct {
 // GoldmaneFollow streams Goldmane from the store's watermark until ctx ends,
 // checkpointing into the store atomically every Checkpoint and once more on
 // the way out. A checkpoint holds exactly the buckets up to the follower's
-// watermark, so a crash or restart resumes without double counting or
-// loss; flows of a bucket still open at shutdown come again on the next run.
+// watermark (with the Mark that detects a Goldmane restart), so a crash or
+// restart resumes without double counting or loss; flows of a bucket still
+// open at shutdown come again on the next run. Every window edge comes
+// from Goldmane's clock.
 func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions) error {
 	opt.defaults()
 	if opt.Checkpoint <= 0 {
 		opt.Checkpoint = time.Minute
 	}
+	snow, _, err := serverNow(ctx, &opt.GoldmaneOptions)
+	if err != nil {
+		return err
+	}
+	iv := int64(opt.Interval / time.Second)
+	horizon := snow.Add(-opt.Retention).Unix() + iv
 	rec := st.FindSource(allowlist.SourceGoldmane, opt.SourceID)
+	fo := opt.Follow
 	var start time.Time
 	switch {
 	case rec != nil && rec.Watermark != 0:
 		start = rec.Watermark.T()
+		fo.Mark = loadMark(rec.Mark)
 	case opt.Since > 0:
-		start = opt.Now().Add(-opt.Since)
+		start, fo.Fresh = time.Unix(max(snow.Add(-opt.Since).Unix(), horizon), 0), true
 	default:
-		start = opt.Now().Add(-opt.Retention)
+		start, fo.Fresh = time.Unix(horizon, 0), true
 	}
 	newAgg := func() *allowlist.Aggregator { return allowlist.NewAggregator(allowlist.NewClassifier(st.Profile())) }
 	pending := &mapper{agg: newAgg()} // flows after the last watermark
 	ready := newAgg()                 // flows up to the last watermark, not yet saved
 	var wm time.Time
+	var mark *goldmane.Mark
+	restarted := false
 	var gaps []allowlist.Gap
 	var results int64
 	lastSave := time.Now() // checkpoint pacing is wall-clock time, not data time
@@ -271,6 +453,9 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 		if ready.Stats.To > r.To {
 			r.To = ready.Stats.To
 		}
+		if mark != nil || restarted {
+			r.Mark = storeMark(mark)
+		}
 		st.PutSource(r)
 		if err := opt.Save(); err != nil {
 			return err
@@ -280,23 +465,34 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 		fmt.Fprintf(opt.Log, "goldmane: checkpoint at %s\n", wm.UTC().Format(time.RFC3339))
 		return nil
 	}
-	fo := opt.Follow
 	var pendingResults int64 // delivered after the last watermark: may come again
 	fo.OnFlow = func(r *pb.FlowResult) error {
 		pendingResults++
 		return pending.add(r)
 	}
+	fo.OnOpen = func(r *pb.FlowResult, n int64) error {
+		pendingResults++
+		return pending.addOpen(r, n)
+	}
 	fo.OnGap = func(g goldmane.Gap) error {
-		gaps = append(gaps, gapOf(opt.SourceID, g.From, g.To))
-		fmt.Fprintf(opt.Log, "goldmane: GAP %s to %s: flows lost (Goldmane keeps about one hour); stability clocks restart\n", g.From.UTC().Format(time.RFC3339), g.To.UTC().Format(time.RFC3339))
+		gaps = append(gaps, gapOf(opt.SourceID, g.From, g.To, g.Restart))
+		why := "Goldmane keeps about one hour"
+		if g.Restart {
+			why = "Goldmane restarted"
+		}
+		fmt.Fprintf(opt.Log, "goldmane: GAP %s to %s: flows lost (%s); stability clocks restart\n", g.From.UTC().Format(time.RFC3339), g.To.UTC().Format(time.RFC3339), why)
 		return nil
 	}
+	var f *goldmane.Follower
 	fo.OnWatermark = func(t time.Time) error {
 		ready.Merge(pending.agg)
 		pending.agg = newAgg()
 		results += pendingResults
 		pendingResults = 0
 		wm = t
+		if m := f.Mark(); m != mark {
+			mark, restarted = m, m == nil
+		}
 		if time.Since(lastSave) >= opt.Checkpoint {
 			return checkpoint()
 		}
@@ -311,14 +507,14 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 	if fo.Retention == 0 {
 		fo.Retention = opt.Retention
 	}
+	if fo.BackfillLag == 0 {
+		fo.BackfillLag = opt.Lag
+	}
 	if fo.PageSize == 0 {
 		fo.PageSize = opt.PageSize
 	}
-	if fo.Now == nil {
-		fo.Now = opt.Now
-	}
-	f := goldmane.NewFollower(opt.Client, fo)
-	err := f.Run(ctx, start)
+	f = goldmane.NewFollower(opt.Client, fo)
+	err = f.Run(ctx, start)
 	if cerr := checkpoint(); cerr != nil {
 		return errors.Join(err, cerr)
 	}

@@ -44,6 +44,10 @@ type Options struct {
 	MinTLSVersion, MaxTLSVersion uint16
 	// UseOtherCA serves the certificate issued by the unrelated CA.
 	UseOtherCA bool
+	// HideWindowTimes leaves the resolved times out of the error for an
+	// empty time window (Goldmane names them), as a Goldmane that worded
+	// it differently would.
+	HideWindowTimes bool
 	// StreamSource, when set, replaces the Stream implementation (e.g. a
 	// generator for soak tests that must not store what it sends).
 	StreamSource func(ctx context.Context, req *pb.FlowStreamRequest, send func(*pb.FlowResult) error) error
@@ -59,7 +63,8 @@ type Server struct {
 	mu      sync.Mutex
 	now     int64
 	buckets map[int64]*bucket
-	ids     map[string]int64
+	ids     map[string]int64 // as Goldmane: a key keeps its id while any bucket holds it
+	nextID  int64
 	changed chan struct{} // closed and replaced on every change
 	addr    string
 	gs      *grpc.Server
@@ -72,6 +77,8 @@ type Server struct {
 // Stats count what the server served.
 type Stats struct {
 	Lists, Streams, Sent int
+	// Crashes counts Crash calls.
+	Crashes int
 }
 
 type bucket struct {
@@ -173,10 +180,27 @@ func (s *Server) Stop() {
 	close(done)
 }
 
-// Restart stops and starts the server on the same address.
+// Restart stops and starts the server on the same address, keeping the
+// flows (a dropped connection or port-forward rather than a new Goldmane
+// process; see Crash).
 func (s *Server) Restart() error {
 	s.Stop()
 	return s.Start()
+}
+
+// Crash stops the server as a Goldmane process dies: connections reset
+// and every stored flow is lost; Start brings it back, giving flow ids
+// anew from 1. The bucket grid stays (Goldmane aligns it to multiples of
+// its interval). Felix resends its last minutes when it reconnects: Add
+// them before Start.
+func (s *Server) Crash() {
+	s.Stop()
+	s.mu.Lock()
+	s.buckets = map[int64]*bucket{}
+	s.ids = map[string]int64{}
+	s.nextID = 0
+	s.stats.Crashes++
+	s.mu.Unlock()
 }
 
 // Stopped returns a channel closed when the running incarnation stops
@@ -252,7 +276,8 @@ func (s *Server) Add(flows ...*pb.Flow) {
 		}
 		k := keyString(f.GetKey())
 		if _, ok := s.ids[k]; !ok {
-			s.ids[k] = int64(len(s.ids) + 1)
+			s.nextID++
+			s.ids[k] = s.nextID
 		}
 		if i, ok := b.byKey[k]; ok {
 			mergeCounters(b.flows[i], f)
@@ -310,9 +335,26 @@ func (s *Server) expireLocked() {
 		return
 	}
 	horizon := s.now - int64(s.opts.Retention/time.Second)
+	expired := false
 	for st := range s.buckets {
 		if st < horizon {
 			delete(s.buckets, st)
+			expired = true
+		}
+	}
+	if !expired {
+		return
+	}
+	// A key no bucket holds any more is forgotten, with its id.
+	held := map[string]bool{}
+	for _, b := range s.buckets {
+		for _, k := range b.keys {
+			held[k] = true
+		}
+	}
+	for k := range s.ids {
+		if !held[k] {
+			delete(s.ids, k)
 		}
 	}
 }
@@ -351,7 +393,9 @@ func mergeCounters(dst, src *pb.Flow) {
 	dst.BytesOut += src.BytesOut
 	dst.NumConnectionsStarted += src.NumConnectionsStarted
 	dst.NumConnectionsCompleted += src.NumConnectionsCompleted
-	dst.NumConnectionsLive = src.NumConnectionsLive
+	// Goldmane sums live connections too, within a bucket and across the
+	// buckets of a List.
+	dst.NumConnectionsLive += src.NumConnectionsLive
 	if len(src.SourceLabels) > 0 {
 		dst.SourceLabels = src.SourceLabels
 	}
@@ -388,11 +432,16 @@ func (h *handler) List(_ context.Context, req *pb.FlowListRequest) (*pb.FlowList
 	case lt == 0:
 		lt = s.now
 	}
+	// Goldmane answers a bad request with a plain error, which gRPC sends
+	// as Unknown.
 	if gte >= lt {
-		return nil, status.Errorf(codes.InvalidArgument, "startTimeGt (%d) must be less than startTimeLt (%d)", gte, lt)
+		if s.opts.HideWindowTimes {
+			return nil, status.Error(codes.Unknown, "invalid time window")
+		}
+		return nil, status.Errorf(codes.Unknown, "startTimeGt (%d) must be less than startTimeLt (%d)", gte, lt)
 	}
 	if len(req.GetSortBy()) > 1 {
-		return nil, status.Error(codes.InvalidArgument, "at most one sort order is supported")
+		return nil, status.Error(codes.Unknown, "at most one sort order is supported")
 	}
 	if len(req.GetSortBy()) == 1 && req.GetSortBy()[0].GetSortBy() != pb.SortBy_Time {
 		return nil, status.Error(codes.Unimplemented, "goldmanetest: only time sorting")
@@ -408,7 +457,7 @@ func (h *handler) List(_ context.Context, req *pb.FlowListRequest) (*pb.FlowList
 	byKey := map[string]*agg{}
 	for _, st := range s.sortedStartsLocked() {
 		b := s.buckets[st]
-		if b.start < gte || b.end > lt {
+		if b.start < gte || b.start >= lt {
 			continue
 		}
 		for i, f := range b.flows {
@@ -416,8 +465,21 @@ func (h *handler) List(_ context.Context, req *pb.FlowListRequest) (*pb.FlowList
 				continue
 			}
 			a := byKey[b.keys[i]]
+			if b.end > lt {
+				// As Goldmane: a key with a bucket starting in the
+				// window is listed even when none of its buckets lies
+				// wholly inside, as an empty aggregate (start and end 0).
+				if a == nil {
+					byKey[b.keys[i]] = &agg{key: b.keys[i], f: &pb.Flow{Key: proto.Clone(f.GetKey()).(*pb.FlowKey)}}
+				}
+				continue
+			}
 			if a == nil {
 				byKey[b.keys[i]] = &agg{key: b.keys[i], f: proto.Clone(f).(*pb.Flow)}
+				continue
+			}
+			if a.f.StartTime == 0 {
+				a.f = proto.Clone(f).(*pb.Flow)
 				continue
 			}
 			mergeCounters(a.f, f)
