@@ -554,7 +554,9 @@ func (f *Follower) runFill(ctx context.Context) error {
 func (f *Follower) prepareFill(ctx context.Context, fs *fillState) error {
 	horizon := f.horizon()
 	var g Gap
-	if fs.lo < horizon {
+	// A fresh window was promised nothing before it: what has expired
+	// there is not a gap.
+	if fs.lo < horizon && !f.fresh {
 		g = Gap{From: time.Unix(fs.lo, 0), To: time.Unix(min(horizon, fs.hi), 0)}
 		fs.lo = min(horizon, fs.hi)
 	}

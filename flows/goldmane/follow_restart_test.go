@@ -189,3 +189,20 @@ func TestFollowerOpenConnectionsAtAFreshStart(t *testing.T) {
 	require.Equal(t, int64(2), started[appName(1)])
 	require.Greater(t, live, int64(40), "live counts repeat the long connections in every bucket")
 }
+
+// A first run that starts as far back as Goldmane retains records no gap
+// for what expired meanwhile: nothing before its window was observed.
+func TestFollowerFreshStartRecordsNoGap(t *testing.T) {
+	p := plan{buckets: 300, keys: 2}
+	now := t0 + 290*15
+	srv := startServer(t, goldmanetest.Options{Now: time.Unix(now, 0), Retention: time.Hour})
+	srv.Add(p.flows()...)
+	c := dial(t, srv)
+	// As far back as retained, less a few seconds: the clock moved on
+	// between reading where to start and starting.
+	r := follow(t, srv, c, time.Unix(now-3600-5, 0), func(o *goldmane.FollowOptions) { o.Fresh = true })
+	require.Eventually(t, func() bool { return r.f.Stats().Fills == 1 }, 10*time.Second, time.Millisecond)
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	require.Empty(t, r.rec.gaps)
+}
