@@ -131,3 +131,27 @@ func (c *Client) readClock(ctx context.Context) (serverClock, error) {
 	}
 	return serverClock{at: t, local: time.Now()}, nil
 }
+
+// WaitServer waits until Goldmane's clock reaches until, reading it again
+// every poll (at most; default 1 s).
+func (c *Client) WaitServer(ctx context.Context, until time.Time, poll time.Duration) error {
+	if poll <= 0 {
+		poll = time.Second
+	}
+	for {
+		now, err := c.ServerNow(ctx)
+		if err != nil {
+			return err
+		}
+		if !now.Before(until) {
+			return nil
+		}
+		t := time.NewTimer(min(poll, until.Sub(now)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -73,6 +73,18 @@ type FollowOptions struct {
 	// The first connection lists its bucket again to detect a Goldmane
 	// restart since then.
 	Mark *Mark
+	// ResendGrace: after detecting a Goldmane restart, the follower waits
+	// this long by Goldmane's clock before reading what it has, so that
+	// Felix has reconnected and resent its last minutes (Felix retries at
+	// least every 10 s); default 30 s.
+	ResendGrace time.Duration
+	// Poll is how often Goldmane's clock is read again while waiting for
+	// it; default 1 s.
+	Poll time.Duration
+	// OnWait, when set, is told each time the follower starts waiting for
+	// Goldmane's clock to reach until (after a restart, or for a bucket
+	// Goldmane streamed too early).
+	OnWait func(until time.Time)
 	// MinBackoff and MaxBackoff bound the exponential, jittered delay
 	// between reconnection attempts; defaults 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -165,6 +177,12 @@ func NewFollower(c *Client, opts FollowOptions) *Follower {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = 5 * time.Minute
 	}
+	if opts.ResendGrace <= 0 {
+		opts.ResendGrace = 30 * time.Second
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
 	return &Follower{c: c, opts: opts, interval: int64(opts.Interval / time.Second), openKeys: map[keyHash]int64{}, kh: newKeyHasher()}
 }
 
@@ -202,6 +220,18 @@ func (e *callbackError) Error() string { return e.err.Error() }
 func (e *callbackError) Unwrap() error { return e.err }
 
 var errIdle = errors.New("goldmane: stream idle, restarting it")
+
+// earlyError ends a stream that sent a bucket too soon after its end for
+// Felix's reports of it to be in: Goldmane streams the bucket it was
+// filling when it started as soon as that bucket ends (its first rollover;
+// in steady state a bucket is streamed one interval after its end), and a
+// stream opened in its first interval replays a bucket that has just
+// ended. The bucket is read again once it is old enough.
+type earlyError struct{ start, end, until int64 }
+
+func (e *earlyError) Error() string {
+	return fmt.Sprintf("Goldmane streamed bucket %s as soon as it ended (as it does right after it starts), before Felix reported it", fmtRange(e.start, e.end))
+}
 
 // Run follows Goldmane from watermark (the zero Time: from the next bucket
 // Goldmane completes, with no backfill) until ctx ends or a callback fails;
@@ -253,6 +283,18 @@ func (f *Follower) Run(ctx context.Context, watermark time.Time) error {
 		var cbe *callbackError
 		if errors.As(err, &cbe) {
 			return cbe.err
+		}
+		var early *earlyError
+		if errors.As(err, &early) {
+			// Not a failure: read the bucket again once it is complete.
+			f.logf("%v; reading it again at %s", err, time.Unix(early.until, 0).UTC().Format(time.RFC3339))
+			if werr := f.waitServer(ctx, time.Unix(early.until, 0)); werr == nil {
+				continue
+			} else if ctx.Err() != nil {
+				return ctx.Err()
+			} else {
+				err = werr
+			}
 		}
 		if !retryable(err) {
 			return err
@@ -335,6 +377,9 @@ func (f *Follower) attempt(ctx context.Context) (progressed bool, err error) {
 			}
 			if restarted {
 				f.noteRestart(fmt.Sprintf("the flow ids of %s changed", m))
+				if err := f.resendGrace(ctx); err != nil {
+					return false, err
+				}
 			}
 		}
 	}
@@ -361,6 +406,26 @@ func (f *Follower) attempt(ctx context.Context) (progressed bool, err error) {
 	}
 	sp, err := f.stream(ctx)
 	return progressed || sp, err
+}
+
+// resendGrace waits, after a restart was detected, until Felix has had
+// time to resend its last minutes to the restarted Goldmane.
+func (f *Follower) resendGrace(ctx context.Context) error {
+	until := f.clock.now().Add(f.opts.ResendGrace).Truncate(time.Second)
+	f.logf("waiting until %s for Felix to resend its last minutes", until.UTC().Format(time.RFC3339))
+	if err := f.waitServer(ctx, until); err != nil {
+		return err
+	}
+	var err error
+	f.clock, err = f.c.readClock(ctx)
+	return err
+}
+
+func (f *Follower) waitServer(ctx context.Context, until time.Time) error {
+	if f.opts.OnWait != nil {
+		f.opts.OnWait(until)
+	}
+	return f.c.WaitServer(ctx, until, f.opts.Poll)
 }
 
 // noteRestart records a detected Goldmane restart: the flows after the
@@ -469,30 +534,38 @@ func (f *Follower) openMark() *Mark {
 // before that comes back under another id, or not at all, means Goldmane
 // restarted in between.
 func (f *Follower) completeOpen(ctx context.Context) error {
-	f.logf("completing bucket %s with List", fmtRange(f.openStart, f.openEnd))
-	listed := 0
-	changed := false
-	_, err := f.c.ListRequest(ctx, &pb.FlowListRequest{StartTimeGte: f.openStart, StartTimeLt: f.openEnd, PageSize: int64(f.opts.PageSize)},
-		func(r *pb.FlowResult) error {
-			h := f.kh.sum(r.GetFlow().GetKey())
-			if id, dup := f.openKeys[h]; dup {
-				listed++
-				if id != r.GetId() && id > 0 {
-					changed = true
+	for {
+		f.logf("completing bucket %s with List", fmtRange(f.openStart, f.openEnd))
+		listed := 0
+		changed := false
+		_, err := f.c.ListRequest(ctx, &pb.FlowListRequest{StartTimeGte: f.openStart, StartTimeLt: f.openEnd, PageSize: int64(f.opts.PageSize)},
+			func(r *pb.FlowResult) error {
+				h := f.kh.sum(r.GetFlow().GetKey())
+				if id, dup := f.openKeys[h]; dup {
+					listed++
+					if id != r.GetId() && id > 0 {
+						changed = true
+					}
+					f.count(&f.stats.Duplicates)
+					return nil
 				}
-				f.count(&f.stats.Duplicates)
-				return nil
-			}
-			f.openKeys[h] = r.GetId()
-			return f.deliver(r, takeCarry(f.openCarry, h))
-		})
-	if err != nil {
-		return err
-	}
-	// A bucket Goldmane still retains comes back with the keys delivered,
-	// under the same ids, unless Goldmane restarted.
-	if (changed || (listed == 0 && f.openStart >= f.horizon())) && !f.restarted {
+				f.openKeys[h] = r.GetId()
+				return f.deliver(r, takeCarry(f.openCarry, h))
+			})
+		if err != nil {
+			return err
+		}
+		// A bucket Goldmane still retains comes back with the keys
+		// delivered, under the same ids, unless Goldmane restarted. Then
+		// list it again once Felix has resent it: the keys delivered
+		// before are not delivered again.
+		if f.restarted || !(changed || (listed == 0 && f.openStart >= f.horizon())) {
+			break
+		}
 		f.noteRestart(fmt.Sprintf("bucket %s came back with other flow ids", fmtRange(f.openStart, f.openEnd)))
+		if err := f.resendGrace(ctx); err != nil {
+			return err
+		}
 	}
 	end := f.openEnd
 	m := f.openMark()
@@ -632,10 +705,12 @@ func (f *Follower) stream(ctx context.Context) (progressed bool, err error) {
 		}()
 	}
 	from := f.watermark()
-	if from > f.serverNow()-2*f.interval {
-		// Goldmane replays nothing sensible from a bucket it is still
-		// filling (its ring wraps); stream from its now and drop what
-		// the watermark has passed.
+	if from > f.serverNow()-f.interval {
+		// A watermark in the bucket Goldmane is filling, or later (a
+		// store written with a skewed clock): Goldmane would replay its
+		// whole ring from there (the ring wraps). Stream from its now and
+		// drop what the watermark has passed. A watermark at the end of
+		// the last bucket streamed is at least an interval old.
 		from = 0
 	}
 	f.count(&f.stats.Streams)
@@ -645,6 +720,9 @@ func (f *Follower) stream(ctx context.Context) (progressed bool, err error) {
 			timer.Reset(f.opts.IdleTimeout)
 		}
 		progressed = true
+		if err := f.checkEarly(sctx, r); err != nil {
+			return err
+		}
 		if wm := f.watermark(); first && r.GetFlow().GetEndTime() > wm {
 			// The first result the watermark has not passed.
 			first = false
@@ -672,6 +750,28 @@ func (f *Follower) stream(ctx context.Context) (progressed bool, err error) {
 		return f.onStreamResult(r, nil)
 	})
 	return progressed, err
+}
+
+// checkEarly returns an *earlyError for the first result of a bucket that
+// was streamed too soon after its end for Felix's reports of it to be in.
+func (f *Follower) checkEarly(ctx context.Context, r *pb.FlowResult) error {
+	s, e := r.GetFlow().GetStartTime(), r.GetFlow().GetEndTime()
+	early := func() bool { return e > f.watermark() && s > f.openStart && f.serverNow()-e < f.interval*2/3 }
+	if !early() {
+		return nil
+	}
+	// Make sure with a fresh reading of the server's clock (the last one
+	// is extrapolated).
+	var err error
+	if f.clock, err = f.c.readClock(ctx); err != nil {
+		return err
+	}
+	if early() {
+		// Nothing of it is delivered; it is read again one interval (and
+		// a margin) after its end.
+		return &earlyError{start: s, end: e, until: e + f.interval + 5}
+	}
+	return nil
 }
 
 // onStreamResult delivers a streamed result; open, when r starts a new

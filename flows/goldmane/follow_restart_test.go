@@ -87,10 +87,14 @@ func TestFollowerRestartLosesOnlyWhatFelixDidNotResend(t *testing.T) {
 	}
 	require.Greater(t, resent, 0)
 	require.NoError(t, srv.Start())
+	// The follower notices the restart and gives Felix 30 s (of
+	// Goldmane's clock) to resend before it reads.
+	srv.SetNow(r.rec.waited(t, 1))
+	require.Equal(t, crashed+30, srv.Now().Unix())
 
 	firstResent := t0 + 40*15
 	wantP, wantB := p.expected(0, 20)
-	laterP, laterB := p.expected(40, 60) // complete at now: start <= now-30
+	laterP, laterB := p.expected(40, 62) // complete at now: start <= now-30
 	r.waitFor(t, addTotals(wantP, laterP), addTotals(wantB, laterB))
 	step(srv, 20)
 	laterP, laterB = p.expected(40, 80)
@@ -125,6 +129,7 @@ func TestFollowerRestartResentFlowsCountOnce(t *testing.T) {
 		}
 	}
 	require.NoError(t, srv.Start())
+	srv.SetNow(r.rec.waited(t, 1)) // the follower gives Felix time to resend
 	step(srv, 40)
 	r.waitTotals(t, p, 0, 60)
 
@@ -205,4 +210,53 @@ func TestFollowerFreshStartRecordsNoGap(t *testing.T) {
 	r.rec.mu.Lock()
 	defer r.rec.mu.Unlock()
 	require.Empty(t, r.rec.gaps)
+}
+
+// Right after it starts, Goldmane streams the bucket it was filling as
+// soon as that bucket ends (its first rollover), before Felix has
+// reported it, and a stream opened then replays a bucket that has just
+// ended. The follower takes neither: it reads such a bucket again once it
+// is one interval old, and misses none of Felix's late reports.
+func TestFollowerWaitsForBucketsGoldmaneStreamsEarly(t *testing.T) {
+	p := plan{buckets: 16, keys: 4}
+	start := t0 + 10*15 // Goldmane starts; bucket 10 is filling
+	srv := startServer(t, goldmanetest.Options{Now: time.Unix(start, 0), EarlyFirstStream: true})
+	var late []*pb.Flow
+	for _, f := range p.flows() {
+		switch i := (f.GetStartTime() - t0) / 15; {
+		case i < 10:
+			srv.Add(f)
+		case i == 10 && f.GetKey().GetSourceName() == appName(1):
+			srv.Add(f) // reported before the bucket ended
+		default:
+			late = append(late, f)
+		}
+	}
+	c := dial(t, srv)
+	r := follow(t, srv, c, time.Unix(t0+8*15, 0), nil)
+	// Bucket 9 ended as the stream opened: it is read 20 s after its end.
+	require.Equal(t, time.Unix(t0+10*15+20, 0), r.rec.waited(t, 1))
+	// Bucket 10 ends and is streamed at once; Felix's other reports of it
+	// arrive after that.
+	srv.SetNow(time.Unix(start+15, 0))
+	for _, f := range late {
+		if (f.GetStartTime()-t0)/15 == 10 {
+			srv.Add(f)
+		}
+	}
+	srv.SetNow(time.Unix(start+20, 0))
+	require.Equal(t, time.Unix(t0+11*15+20, 0), r.rec.waited(t, 2), "bucket 10, streamed as it ended")
+	srv.SetNow(time.Unix(start+35, 0))
+	for _, f := range late {
+		if (f.GetStartTime()-t0)/15 > 10 {
+			srv.Add(f)
+		}
+	}
+	step(srv, 6)
+	r.waitTotals(t, p, 8, 16)
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	require.Empty(t, r.rec.duplicate)
+	require.Empty(t, r.rec.gaps)
+	require.Contains(t, r.log.String(), "as soon as it ended")
 }

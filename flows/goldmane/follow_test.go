@@ -45,8 +45,8 @@ func follow(t *testing.T, srv *goldmanetest.Server, c *goldmane.Client, from tim
 	t.Helper()
 	r := &followRun{rec: newRecorder(t), log: &syncBuffer{}, done: make(chan error, 1)}
 	opts := goldmane.FollowOptions{
-		OnFlow: r.rec.onFlow, OnGap: r.rec.onGap, OnWatermark: r.rec.onWatermark, Log: r.log,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PageSize: 7,
+		OnFlow: r.rec.onFlow, OnGap: r.rec.onGap, OnWatermark: r.rec.onWatermark, OnWait: r.rec.onWait, Log: r.log,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PageSize: 7, Poll: time.Millisecond,
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -259,13 +259,15 @@ func TestFollowerServerHistoryStartsAfterWatermark(t *testing.T) {
 			return p[appName(0)] == n && p[appName(1)] == n && p[appName(2)] == n
 		}
 	}
-	require.Eventually(t, want(19), 5*time.Second, 5*time.Millisecond, "buckets 61-79")
+	// Bucket 61 may expire while it is listed (it is the oldest Goldmane
+	// holds): it is left to the gap.
+	require.Eventually(t, want(18), 5*time.Second, 5*time.Millisecond, "buckets 62-79")
 	step(srv, 3)
-	require.Eventually(t, want(22), 5*time.Second, 5*time.Millisecond, "buckets 61-82")
+	require.Eventually(t, want(21), 5*time.Second, 5*time.Millisecond, "buckets 62-82")
 
 	r.rec.mu.Lock()
 	defer r.rec.mu.Unlock()
-	require.Equal(t, []goldmane.Gap{{From: time.Unix(t0+780, 0), To: time.Unix(t0+915, 0)}}, r.rec.gaps)
+	require.Equal(t, []goldmane.Gap{{From: time.Unix(t0+780, 0), To: time.Unix(t0+930, 0)}}, r.rec.gaps)
 	require.Empty(t, r.rec.duplicate)
 	require.Equal(t, int64(1), r.f.Stats().Fills)
 }

@@ -142,6 +142,7 @@ type recorder struct {
 	results   int
 	gaps      []goldmane.Gap
 	marks     []time.Time
+	waits     []time.Time
 	duplicate []string
 }
 
@@ -182,6 +183,29 @@ func (r *recorder) onWatermark(t time.Time) error {
 	}
 	r.marks = append(r.marks, t)
 	return nil
+}
+
+func (r *recorder) onWait(until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waits = append(r.waits, until)
+}
+
+// waited waits until the follower has begun its n-th wait for the
+// server's clock and returns what it waits for.
+func (r *recorder) waited(t *testing.T, n int) time.Time {
+	t.Helper()
+	var until time.Time
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.waits) < n {
+			return false
+		}
+		until = r.waits[n-1]
+		return true
+	}, 10*time.Second, time.Millisecond, "the follower waits for the server's clock")
+	return until
 }
 
 func (r *recorder) totals() (map[string]int64, map[string]int64) {

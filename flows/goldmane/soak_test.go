@@ -37,7 +37,8 @@ func TestFollowerSoak(t *testing.T) {
 		labels[k] = []string{"app=" + appName(k), "pod-template-hash=7d9c5f", fmt.Sprintf("shard=%d", k%7)}
 	}
 	srv := startServer(t, goldmanetest.Options{
-		Now: time.Unix(t0+40, 0), // the follower streams from t0, in the server's past
+		// Every bucket streamed ended well before the server's now.
+		Now: time.Unix(t0+total/perBucket*15+60, 0),
 		StreamSource: func(ctx context.Context, req *pb.FlowStreamRequest, send func(*pb.FlowResult) error) error {
 			for i := 0; i < total; i++ {
 				b, k := int64(i/perBucket), i%perBucket
@@ -74,6 +75,7 @@ func TestFollowerSoak(t *testing.T) {
 			return nil
 		},
 		OnWatermark: func(time.Time) error { marks++; return nil },
+		BackfillLag: 24 * time.Hour, // all from the stream
 	})
 	start := time.Now()
 	err := f.Run(context.Background(), time.Unix(t0, 0))

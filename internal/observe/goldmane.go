@@ -33,7 +33,15 @@ type GoldmaneOptions struct {
 	// Lag: only buckets that ended at least Lag before Goldmane's now are
 	// read, because flows reach Goldmane up to a flush interval after
 	// their bucket ends; default 60 s.
-	Lag      time.Duration
+	Lag time.Duration
+	// ResendGrace: after detecting a Goldmane restart, wait this long by
+	// Goldmane's clock before reading what the restarted Goldmane has, so
+	// that Felix has reconnected and resent its last minutes; default 30 s.
+	ResendGrace time.Duration
+	// Poll is how often Goldmane's clock is read while waiting for it
+	// (default 1 s); OnWait, when set, is told when a wait begins.
+	Poll     time.Duration
+	OnWait   func(until time.Time)
 	PageSize int
 	// AllowPartial downgrades an unstable listing to a warning recorded in
 	// the store instead of an error.
@@ -55,6 +63,9 @@ func (o *GoldmaneOptions) defaults() {
 	}
 	if o.Lag <= 0 {
 		o.Lag = 60 * time.Second
+	}
+	if o.ResendGrace <= 0 {
+		o.ResendGrace = 30 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -224,7 +235,7 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 		return res, nil
 	}
 	if !w.fresh {
-		if err := checkWindow(ctx, &w, loadMark(rec.Mark), to.Unix(), horizon, &opt); err != nil {
+		if err := checkWindow(ctx, &w, loadMark(rec.Mark), snow, to.Unix(), horizon, &opt); err != nil {
 			return nil, err
 		}
 	}
@@ -335,7 +346,7 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 // and, when the Mark shows that Goldmane restarted, the range before the
 // oldest flow the restarted Goldmane has (Felix resends only its last
 // minutes). Reading then begins after the gap, with a fresh window.
-func checkWindow(ctx context.Context, w *window, mark *goldmane.Mark, to, horizon int64, opt *GoldmaneOptions) error {
+func checkWindow(ctx context.Context, w *window, mark *goldmane.Mark, snow time.Time, to, horizon int64, opt *GoldmaneOptions) error {
 	iv := int64(opt.Interval / time.Second)
 	if mark != nil && mark.Bucket.Unix() >= horizon {
 		restarted, err := opt.Client.CheckMark(ctx, mark, opt.Interval, opt.PageSize)
@@ -345,6 +356,15 @@ func checkWindow(ctx context.Context, w *window, mark *goldmane.Mark, to, horizo
 		if restarted {
 			fmt.Fprintf(opt.Log, "goldmane: Goldmane restarted since the last run (the flow ids of %s changed)\n", mark)
 			w.restarted = true
+			// It may have restarted moments ago: give Felix time to resend.
+			until := snow.Add(opt.ResendGrace)
+			fmt.Fprintf(opt.Log, "goldmane: waiting until %s for Felix to resend its last minutes\n", until.UTC().Format(time.RFC3339))
+			if opt.OnWait != nil {
+				opt.OnWait(until)
+			}
+			if err := opt.Client.WaitServer(ctx, until, opt.Poll); err != nil {
+				return err
+			}
 		}
 	}
 	gapTo, restartGap := int64(0), false
@@ -512,6 +532,15 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 	}
 	if fo.PageSize == 0 {
 		fo.PageSize = opt.PageSize
+	}
+	if fo.ResendGrace == 0 {
+		fo.ResendGrace = opt.ResendGrace
+	}
+	if fo.Poll == 0 {
+		fo.Poll = opt.Poll
+	}
+	if fo.OnWait == nil {
+		fo.OnWait = opt.OnWait
 	}
 	f = goldmane.NewFollower(opt.Client, fo)
 	err = f.Run(ctx, start)

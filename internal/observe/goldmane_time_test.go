@@ -122,6 +122,18 @@ type followHarness struct {
 	log     lockedBuffer
 	saves   atomic.Int64
 	savedWM atomic.Int64
+	mu      sync.Mutex // the server's clock and flows move under it
+}
+
+// moveTo moves the server's clock to t, adding the flows of the time
+// passed.
+func (h *followHarness) moveTo(t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now := h.srv.Now(); t.After(now) {
+		addRange(h.srv, h.all, now, t)
+		h.srv.SetNow(t)
+	}
 }
 
 func (h *followHarness) run(t *testing.T) {
@@ -140,7 +152,10 @@ func (h *followHarness) run(t *testing.T) {
 				h.savedWM.Store(int64(h.st.FindSource(allowlist.SourceGoldmane, "goldmane:test").Watermark))
 				return h.st.Save()
 			},
-			Follow: goldmane.FollowOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+			Follow: goldmane.FollowOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Poll: time.Millisecond,
+				// The follower waits for Goldmane's clock (after a
+				// restart): time passes.
+				OnWait: h.moveTo},
 		})
 	}()
 	poll := time.NewTicker(time.Millisecond)
@@ -162,9 +177,7 @@ func (h *followHarness) run(t *testing.T) {
 			h.step(i)
 		}
 		i++
-		next := h.srv.Now().Add(15 * time.Second)
-		addRange(h.srv, h.all, h.srv.Now(), next)
-		h.srv.SetNow(next)
+		h.moveTo(h.srv.Now().Add(15 * time.Second))
 	}
 	cancel()
 	require.NoError(t, <-done)
@@ -262,7 +275,8 @@ func TestGoldmaneListAcrossARestart(t *testing.T) {
 			c := dialGoldmane(t, srv, pki)
 			st, _ := openStore(t)
 			var log lockedBuffer
-			opt := GoldmaneOptions{Client: c, SourceID: "goldmane:test", Log: &log}
+			// Waiting for Goldmane's clock (after a restart), time passes.
+			opt := GoldmaneOptions{Client: c, SourceID: "goldmane:test", Log: &log, Poll: time.Millisecond, OnWait: srv.SetNow}
 			first, err := GoldmaneList(context.Background(), st, opt)
 			require.NoError(t, err)
 			require.NotNil(t, st.FindSource(allowlist.SourceGoldmane, "goldmane:test").Mark)

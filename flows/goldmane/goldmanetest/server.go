@@ -44,6 +44,11 @@ type Options struct {
 	MinTLSVersion, MaxTLSVersion uint16
 	// UseOtherCA serves the certificate issued by the unrelated CA.
 	UseOtherCA bool
+	// EarlyFirstStream streams the bucket being filled when the server
+	// starts (and a bucket that ended moments before) as soon as it ends,
+	// as Goldmane's first rollover after it starts does; later buckets go
+	// out one interval after their end.
+	EarlyFirstStream bool
 	// HideWindowTimes leaves the resolved times out of the error for an
 	// empty time window (Goldmane names them), as a Goldmane that worded
 	// it differently would.
@@ -60,18 +65,19 @@ type Server struct {
 	origin   int64
 	tlsConf  *tls.Config
 
-	mu      sync.Mutex
-	now     int64
-	buckets map[int64]*bucket
-	ids     map[string]int64 // as Goldmane: a key keeps its id while any bucket holds it
-	nextID  int64
-	changed chan struct{} // closed and replaced on every change
-	addr    string
-	gs      *grpc.Server
-	done    chan struct{} // closed when the current incarnation stopped
-	failIn  int           // sends until an injected failure; 0 = none
-	failOp  func()
-	stats   Stats
+	mu       sync.Mutex
+	now      int64
+	buckets  map[int64]*bucket
+	ids      map[string]int64 // as Goldmane: a key keeps its id while any bucket holds it
+	nextID   int64
+	changed  chan struct{} // closed and replaced on every change
+	addr     string
+	gs       *grpc.Server
+	done     chan struct{} // closed when the current incarnation stopped
+	earlyEnd int64         // buckets ending by then are streamed as soon as they end
+	failIn   int           // sends until an injected failure; 0 = none
+	failOp   func()
+	stats    Stats
 }
 
 // Stats count what the server served.
@@ -155,6 +161,10 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.addr = lis.Addr().String()
+	s.earlyEnd = 0
+	if s.opts.EarlyFirstStream {
+		s.earlyEnd = s.align(s.now) + s.interval
+	}
 	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(s.tlsConf)))
 	pb.RegisterFlowsServer(gs, &handler{s: s})
 	s.gs = gs
@@ -547,7 +557,7 @@ func (h *handler) Stream(req *pb.FlowStreamRequest, srv pb.Flows_StreamServer) e
 		var out []*pb.FlowResult
 		for _, st := range s.sortedStartsLocked() {
 			b := s.buckets[st]
-			if b.start < next || b.end+s.interval > s.now {
+			if b.start < next || !s.completeLocked(b) {
 				continue
 			}
 			for i, f := range b.flows {
@@ -557,8 +567,13 @@ func (h *handler) Stream(req *pb.FlowStreamRequest, srv pb.Flows_StreamServer) e
 			}
 		}
 		// Every bucket that has completed by now has been taken; the next
-		// one to complete is the one containing now-interval.
-		if pending := s.align(s.now - s.interval); pending > next {
+		// one to complete is the one containing now-interval (or now,
+		// early after a start).
+		pending := s.align(s.now - s.interval)
+		if s.now <= s.earlyEnd {
+			pending = s.align(s.now)
+		}
+		if pending > next {
 			next = pending
 		}
 		changed := s.changed
@@ -576,6 +591,12 @@ func (h *handler) Stream(req *pb.FlowStreamRequest, srv pb.Flows_StreamServer) e
 		}
 		s.mu.Lock()
 	}
+}
+
+// completeLocked tells whether a stream sends bucket b now: one interval
+// after it ends, or as soon as it ends early after a start.
+func (s *Server) completeLocked(b *bucket) bool {
+	return b.end+s.interval <= s.now || (b.end <= s.now && b.end <= s.earlyEnd)
 }
 
 func (h *handler) send(srv pb.Flows_StreamServer, r *pb.FlowResult) error {
