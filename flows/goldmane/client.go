@@ -1,7 +1,8 @@
 // Package goldmane reads flows from Calico OSS Goldmane (v3.30+) over its
 // gRPC API: paged List, Stream, and a Follower that streams for days,
-// reconnecting, backfilling with List, detecting retention gaps and never
-// delivering a flow bucket twice.
+// reconnecting, backfilling with List, detecting retention gaps and
+// Goldmane restarts (Mark) and never delivering a flow bucket twice. Every
+// time edge comes from Goldmane's own clock (ServerNow).
 //
 // Goldmane requires mutual TLS: a client certificate issued by its CA (e.g.
 // secret calico-system/node-certs) and its CA to verify the server (secret
