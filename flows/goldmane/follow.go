@@ -152,6 +152,7 @@ type fillState struct {
 	marks    MarkBuilder
 	prepared bool              // gaps were decided (and reported), open connections read
 	open     map[keyHash]int64 // connections open as the window began, by key, not yet delivered
+	passed   bool              // buckets the stream passed without a flow
 }
 
 // NewFollower returns a Follower reading from c.
@@ -582,7 +583,11 @@ func (f *Follower) runFill(ctx context.Context) error {
 			return err
 		}
 	}
-	f.logf("backfilling %s with List", fmtRange(fs.lo, fs.hi))
+	if fs.passed {
+		f.logf("listing %s, which the stream passed without flows", fmtRange(fs.lo, fs.hi))
+	} else {
+		f.logf("backfilling %s with List", fmtRange(fs.lo, fs.hi))
+	}
 	// Buckets that start within one interval before lo end after it, so
 	// none of them was delivered (lo need not be on a bucket boundary).
 	req := &pb.FlowListRequest{StartTimeGte: fs.lo - (f.interval - 1), StartTimeLt: fs.hi, PageSize: int64(f.opts.PageSize)}
@@ -723,20 +728,34 @@ func (f *Follower) stream(ctx context.Context) (progressed bool, err error) {
 		if err := f.checkEarly(sctx, r); err != nil {
 			return err
 		}
-		if wm := f.watermark(); first && r.GetFlow().GetEndTime() > wm {
-			// The first result the watermark has not passed.
-			first = false
-			if st := r.GetFlow().GetStartTime(); wm != 0 && st-wm > f.interval {
-				// The server skipped buckets after the watermark: fetch
-				// them (and detect a gap) before going on.
-				f.fill = &fillState{lo: wm, hi: st, keys: map[keyHash]struct{}{}}
+		st, wm := r.GetFlow().GetStartTime(), f.watermark()
+		if r.GetFlow().GetEndTime() > wm && st > f.openStart {
+			// A new bucket. The stream sends nothing for a bucket without
+			// flows, so it passed the buckets between the last one (or
+			// the watermark) and this one as empty. They may not have
+			// been: right after Goldmane starts, it streams the bucket it
+			// was filling as soon as that bucket ends, before Felix has
+			// reported it, and a stream opened then replays one that has
+			// just ended; and after the watermark, the server's history
+			// may begin later (a restart). List them before going on.
+			if f.openEnd != 0 {
+				if err := f.advance(f.openEnd, f.openMark()); err != nil {
+					return err
+				}
+				f.openStart, f.openEnd, f.openCarry = 0, 0, nil
+				clear(f.openKeys)
+				wm = f.watermark()
+			}
+			if wm != 0 && st > wm {
+				f.fill = &fillState{lo: wm, hi: st, keys: map[keyHash]struct{}{}, passed: true}
 				if err := f.runFill(sctx); err != nil {
 					return err
 				}
-			} else {
+			} else if first {
 				// The stream goes on from the watermark: nothing lost.
 				f.restarted = false
 			}
+			first = false
 			if f.fresh {
 				// This bucket begins a fresh window.
 				open, err := f.openAt(sctx, r.GetFlow().GetStartTime())

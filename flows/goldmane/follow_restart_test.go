@@ -260,3 +260,32 @@ func TestFollowerWaitsForBucketsGoldmaneStreamsEarly(t *testing.T) {
 	require.Empty(t, r.rec.gaps)
 	require.Contains(t, r.log.String(), "as soon as it ended")
 }
+
+// The bucket Goldmane streams as soon as it ends, right after it starts,
+// usually has no flow yet (Felix reports an interval when it ends), so the
+// stream sends nothing for it. The follower lists the buckets the stream
+// passed without flows before it goes on.
+func TestFollowerListsBucketsTheStreamPassedEmpty(t *testing.T) {
+	p := plan{buckets: 20, keys: 4}
+	start := t0 + 10*15 // Goldmane starts; bucket 10 is filling, empty
+	srv := startServer(t, goldmanetest.Options{Now: time.Unix(start, 0), EarlyFirstStream: true})
+	c := dial(t, srv)
+	r := follow(t, srv, c, time.Unix(start, 0), nil)
+	require.Eventually(t, func() bool { st := srv.Stats(); return st.Streams == 1 && st.Rounds == 1 }, 5*time.Second, time.Millisecond)
+	// Bucket 10 ends and is streamed at once, empty; then Felix reports it.
+	rounds := srv.Stats().Rounds
+	srv.SetNow(time.Unix(start+15, 0))
+	require.Eventually(t, func() bool { return srv.Stats().Rounds > rounds }, 5*time.Second, time.Millisecond)
+	for _, f := range p.flows() {
+		if (f.GetStartTime()-t0)/15 >= 10 {
+			srv.Add(f)
+		}
+	}
+	step(srv, 10)
+	r.waitTotals(t, p, 10, 20)
+	require.Contains(t, r.log.String(), "which the stream passed without flows")
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	require.Empty(t, r.rec.duplicate)
+	require.Empty(t, r.rec.gaps)
+}

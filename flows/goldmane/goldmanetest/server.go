@@ -85,6 +85,9 @@ type Stats struct {
 	Lists, Streams, Sent int
 	// Crashes counts Crash calls.
 	Crashes int
+	// Rounds counts the times a stream took what to send (at its start
+	// and after each change).
+	Rounds int
 }
 
 type bucket struct {
@@ -566,6 +569,7 @@ func (h *handler) Stream(req *pb.FlowStreamRequest, srv pb.Flows_StreamServer) e
 				}
 			}
 		}
+		s.stats.Rounds++
 		// Every bucket that has completed by now has been taken; the next
 		// one to complete is the one containing now-interval (or now,
 		// early after a start).
