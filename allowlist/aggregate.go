@@ -15,6 +15,8 @@ type acc struct {
 	nets      map[netip.Prefix]Time
 	workloads []string // sorted, at most the sample size
 	services  []string // sorted, at most the sample size
+	// folded says how nets were folded (nil: exact addresses; fold.go).
+	folded *NetsFolded
 }
 
 // addSample inserts v into a sorted sample bounded to max entries, keeping
@@ -37,16 +39,11 @@ func addSample(s []string, v string, max int) []string {
 	return s
 }
 
-func (a *acc) merge(o *acc, samples int) {
+// merge folds o into a; r (nil when no profile is at hand) folds the
+// addresses when there are too many.
+func (a *acc) merge(o *acc, samples int, r *netRules) {
 	a.ev.Merge(o.ev)
-	if len(o.nets) > 0 && a.nets == nil {
-		a.nets = make(map[netip.Prefix]Time, len(o.nets))
-	}
-	for p, t := range o.nets {
-		if old, ok := a.nets[p]; !ok || t < old {
-			a.nets[p] = t
-		}
-	}
+	a.mergeNets(o, r)
 	for _, w := range o.workloads {
 		a.workloads = addSample(a.workloads, w, samples)
 	}
@@ -116,6 +113,7 @@ func (s *Stats) merge(o *Stats) {
 // worker its own and Merge them.
 type Aggregator struct {
 	c       *Classifier
+	rules   *netRules
 	accs    map[key]*acc
 	ns      map[string]*nsMeta
 	samples int
@@ -125,7 +123,7 @@ type Aggregator struct {
 // NewAggregator returns an empty aggregator using a classifier.
 func NewAggregator(c *Classifier) *Aggregator {
 	s := c.prof.Aggregation.WorkloadSamples
-	return &Aggregator{c: c, accs: map[key]*acc{}, ns: map[string]*nsMeta{}, samples: s}
+	return &Aggregator{c: c, rules: newNetRules(c.prof), accs: map[key]*acc{}, ns: map[string]*nsMeta{}, samples: s}
 }
 
 // Classifier returns the aggregator's classifier.
@@ -212,13 +210,7 @@ func (a *Aggregator) AddEvidence(f *flows.Flow, ev Evidence) {
 		}
 		if k.hasNets {
 			ip := addrOf(f)
-			p := netip.PrefixFrom(ip, ip.BitLen())
-			if ac.nets == nil {
-				ac.nets = map[netip.Prefix]Time{}
-			}
-			if old, ok := ac.nets[p]; !ok || ev.FirstSeen < old {
-				ac.nets[p] = ev.FirstSeen
-			}
+			ac.addNet(netip.PrefixFrom(ip, ip.BitLen()), ev.FirstSeen, a.rules)
 		}
 		if workload != "" && a.samples > 0 {
 			ac.workloads = addSample(ac.workloads, workload, a.samples)
@@ -233,7 +225,7 @@ func (a *Aggregator) AddEvidence(f *flows.Flow, ev Evidence) {
 func (a *Aggregator) Merge(b *Aggregator) {
 	for k, bac := range b.accs {
 		if ac := a.accs[k]; ac != nil {
-			ac.merge(bac, a.samples)
+			ac.merge(bac, a.samples, a.rules)
 		} else {
 			a.accs[k] = bac
 		}

@@ -180,7 +180,7 @@ func (c *Classifier) isDNS(f *flows.Flow) bool {
 		return false
 	}
 	if f.Dest.IP.IsValid() {
-		return c.prof.IsDNSAddress(f.Dest.IP)
+		return c.prof.IsDNSAddress(addrOf(f))
 	}
 	switch f.Dest.Type {
 	case flows.EndpointWorkload:
@@ -243,8 +243,13 @@ func (c *Classifier) peer(f *flows.Flow, k *key) (skip string, dropped int) {
 	case flows.EndpointNetwork:
 		if d.IP.IsValid() {
 			k.hasNets = true
-			if c.prof.IsPrivate(d.IP) {
+			// The profile's private ranges first (a cluster may use CGNAT
+			// space for its own networks), then the special classes;
+			// everything else is public.
+			if ip := addrOf(f); c.prof.IsPrivate(ip) {
 				k.kind = PeerPrivate
+			} else if class, ok := SpecialClassOf(ip); ok {
+				k.kind, k.peerName = PeerSpecial, class
 			} else {
 				k.kind = PeerPublic
 			}
@@ -338,5 +343,7 @@ func canonFromMap(m map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-// addrOf returns the destination address used for nets, if any.
-func addrOf(f *flows.Flow) netip.Addr { return f.Dest.IP.Unmap() }
+// addrOf returns the destination address used for nets, if any: IPv4-mapped
+// addresses as IPv4, and without an IPv6 zone ("fe80::1%eth0" is fe80::1: a
+// zone names the sender's interface, and no prefix contains a zoned address).
+func addrOf(f *flows.Flow) netip.Addr { return f.Dest.IP.Unmap().WithZone("") }

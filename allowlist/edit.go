@@ -31,6 +31,7 @@ func (s *Store) FoldIntoEgress(ns string, includeDenied bool) ([]Folded, error) 
 	}
 	n.ensureAccs()
 	samples := s.prof.Aggregation.WorkloadSamples
+	r := newNetRules(s.prof)
 	classes := []Class{ClassWouldDeny}
 	if includeDenied {
 		classes = append(classes, ClassDenied)
@@ -39,7 +40,7 @@ func (s *Store) FoldIntoEgress(ns string, includeDenied bool) ([]Folded, error) 
 	dst := n.accs[ClassEgress]
 	for _, c := range classes {
 		src := n.accs[c]
-		for _, e := range entriesFrom(src, samples) {
+		for _, e := range entriesFrom(src, samples, r) {
 			out = append(out, Folded{From: classFields[c], Entry: e})
 		}
 		for k, a := range src {
@@ -50,15 +51,15 @@ func (s *Store) FoldIntoEgress(ns string, includeDenied bool) ([]Folded, error) 
 				dst[k] = a
 			case c == ClassWouldDeny:
 				flows, bytes := max(old.ev.Flows, a.ev.Flows), max(old.ev.Bytes, a.ev.Bytes)
-				old.merge(a, samples)
+				old.merge(a, samples, r)
 				old.ev.Flows, old.ev.Bytes = flows, bytes
 			default:
-				old.merge(a, samples)
+				old.merge(a, samples, r)
 			}
 		}
 		n.accs[c] = map[key]*acc{}
 	}
-	n.buildEntries(samples)
+	n.buildEntries(samples, r)
 	return out, nil
 }
 

@@ -413,7 +413,7 @@ func entryLine(doc *yaml.Node, field string, i int) int {
 func validateEntry(e *Entry) error {
 	p := &e.Peer
 	if !ValidPeerKind(p.Kind) {
-		return fmt.Errorf("peer.kind: %q is not one of dns, namespace, networkset, globalnetworkset, host, private, public", p.Kind)
+		return fmt.Errorf("peer.kind: %q is not one of dns, namespace, networkset, globalnetworkset, host, private, public, special", p.Kind)
 	}
 	if p.Namespace != "" {
 		if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
@@ -438,6 +438,10 @@ func validateEntry(e *Entry) error {
 		if p.Name == "" {
 			return fmt.Errorf("peer.name: required for kind globalnetworkset")
 		}
+	case PeerSpecial:
+		if !ValidSpecialClass(p.Name) {
+			return fmt.Errorf("peer.name: %q is not a special address class (%s)", p.Name, strings.Join(SpecialClasses(), ", "))
+		}
 	}
 	if len(p.Labels) > 0 && p.Kind != PeerNamespace && p.Kind != PeerNetworkSet && p.Kind != PeerGlobalNetworkSet {
 		return fmt.Errorf("peer.labels: only kinds namespace, networkset and globalnetworkset take labels")
@@ -450,13 +454,24 @@ func validateEntry(e *Entry) error {
 			return fmt.Errorf("peer.labels[%s]: %q is not a valid label value", k, v)
 		}
 	}
-	if len(p.Nets) > 0 && p.Kind != PeerPrivate && p.Kind != PeerPublic && p.Kind != PeerHost {
-		return fmt.Errorf("peer.nets: only kinds private, public and host take nets")
+	if len(p.Nets) > 0 && p.Kind != PeerPrivate && p.Kind != PeerPublic && p.Kind != PeerHost && p.Kind != PeerSpecial {
+		return fmt.Errorf("peer.nets: only kinds private, public, special and host take nets")
 	}
 	for _, c := range p.Nets {
 		pr, err := netip.ParsePrefix(c)
 		if err != nil || pr.Masked() != pr {
 			return fmt.Errorf("peer.nets: %q is not a CIDR in canonical form", c)
+		}
+		if p.Kind == PeerSpecial && !Covered(pr, SpecialClassPrefixes(p.Name)) {
+			return fmt.Errorf("peer.nets: %s is not inside the %s ranges", c, p.Name)
+		}
+	}
+	if e.Folded != nil {
+		if len(p.Nets) == 0 {
+			return fmt.Errorf("folded: only entries with nets are folded")
+		}
+		if err := e.Folded.validate(); err != nil {
+			return err
 		}
 	}
 	if len(e.Ports) == 0 {
@@ -491,9 +506,13 @@ func (n *Namespace) buildAccs() {
 					for _, p := range prefixes {
 						a.nets[p] = pe.FirstSeen
 					}
+					if e.Folded != nil {
+						f := *e.Folded
+						a.folded = &f
+					}
 				}
 				if old := m[k]; old != nil {
-					old.merge(a, 1<<30)
+					old.merge(a, 1<<30, nil)
 				} else {
 					m[k] = a
 				}
@@ -503,38 +522,50 @@ func (n *Namespace) buildAccs() {
 	}
 }
 
-// buildEntries turns the accumulators back into sorted entries.
-func (n *Namespace) buildEntries(samples int) {
+// buildEntries turns the accumulators back into sorted entries; r (nil
+// when no profile is at hand) brings folded address sets into their final
+// form first.
+func (n *Namespace) buildEntries(samples int, r *netRules) {
 	lists := [numClasses]*[]Entry{&n.Egress, &n.Denied, &n.WouldDeny}
 	for ci := range lists {
-		*lists[ci] = entriesFrom(n.accs[ci], samples)
+		*lists[ci] = entriesFrom(n.accs[ci], samples, r)
 	}
 }
 
 type peerGroup struct {
-	k    key // port fields zero
-	nets string
+	k      key // port fields zero
+	nets   string
+	folded NetsFolded
 }
 
-func entriesFrom(m map[key]*acc, samples int) []Entry {
+func entriesFrom(m map[key]*acc, samples int, r *netRules) []Entry {
 	groups := map[peerGroup]*Entry{}
 	for k, a := range m {
 		g := peerGroup{k: k}
 		g.k.proto, g.k.port = 0, 0
 		var nets []string
 		if k.hasNets {
-			ps := make([]netip.Prefix, 0, len(a.nets))
-			for p := range a.nets {
-				ps = append(ps, p)
+			if r != nil {
+				a.finalize(r)
 			}
-			for _, p := range AggregatePrefixes(ps) {
+			// The addresses as seen (or as folded), sorted, without the
+			// ones inside another: sibling addresses are not joined, so
+			// that the file holds what folding counts.
+			for _, p := range aggregateNets(a.prefixes(), 0, 0, false) {
 				nets = append(nets, p.String())
 			}
 			g.nets = strings.Join(nets, ",")
+			if a.folded != nil {
+				g.folded = *a.folded
+			}
 		}
 		e := groups[g]
 		if e == nil {
 			e = &Entry{Peer: Peer{Kind: k.kind, Namespace: k.peerNS, Name: k.peerName, Labels: parseCanonLabels(k.labels), Nets: nets}}
+			if a.folded != nil {
+				f := *a.folded
+				e.Folded = &f
+			}
 			groups[g] = e
 		}
 		e.Ports = append(e.Ports, PortEvidence{Port: PortSpec{Proto: k.proto, Port: k.port}.String(), Evidence: a.ev})
@@ -579,7 +610,23 @@ func lessGroup(a, b peerGroup) bool {
 	if a.k.hasNets != b.k.hasNets {
 		return !a.k.hasNets
 	}
-	return a.nets < b.nets
+	if a.nets != b.nets {
+		return a.nets < b.nets
+	}
+	return lessFolded(a.folded, b.folded)
+}
+
+func lessFolded(a, b NetsFolded) bool {
+	if a.IPv4 != b.IPv4 {
+		return a.IPv4 < b.IPv4
+	}
+	if a.IPv6 != b.IPv6 {
+		return a.IPv6 < b.IPv6
+	}
+	if a.Over != b.Over {
+		return a.Over < b.Over
+	}
+	return !a.Truncated && b.Truncated
 }
 
 // Profile returns the store's profile.
@@ -651,20 +698,20 @@ func (s *Store) AddWarning(w string) {
 // entries are added or their evidence extended, never removed.
 func (s *Store) Apply(a *Aggregator) {
 	samples := s.prof.Aggregation.WorkloadSamples
+	r := newNetRules(s.prof)
 	for k, ac := range a.accs {
 		n := s.ensure(k.ns)
 		m := n.accs[k.class]
 		old := m[k]
 		if k.hasNets {
-			var prev []netip.Prefix
+			ac.finalize(r) // what it holds no longer depends on how it was fed
+			var prev PrefixSet
 			if old != nil {
-				for p := range old.nets {
-					prev = append(prev, p)
-				}
+				prev = NewPrefixSet(old.prefixes())
 			}
 			var lastNew Time
 			for p, t := range ac.nets {
-				if !Covered(p, prev) && t > lastNew {
+				if t > lastNew && !prev.Covers(p) {
 					lastNew = t
 				}
 			}
@@ -675,7 +722,7 @@ func (s *Store) Apply(a *Aggregator) {
 		if old == nil {
 			m[k] = ac
 		} else {
-			old.merge(ac, samples)
+			old.merge(ac, samples, r)
 		}
 	}
 	for ns, meta := range a.ns {
@@ -757,10 +804,11 @@ const storeGitignore = "# written by calico-plan\n.calico-plan.lock\n.calico-pla
 // Render returns the bytes of every store file, deterministically.
 func (s *Store) Render() (map[string][]byte, error) {
 	samples := s.prof.Aggregation.WorkloadSamples
+	r := newNetRules(s.prof)
 	now := s.Meta.Observation.To
 	files := map[string][]byte{".gitignore": []byte(storeGitignore)}
 	for name, n := range s.ns {
-		n.buildEntries(samples)
+		n.buildEntries(samples, r)
 		n.Observation.LastNewEntry = lastNewEntry(n)
 		n.Observation.Gaps = gapsWithin(s.Meta.Gaps, n.Observation.From, now)
 		n.Observation.State = Assess(n, now, s.prof.Stability).State

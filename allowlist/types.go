@@ -26,10 +26,14 @@ const (
 	PeerHost             = "host"             // a host endpoint (node)
 	PeerPrivate          = "private"          // private (RFC 1918) network
 	PeerPublic           = "public"           // public network
+	// PeerSpecial is a special-purpose range (Name: its class, see
+	// SpecialClasses): loopback, link-local, CGNAT, documentation,
+	// broadcast, multicast, unique-local. Never public.
+	PeerSpecial = "special"
 )
 
 var peerKindOrder = map[string]int{
-	PeerDNS: 0, PeerNamespace: 1, PeerNetworkSet: 2, PeerGlobalNetworkSet: 3, PeerHost: 4, PeerPrivate: 5, PeerPublic: 6,
+	PeerDNS: 0, PeerNamespace: 1, PeerNetworkSet: 2, PeerGlobalNetworkSet: 3, PeerHost: 4, PeerPrivate: 5, PeerPublic: 6, PeerSpecial: 7,
 }
 
 // ValidPeerKind reports whether k is a known peer kind.
@@ -62,13 +66,43 @@ func (p Peer) String() string {
 		}
 	case PeerNetworkSet:
 		b.WriteString(" " + p.Namespace + "/" + p.Name)
-	case PeerGlobalNetworkSet, PeerHost:
+	case PeerGlobalNetworkSet, PeerHost, PeerSpecial:
 		if p.Name != "" {
 			b.WriteString(" " + p.Name)
 		}
 	}
 	if len(p.Nets) > 0 {
 		b.WriteString(" " + strings.Join(p.Nets, ","))
+	}
+	return b.String()
+}
+
+// Summary is String with at most maxNets of the nets spelled out and the
+// rest counted ("public 1.2.3.4/32,5.6.7.8/32 and 1,998 more"): for
+// warnings and rule annotations of entries with many addresses.
+func (p Peer) Summary(maxNets int) string {
+	if len(p.Nets) <= maxNets {
+		return p.String()
+	}
+	q := p
+	q.Nets = p.Nets[:maxNets]
+	return q.String() + " and " + FormatCount(int64(len(p.Nets)-maxNets)) + " more"
+}
+
+// FormatCount writes an integer with thousands separators (1,234,567).
+func FormatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
 	}
 	return b.String()
 }
@@ -392,6 +426,9 @@ type Entry struct {
 	Workloads []string `yaml:"workloads,omitempty" json:"workloads,omitempty"`
 	// Services names the Kubernetes Services the traffic was addressed to.
 	Services []string `yaml:"services,omitempty" json:"services,omitempty"`
+	// Folded is set when more distinct addresses were seen than
+	// aggregation.maxAddresses, so observe widened the nets (fold.go).
+	Folded *NetsFolded `yaml:"folded,omitempty" json:"folded,omitempty"`
 }
 
 // Total sums the evidence of every port.

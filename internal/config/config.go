@@ -115,6 +115,7 @@ type Aggregation struct {
 	MaxCIDRs        int `yaml:"maxCIDRs"`
 	MinPrefixV4     int `yaml:"minPrefixV4"`
 	MinPrefixV6     int `yaml:"minPrefixV6"`
+	MaxAddresses    int `yaml:"maxAddresses"`
 	WorkloadSamples int `yaml:"workloadSamples"`
 }
 
@@ -351,6 +352,9 @@ func (p *Profile) Validate() error {
 	if p.Aggregation.MinPrefixV6 < 0 || p.Aggregation.MinPrefixV6 > 128 {
 		bad("aggregation.minPrefixV6: must be 0-128")
 	}
+	if p.Aggregation.MaxAddresses < 1 {
+		bad("aggregation.maxAddresses: must be at least 1")
+	}
 	if p.Aggregation.WorkloadSamples < 0 {
 		bad("aggregation.workloadSamples: must not be negative")
 	}
@@ -459,7 +463,8 @@ func (p *Profile) IsDNSAddress(a netip.Addr) bool { return inAny(p.DNS.Addresses
 func (p *Profile) IsNodeAddress(a netip.Addr) bool { return inAny(p.Networks.Nodes, a) }
 
 func inAny(ps []Prefix, a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("") // no prefix contains a zoned address
+
 	for _, p := range ps {
 		if p.Contains(a) {
 			return true
