@@ -6,6 +6,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -86,6 +87,61 @@ type Policy struct {
 	Objects   []any
 	Rules     []RuleSource
 	Warnings  []string
+	// Unrenderable lists the egress entries left out: no rule can express
+	// them (see IncompleteError).
+	Unrenderable []Unrenderable
+}
+
+// Unrenderable is an egress entry no rule can express, with the reason and
+// what to do about it.
+type Unrenderable struct {
+	// Entry indexes the namespace's Egress entries.
+	Entry  int      `json:"entry"`
+	Peer   string   `json:"peer"`
+	Ports  []string `json:"ports"`
+	Reason string   `json:"reason"`
+}
+
+// String renders "egress[3] networkset shop/partners (TCP/443): reason".
+func (u Unrenderable) String() string {
+	return fmt.Sprintf("egress[%d] %s (%s): %s", u.Entry, u.Peer, strings.Join(u.Ports, ", "), u.Reason)
+}
+
+// IncompleteError is returned, with the Policy of every other entry, when
+// some egress entries cannot be rendered. The policy then denies what those
+// entries allow: deploy it staged only, or fix the entries first.
+type IncompleteError struct {
+	Namespace string
+	Flavor    Flavor
+	Entries   []Unrenderable
+}
+
+func (e *IncompleteError) Error() string {
+	parts := make([]string, len(e.Entries))
+	for i, u := range e.Entries {
+		parts[i] = u.String()
+	}
+	return fmt.Sprintf("namespace %s: %d egress entries cannot be rendered as %s: %s", e.Namespace, len(e.Entries), e.Flavor, strings.Join(parts, "; "))
+}
+
+// peerNetsShown is how many nets of a peer annotations and warnings spell out.
+const peerNetsShown = 8
+
+// entryLabel names an entry in warnings: its peer (nets abbreviated) and ports.
+func entryLabel(e allowlist.Entry) string {
+	ports := make([]string, len(e.Ports))
+	for i, p := range e.Ports {
+		ports[i] = p.Port
+	}
+	return e.Peer.Summary(peerNetsShown) + " (" + strings.Join(ports, ", ") + ")"
+}
+
+func portNames(e allowlist.Entry) []string {
+	out := make([]string, len(e.Ports))
+	for i, p := range e.Ports {
+		out[i] = p.Port
+	}
+	return out
 }
 
 // PolicyName returns the policy name a flavor gives a namespace's
@@ -109,18 +165,31 @@ func Tier(p *config.Profile) *v3.Tier {
 	return t
 }
 
-// Namespace renders one namespace's allowlist.
+// Namespace renders one namespace's allowlist. When some egress entries
+// cannot be rendered it returns the policy of every other entry together
+// with an *IncompleteError listing them (also in Policy.Unrenderable);
+// every other error comes with a nil policy.
 func Namespace(n *allowlist.Namespace, opt Options) (*Policy, error) {
 	if opt.Profile == nil {
 		return nil, fmt.Errorf("render: no profile")
 	}
+	var pol *Policy
+	var err error
 	switch opt.Flavor {
 	case FlavorCalico, FlavorCalicoStaged:
-		return renderCalico(n, opt)
+		pol, err = renderCalico(n, opt)
 	case FlavorK8s:
-		return renderK8s(n, opt)
+		pol, err = renderK8s(n, opt)
+	default:
+		return nil, fmt.Errorf("render: unknown flavor %q", opt.Flavor)
 	}
-	return nil, fmt.Errorf("render: unknown flavor %q", opt.Flavor)
+	if err != nil {
+		return nil, err
+	}
+	if len(pol.Unrenderable) > 0 {
+		return pol, &IncompleteError{Namespace: n.Namespace, Flavor: opt.Flavor, Entries: pol.Unrenderable}
+	}
+	return pol, nil
 }
 
 // portGroup is the ports of one protocol for one entry.
@@ -163,52 +232,93 @@ func groupPorts(e allowlist.Entry) ([]portGroup, error) {
 	return out, nil
 }
 
-// destNets returns the CIDR lists (v4 and v6 apart) a network-like peer
-// renders to, collapsed under the profile's bound, plus notNets for the
-// public class and a warning when the rendering is broader than observed.
+// netTarget is one rule destination of a network-like peer: one family's
+// nets, and the notNets of an address-less class.
 type netTarget struct {
 	nets, notNets []string
 }
 
-func peerNets(p allowlist.Peer, prof *config.Profile, facts *Facts) ([]netTarget, string, error) {
-	agg := prof.Aggregation
-	collapse := func(ps []netip.Prefix) []netTarget {
-		ps = allowlist.CollapsePrefixes(ps, agg.MaxCIDRs, agg.MinPrefixV4, agg.MinPrefixV6)
-		var v4, v6 []string
-		for _, x := range ps {
-			if x.Addr().Is4() {
-				v4 = append(v4, x.String())
-			} else {
-				v6 = append(v6, x.String())
-			}
+// splitFamilies turns prefixes into one target per family (IPv4 first):
+// a rule's nets never mix families.
+func splitFamilies(ps []netip.Prefix) []netTarget {
+	var v4, v6 []string
+	for _, x := range ps {
+		if x.Addr().Is4() {
+			v4 = append(v4, x.String())
+		} else {
+			v6 = append(v6, x.String())
 		}
-		var out []netTarget
-		if len(v4) > 0 {
-			out = append(out, netTarget{nets: v4})
-		}
-		if len(v6) > 0 {
-			out = append(out, netTarget{nets: v6})
-		}
-		return out
 	}
+	var out []netTarget
+	if len(v4) > 0 {
+		out = append(out, netTarget{nets: v4})
+	}
+	if len(v6) > 0 {
+		out = append(out, netTarget{nets: v6})
+	}
+	return out
+}
+
+// PublicRegion is what an address-less public peer renders to: every IPv4
+// address except the profile's private ranges and the special ranges
+// (loopback, link-local with the metadata service, CGNAT, documentation,
+// broadcast, multicast).
+func PublicRegion(prof *config.Profile) (nets, except []netip.Prefix) {
+	for _, pr := range prof.Networks.Private {
+		if pr.Addr().Is4() {
+			except = append(except, pr.Prefix)
+		}
+	}
+	for _, pr := range allowlist.SpecialPrefixes() {
+		if pr.Addr().Is4() && !allowlist.Covered(pr, except) {
+			except = append(except, pr)
+		}
+	}
+	allowlist.SortPrefixes(except)
+	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, except
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// entryError is an entry that cannot be rendered: the reason and the fix.
+type entryError struct{ msg string }
+
+func (e *entryError) Error() string { return e.msg }
+
+func cannot(f string, a ...any) error { return &entryError{msg: fmt.Sprintf(f, a...)} }
+
+// peerNets returns the destinations a network-like entry (private, public,
+// special, host) renders to, with a warning for everything broader than,
+// or different from, what was observed.
+func peerNets(e allowlist.Entry, prof *config.Profile, facts *Facts) ([]netTarget, []string, error) {
+	p := e.Peer
+	label := entryLabel(e)
 	if len(p.Nets) > 0 {
 		ps, err := p.Prefixes()
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
-		return collapse(ps), "", nil
+		return observedNets(e, ps, prof)
 	}
 	switch p.Kind {
 	case allowlist.PeerPrivate:
-		return collapse(config.Prefixes(prof.Networks.Private)), fmt.Sprintf("%s: no addresses were recorded (Goldmane or aggregated flow logs), so it renders as every private range on its ports", p), nil
+		return splitFamilies(allowlist.AggregatePrefixes(config.Prefixes(prof.Networks.Private))), []string{fmt.Sprintf("%s: no addresses were recorded (Goldmane or aggregated flow logs), so it renders as every private range on its ports", label)}, nil
 	case allowlist.PeerPublic:
-		var not []string
-		for _, pr := range prof.Networks.Private {
-			if pr.Addr().Is4() {
-				not = append(not, pr.String())
-			}
+		nets, except := PublicRegion(prof)
+		return []netTarget{{nets: prefixStrings(nets), notNets: prefixStrings(except)}}, []string{fmt.Sprintf(
+			"%s: no addresses were recorded (Goldmane or aggregated flow logs), so it renders as any public IPv4 address on its ports: 0.0.0.0/0 except the private and special ranges (loopback, link-local with the cloud metadata service 169.254.169.254, CGNAT, documentation, broadcast, multicast). Goldmane reports link-local destinations as public, so link-local egress other than DNS to the profile's dns.addresses is denied by this rule; the staged policy reports it as would-deny", label)}, nil
+	case allowlist.PeerSpecial:
+		ps := allowlist.SpecialClassPrefixes(p.Name)
+		if len(ps) == 0 {
+			return nil, nil, cannot("%q is not a special address class", p.Name)
 		}
-		return []netTarget{{nets: []string{"0.0.0.0/0"}, notNets: not}}, fmt.Sprintf("%s: no addresses were recorded, so it renders as any public IPv4 address on its ports", p), nil
+		return splitFamilies(ps), []string{fmt.Sprintf("%s: no addresses were recorded, so it renders as the whole %s", label, allowlist.SpecialDescription(p.Name))}, nil
 	case allowlist.PeerHost:
 		if facts != nil {
 			if ips := facts.NodeIPs[p.Name]; len(ips) > 0 {
@@ -216,15 +326,71 @@ func peerNets(p allowlist.Peer, prof *config.Profile, facts *Facts) ([]netTarget
 				for i, a := range ips {
 					ps[i] = netip.PrefixFrom(a, a.BitLen())
 				}
-				return collapse(ps), "", nil
+				return splitFamilies(allowlist.AggregatePrefixes(ps)), nil, nil
 			}
 		}
 		if len(prof.Networks.Nodes) == 0 {
-			return nil, "", fmt.Errorf("%s: no node addresses known (pass cluster facts or set networks.nodes in the profile)", p)
+			return nil, nil, cannot("no node addresses known: pass cluster facts (--cluster snapshot or a kubeconfig) or set networks.nodes in the profile")
 		}
-		return collapse(config.Prefixes(prof.Networks.Nodes)), fmt.Sprintf("%s: node address unknown, so it renders as the profile's node ranges", p), nil
+		return splitFamilies(allowlist.AggregatePrefixes(config.Prefixes(prof.Networks.Nodes))), []string{fmt.Sprintf("%s: node address unknown, so it renders as the profile's node ranges", label)}, nil
 	}
-	return nil, "", fmt.Errorf("%s: not a network peer", p)
+	return nil, nil, fmt.Errorf("%s: not a network peer", p)
+}
+
+// observedNets renders the addresses an entry recorded: collapsed to at most
+// aggregation.maxCIDRs prefixes within the profile's limits, with every
+// widening, folding and special range said.
+func observedNets(e allowlist.Entry, ps []netip.Prefix, prof *config.Profile) ([]netTarget, []string, error) {
+	p := e.Peer
+	label := entryLabel(e)
+	var warns []string
+	agg := prof.Aggregation
+	if f := e.Folded; f != nil {
+		if f.Truncated {
+			return nil, nil, cannot("more than %s distinct networks were seen even with addresses widened to /%d (IPv4) and /%d (IPv6), the widest aggregation.minPrefixV4/V6 allow, so observe kept only the first %s (aggregation.maxAddresses) and no rule can allow them all; put these destinations into a GlobalNetworkSet (or a NetworkSet in the namespace) with a label, so that the flow logs name the set, or replace the entry with an address-less %s entry if any %s address is acceptable",
+				allowlist.FormatCount(int64(f.Over)), f.IPv4, f.IPv6, allowlist.FormatCount(int64(f.Over)), p.Kind, p.Kind)
+		}
+		warns = append(warns, fmt.Sprintf("%s: more than %s distinct addresses were seen (aggregation.maxAddresses), so observe folded them into prefixes of up to /%d (IPv4) and /%d (IPv6): the rule allows every address of those prefixes", label, allowlist.FormatCount(int64(f.Over)), f.IPv4, f.IPv6))
+	}
+	lim := allowlist.NetLimits(prof)
+	seen := allowlist.AggregatePrefixes(ps)
+	out := allowlist.CollapsePrefixes(seen, lim)
+	seenN, openN := allowlist.AddressCount(seen), allowlist.AddressCount(out)
+	if openN.Cmp(seenN) > 0 {
+		warns = append(warns, fmt.Sprintf("%s: widened: %s addresses seen (in %s prefixes), the rule opens %s (in %s prefixes) to stay within aggregation.maxCIDRs %d; none wider than /%d (IPv4) or /%d (IPv6), none overlapping the pod or Service ranges, none across a private or special range",
+			label, allowlist.FormatAddressCount(seenN), allowlist.FormatCount(int64(len(seen))), allowlist.FormatAddressCount(openN), allowlist.FormatCount(int64(len(out))), agg.MaxCIDRs, agg.MinPrefixV4, agg.MinPrefixV6))
+	}
+	if len(out) > agg.MaxCIDRs {
+		warns = append(warns, fmt.Sprintf("%s: TOO MANY PREFIXES: %s prefixes, more than aggregation.maxCIDRs %d even widened as far as the limits allow; rendered as they are rather than wider. Put these destinations into a GlobalNetworkSet (or a NetworkSet in the namespace) with a label, so that the flow logs name the set and one selector allows it",
+			label, allowlist.FormatCount(int64(len(out))), agg.MaxCIDRs))
+	}
+	if p.Kind == allowlist.PeerSpecial {
+		warns = append(warns, fmt.Sprintf("%s: special range, rendered as observed: %s; make sure the workload needs it", label, allowlist.SpecialDescription(p.Name)))
+	} else if classes := specialClassesIn(out); len(classes) > 0 {
+		descs := make([]string, len(classes))
+		for i, c := range classes {
+			descs[i] = allowlist.SpecialDescription(c)
+		}
+		warns = append(warns, fmt.Sprintf("%s: the nets include special ranges, which are neither %s nor public: %s; make sure the workload needs them", label, p.Kind, strings.Join(descs, "; ")))
+	}
+	return splitFamilies(out), warns, nil
+}
+
+// specialClassesIn lists the special classes the prefixes overlap.
+func specialClassesIn(ps []netip.Prefix) []string {
+	var out []string
+	for _, r := range allowlist.SpecialRanges() {
+		if len(out) > 0 && out[len(out)-1] == r.Class {
+			continue
+		}
+		for _, p := range ps {
+			if p.Overlaps(r.Prefix) {
+				out = append(out, r.Class)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func meta(name, ns, source string) metav1.ObjectMeta {
@@ -256,13 +422,14 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
 		}
-		dests, warn, err := calicoDestinations(n.Namespace, e.Peer, prof, opt.Facts)
+		dests, warns, err := calicoDestinations(n.Namespace, e, prof, opt.Facts)
 		if err != nil {
-			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+			if !pol.skip(i, e, err) {
+				return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+			}
+			continue
 		}
-		if warn != "" {
-			pol.Warnings = append(pol.Warnings, warn)
-		}
+		pol.Warnings = append(pol.Warnings, warns...)
 		for gi, g := range groups {
 			if len(g.ports) > 0 && !calicoMatchesPorts(g.proto) {
 				// Calico's validator rejects ports with a protocol it
@@ -279,8 +446,8 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 				for _, p := range g.ports {
 					r.Destination.Ports = append(r.Destination.Ports, numorstring.SinglePort(p))
 				}
-				r.Metadata = &v3.RuleMetadata{Annotations: map[string]string{EntryAnnotation: e.Peer.String()}}
-				add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.String(), Ports: g.specs})
+				r.Metadata = &v3.RuleMetadata{Annotations: map[string]string{EntryAnnotation: e.Peer.Summary(peerNetsShown)}}
+				add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.Summary(peerNetsShown), Ports: g.specs})
 			}
 		}
 	}
@@ -364,17 +531,51 @@ func labelsSelector(l map[string]string) string {
 	return allowlist.LabelSelector(l)
 }
 
-func calicoDestinations(ownNS string, p allowlist.Peer, prof *config.Profile, facts *Facts) ([]v3.EntityRule, string, error) {
+// skip records an entry that cannot be rendered; other errors are returned.
+func (pol *Policy) skip(i int, e allowlist.Entry, err error) bool {
+	var ee *entryError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	pol.Unrenderable = append(pol.Unrenderable, Unrenderable{Entry: i, Peer: e.Peer.Summary(peerNetsShown), Ports: portNames(e), Reason: ee.msg})
+	return true
+}
+
+// setKey is how Facts.NetworkSetNets names a network set.
+func setKey(p allowlist.Peer) string {
+	if p.Kind == allowlist.PeerNetworkSet {
+		return p.Namespace + "/" + p.Name
+	}
+	return p.Name
+}
+
+func calicoDestinations(ownNS string, e allowlist.Entry, prof *config.Profile, facts *Facts) ([]v3.EntityRule, []string, error) {
+	p := e.Peer
 	switch p.Kind {
 	case allowlist.PeerNamespace:
 		d := v3.EntityRule{Selector: labelsSelector(p.Labels)}
 		if p.Namespace != ownNS {
 			d.NamespaceSelector = nsSelector(p.Namespace)
 		}
-		return []v3.EntityRule{d}, "", nil
+		return []v3.EntityRule{d}, nil, nil
 	case allowlist.PeerNetworkSet, allowlist.PeerGlobalNetworkSet:
 		if len(p.Labels) == 0 {
-			return nil, "", fmt.Errorf("%s: the flow logs recorded no labels for this network set, so no selector can match it safely; label the set and observe again, or edit the entry's labels", p)
+			var nets []string
+			if facts != nil {
+				nets = facts.NetworkSetNets[setKey(p)]
+			}
+			if len(nets) == 0 {
+				return nil, nil, cannot("the flow logs recorded no labels for this network set, so no selector can match it safely; label the set (kubectl label %s), observe again and remove this entry, or add the set's labels to the entry in the allowlist file, or pass cluster facts that have the set (--cluster snapshot or a kubeconfig) so that its CIDRs can be used", setKind(p))
+			}
+			targets, err := setTargets(nets)
+			if err != nil {
+				return nil, nil, err
+			}
+			out := make([]v3.EntityRule, len(targets))
+			for i, t := range targets {
+				out[i] = v3.EntityRule{Nets: t.nets}
+			}
+			return out, []string{fmt.Sprintf("%s: the flow logs recorded no labels for this network set, so it renders as the set's CIDRs in the cluster facts (%s); a later change of the set is not followed until you render again: label the set to select it instead", entryLabel(e), strings.Join(nets, ", "))}, nil
 		}
 		d := v3.EntityRule{Selector: allowlist.LabelSelector(p.Labels)}
 		if p.Kind == allowlist.PeerGlobalNetworkSet {
@@ -382,19 +583,40 @@ func calicoDestinations(ownNS string, p allowlist.Peer, prof *config.Profile, fa
 		} else if p.Namespace != ownNS {
 			d.NamespaceSelector = nsSelector(p.Namespace)
 		}
-		return []v3.EntityRule{d}, "", nil
-	case allowlist.PeerPrivate, allowlist.PeerPublic, allowlist.PeerHost:
-		targets, warn, err := peerNets(p, prof, facts)
+		return []v3.EntityRule{d}, nil, nil
+	case allowlist.PeerPrivate, allowlist.PeerPublic, allowlist.PeerHost, allowlist.PeerSpecial:
+		targets, warns, err := peerNets(e, prof, facts)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		out := make([]v3.EntityRule, len(targets))
 		for i, t := range targets {
 			out[i] = v3.EntityRule{Nets: t.nets, NotNets: t.notNets}
 		}
-		return out, warn, nil
+		return out, warns, nil
 	}
-	return nil, "", fmt.Errorf("peer kind %q cannot be rendered", p.Kind)
+	return nil, nil, cannot("peer kind %q cannot be rendered", p.Kind)
+}
+
+// setKind names a network set for kubectl ("globalnetworkset telegram").
+func setKind(p allowlist.Peer) string {
+	if p.Kind == allowlist.PeerNetworkSet {
+		return "networkset -n " + p.Namespace + " " + p.Name + " KEY=VALUE"
+	}
+	return "globalnetworkset " + p.Name + " KEY=VALUE"
+}
+
+// setTargets splits a network set's CIDRs (cluster facts) by family.
+func setTargets(nets []string) ([]netTarget, error) {
+	ps := make([]netip.Prefix, 0, len(nets))
+	for _, c := range nets {
+		pr, err := config.ParsePrefix(c)
+		if err != nil {
+			return nil, cannot("the cluster facts give the set an invalid CIDR: %v", err)
+		}
+		ps = append(ps, pr)
+	}
+	return splitFamilies(allowlist.AggregatePrefixes(ps)), nil
 }
 
 func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
@@ -419,13 +641,22 @@ func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
 		}
-		peers, warn, err := k8sPeers(n.Namespace, e.Peer, prof, opt.Facts)
+		peers, warns, err := k8sPeers(n.Namespace, e, prof, opt.Facts)
+		if err == nil {
+			for _, g := range groups {
+				if g.proto != flows.ProtoTCP && g.proto != flows.ProtoUDP && g.proto != flows.ProtoSCTP {
+					err = cannot("protocol %s cannot be expressed in a Kubernetes NetworkPolicy (only TCP, UDP and SCTP); use --flavor calico", g.proto.CalicoName())
+					break
+				}
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+			if !pol.skip(i, e, err) {
+				return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+			}
+			continue
 		}
-		if warn != "" {
-			pol.Warnings = append(pol.Warnings, warn)
-		}
+		pol.Warnings = append(pol.Warnings, warns...)
 		r := networkingv1.NetworkPolicyEgressRule{To: peers}
 		var specs []string
 		for _, g := range groups {
@@ -437,8 +668,6 @@ func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
 				proto = "UDP"
 			case flows.ProtoSCTP:
 				proto = "SCTP"
-			default:
-				return nil, fmt.Errorf("namespace %s: egress[%d]: %s: protocol %s cannot be expressed in a Kubernetes NetworkPolicy (only TCP, UDP and SCTP); use --flavor calico", n.Namespace, i, e.Peer, g.proto.CalicoName())
 			}
 			specs = append(specs, g.specs...)
 			if len(g.ports) == 0 {
@@ -451,7 +680,7 @@ func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
 				r.Ports = append(r.Ports, networkingv1.NetworkPolicyPort{Protocol: &pr, Port: intOrStringPort(port)})
 			}
 		}
-		add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.String(), Ports: specs})
+		add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.Summary(peerNetsShown), Ports: specs})
 	}
 	np := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
@@ -508,35 +737,32 @@ func matchLabelsFromSelector(s string) (map[string]string, error) {
 	return out, nil
 }
 
-func k8sPeers(ownNS string, p allowlist.Peer, prof *config.Profile, facts *Facts) ([]networkingv1.NetworkPolicyPeer, string, error) {
+func k8sPeers(ownNS string, e allowlist.Entry, prof *config.Profile, facts *Facts) ([]networkingv1.NetworkPolicyPeer, []string, error) {
+	p := e.Peer
 	switch p.Kind {
 	case allowlist.PeerNamespace:
 		peer := networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: copyMap(p.Labels)}}
 		if p.Namespace != ownNS {
 			peer.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": p.Namespace}}
 		}
-		return []networkingv1.NetworkPolicyPeer{peer}, "", nil
+		return []networkingv1.NetworkPolicyPeer{peer}, nil, nil
 	case allowlist.PeerNetworkSet, allowlist.PeerGlobalNetworkSet:
-		key := p.Name
-		if p.Kind == allowlist.PeerNetworkSet {
-			key = p.Namespace + "/" + p.Name
-		}
 		var nets []string
 		if facts != nil {
-			nets = facts.NetworkSetNets[key]
+			nets = facts.NetworkSetNets[setKey(p)]
 		}
 		if len(nets) == 0 {
-			return nil, "", fmt.Errorf("%s: a Kubernetes NetworkPolicy cannot select a Calico network set; its CIDRs are needed (pass a cluster snapshot with the set), or use --flavor calico", p)
+			return nil, nil, cannot("a Kubernetes NetworkPolicy cannot select a Calico network set; its CIDRs are needed (pass cluster facts that have the set: --cluster snapshot or a kubeconfig), or use --flavor calico")
 		}
 		var out []networkingv1.NetworkPolicyPeer
 		for _, c := range nets {
 			out = append(out, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
 		}
-		return out, "", nil
-	case allowlist.PeerPrivate, allowlist.PeerPublic, allowlist.PeerHost:
-		targets, warn, err := peerNets(p, prof, facts)
+		return out, nil, nil
+	case allowlist.PeerPrivate, allowlist.PeerPublic, allowlist.PeerHost, allowlist.PeerSpecial:
+		targets, warn, err := peerNets(e, prof, facts)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		var out []networkingv1.NetworkPolicyPeer
 		for _, t := range targets {
@@ -554,7 +780,7 @@ func k8sPeers(ownNS string, p allowlist.Peer, prof *config.Profile, facts *Facts
 		}
 		return out, warn, nil
 	}
-	return nil, "", fmt.Errorf("peer kind %q cannot be rendered", p.Kind)
+	return nil, nil, cannot("peer kind %q cannot be rendered", p.Kind)
 }
 
 func copyMap(m map[string]string) map[string]string {

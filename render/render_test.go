@@ -137,7 +137,10 @@ func TestStagedFlavor(t *testing.T) {
 	for _, r := range sp.Spec.Egress {
 		if len(r.Destination.Nets) == 1 && r.Destination.Nets[0] == "0.0.0.0/0" {
 			found = true
-			require.Equal(t, []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}, r.Destination.NotNets)
+			// The private ranges and the special ones: loopback, link-local
+			// (the metadata service), CGNAT, documentation, multicast, broadcast.
+			require.Equal(t, []string{"10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+				"192.0.2.0/24", "192.168.0.0/16", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "255.255.255.255/32"}, r.Destination.NotNets)
 		}
 	}
 	require.True(t, found)

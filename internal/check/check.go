@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
 	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 	"github.com/calico-plan/calico-plan/internal/cluster"
@@ -245,6 +246,7 @@ func New(set *policy.Set, docs []policyfile.Doc, cfg Config) (*Checker, error) {
 		PendingReplacesEnforced: true,
 		DefaultIPVersion:        c.family,
 		PrivateNets:             config.Prefixes(prof.Networks.Private),
+		PublicExcept:            allowlist.SpecialPrefixes(),
 		PodNets:                 config.Prefixes(prof.Networks.Pods),
 		NodeNets:                config.Prefixes(prof.Networks.Nodes),
 	})
@@ -265,6 +267,7 @@ func New(set *policy.Set, docs []policyfile.Doc, cfg Config) (*Checker, error) {
 			c.dnsPub = append(c.dnsPub, a.Addr())
 		}
 	}
+	c.rep.Assumptions = append(c.rep.Assumptions, "flows to a public network without an IP (Goldmane's \"pub\") are taken to go to a public address, not to a special range (loopback, link-local, CGNAT, documentation, broadcast, multicast), which rendered \"any public address\" rules leave out; Goldmane reports link-local addresses such as the metadata service 169.254.169.254 as pub")
 	if c.family != 0 {
 		c.rep.Assumptions = append(c.rep.Assumptions, fmt.Sprintf("addresses without an IP are IPv%d: the profile's pod networks (networks.pods) are all IPv%d", c.family, c.family))
 	}

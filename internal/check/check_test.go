@@ -460,7 +460,11 @@ spec:
 	c.Add(flow(flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub"}, flows.ProtoUDP, 53))
 	r := c.Finish()
 	require.False(t, r.Flows[0].DNS)
-	require.Equal(t, VerdictUnknown, r.Flows[0].Verdict, "two /32s hold part of the public class")
+	// Not the cluster DNS, so an ordinary public address: the special
+	// ranges (link-local 169.254.20.10 among them) are assumed out of the
+	// public class, as the rendered "any public address" rule leaves them out.
+	require.Equal(t, VerdictDeny, r.Flows[0].Verdict, "the private 10.96.0.10/32 and link-local 169.254.20.10/32 hold no public address")
+	require.Contains(t, strings.Join(r.Assumptions, "\n"), "not to a special range")
 	for _, a := range r.Assumptions {
 		require.NotContains(t, a, "evaluated as DNS")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/policy/selector"
+	"github.com/calico-plan/calico-plan/render"
 )
 
 // Traffic weighting: every port of every allowlist entry is a "point" of
@@ -133,7 +134,14 @@ func (w *weigher) points(n *allowlist.Namespace) []*point {
 			if len(nets) > 0 {
 				base.addrs = region{inc: nets, known: true}
 			} else {
-				base.addrs = region{inc: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, exc: config.Prefixes(w.prof.Networks.Private), known: true}
+				inc, exc := render.PublicRegion(w.prof)
+				base.addrs = region{inc: inc, exc: exc, known: true}
+			}
+		case allowlist.PeerSpecial:
+			if len(nets) > 0 {
+				base.addrs = region{inc: nets, known: true}
+			} else {
+				base.addrs = region{inc: allowlist.SpecialClassPrefixes(peer.Name), known: true}
 			}
 		}
 		for pi := range e.Ports {

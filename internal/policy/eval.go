@@ -226,6 +226,10 @@ type Config struct {
 	// PrivateNets are the ranges flow logs call private ("pvt"); the public
 	// class is every other address. Empty means DefaultPrivateNets.
 	PrivateNets []netip.Prefix
+	// PublicExcept are ranges an address-less public ("pub") endpoint is
+	// assumed not to lie in (special ranges such as link-local, which
+	// rendered "any public address" rules leave out); empty: none.
+	PublicExcept []netip.Prefix
 	// PodNets and NodeNets define the pod and node classes (pods and host
 	// endpoints without a known IP); empty leaves them undefined, so nets
 	// matches on such endpoints are Incomplete.

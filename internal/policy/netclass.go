@@ -147,7 +147,7 @@ func buildClasses(cfg *Config) [numNetClasses]classDef {
 		private = DefaultPrivateNets
 	}
 	var c [numNetClasses]classDef
-	c[NetClassPublic] = makeClass([]netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, private)
+	c[NetClassPublic] = makeClass([]netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, append(append([]netip.Prefix(nil), private...), cfg.PublicExcept...))
 	c[NetClassPrivate] = makeClass(private, nil)
 	c[NetClassPod] = makeClass(cfg.PodNets, nil)
 	c[NetClassNode] = makeClass(cfg.NodeNets, nil)
