@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,14 +15,21 @@ import (
 
 func newExplainCmd(g *globals) *cobra.Command {
 	var ns, flavor, out string
+	cf := &clusterFlags{}
 	cmd := &cobra.Command{
 		Use:   "explain --namespace NS [--flavor calico] [-o table|json|md]",
 		Short: "Show every rule of a namespace's policy with the evidence behind it",
 		Long: `explain renders a namespace's policy and lists each egress rule with the
 traffic that justifies it: flows, bytes, first and last seen, the days it was
 seen on, sample workloads and Services. It also lists denied egress (never
-allowlisted) and egress the staged policy would deny, and the stability state.
-Use it to review an allowlist before promoting it.`,
+allowlisted) and egress the staged policy would deny, entries no rule can
+express (with what to do), and the stability state. Warnings say where a rule
+is broader than what was seen (addresses seen and opened, folded addresses,
+special ranges). Use it to review an allowlist before promoting it.
+
+Cluster facts (--cluster FILE, --kubeconfig, --context) are read only when
+given: they let network sets without labels render as their CIDRs, and hosts
+as their node addresses.`,
 		Example: `  calico-plan explain --namespace recruiter-responder
   calico-plan explain --namespace n8n -o md > n8n-review.md`,
 		Args: cobra.NoArgs,
@@ -45,7 +53,15 @@ Use it to review an allowlist before promoting it.`,
 			if n == nil {
 				return fmt.Errorf("namespace %q is not in the store %s", ns, st.Dir)
 			}
-			ex, err := buildExplain(st, n, fl)
+			var rf *render.Facts
+			if *cf != (clusterFlags{}) {
+				facts, err := cf.load(cmd.Context(), g)
+				if err != nil {
+					return err
+				}
+				rf = renderFacts(facts)
+			}
+			ex, err := buildExplain(st, n, fl, rf)
 			if err != nil {
 				return err
 			}
@@ -58,6 +74,7 @@ Use it to review an allowlist before promoting it.`,
 	cmd.Flags().StringVar(&ns, "namespace", "", "namespace to explain")
 	cmd.Flags().StringVar(&flavor, "flavor", "calico", "policy flavor whose rules are explained: calico, calico-staged or k8s")
 	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json or md")
+	cf.register(cmd)
 	return cmd
 }
 
@@ -82,17 +99,32 @@ type explainReport struct {
 	Rules      []explainRule        `json:"rules"`
 	Denied     []allowlist.Entry    `json:"denied,omitempty"`
 	WouldDeny  []allowlist.Entry    `json:"wouldDeny,omitempty"`
-	Warnings   []string             `json:"warnings,omitempty"`
+	// NotRendered lists the egress entries no rule can express.
+	NotRendered []notRendered `json:"notRendered,omitempty"`
+	Warnings    []string      `json:"warnings,omitempty"`
 }
 
-func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor) (*explainReport, error) {
+// notRendered is an entry no rule can express, with its evidence.
+type notRendered struct {
+	render.Unrenderable
+	Evidence  allowlist.Evidence `json:"evidence"`
+	Workloads []string           `json:"workloads,omitempty"`
+}
+
+func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor, facts *render.Facts) (*explainReport, error) {
 	prof := st.Profile()
-	pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof})
-	if err != nil {
+	pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof, Facts: facts})
+	var incomplete *render.IncompleteError
+	if err != nil && !errors.As(err, &incomplete) {
 		return nil, err
 	}
 	ex := &explainReport{Namespace: n.Namespace, Tier: n.Tier, Stage: n.Rollout.Stage, Policy: pol.Name, Flavor: string(fl),
-		Assessment: allowlist.Assess(n, st.Meta.Observation.To, prof.Stability), Denied: n.Denied, WouldDeny: n.WouldDeny, Warnings: pol.Warnings}
+		Assessment: allowlist.Assess(n, st.Meta.Observation.To, prof.Stability), Denied: n.Denied, WouldDeny: n.WouldDeny,
+		Warnings: pol.Warnings}
+	for _, u := range pol.Unrenderable {
+		e := n.Egress[u.Entry]
+		ex.NotRendered = append(ex.NotRendered, notRendered{Unrenderable: u, Evidence: e.Total(), Workloads: e.Workloads})
+	}
 	// portsEvidence merges the evidence of an entry's ports a rule carries.
 	portsEvidence := func(e allowlist.Entry, ports []string) (allowlist.Evidence, bool) {
 		var ev allowlist.Evidence
@@ -133,6 +165,9 @@ func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor)
 			e := n.Egress[r.Entry]
 			ev, _ := portsEvidence(e, r.Ports)
 			er.Evidence, er.Workloads, er.Services = &ev, e.Workloads, e.Services
+			if f := e.Folded; f != nil {
+				er.Note = fmt.Sprintf("folded: more than %s addresses seen, widened to /%d (IPv4) /%d (IPv6) while observing", allowlist.FormatCount(int64(f.Over)), f.IPv4, f.IPv6)
+			}
 		case "log":
 			er.Action, er.Peer = "Log", "everything else"
 		case "deny":
@@ -196,6 +231,20 @@ func printExplain(g *globals, ex *explainReport, f output.Format) error {
 			dt.Add(e.Peer.String(), strings.Join(ports, " "), strconv.FormatInt(tot.Flows, 10), strconv.Itoa(len(tot.Days)), tot.LastSeen.String(), strings.Join(e.Workloads, " "))
 		}
 		if err := write(dt); err != nil {
+			return err
+		}
+	}
+	if len(ex.NotRendered) > 0 {
+		what := "the enforced policy denies their traffic"
+		if ex.Flavor == string(render.FlavorCalicoStaged) {
+			what = "the staged policy reports their flows as would-deny"
+		}
+		fmt.Fprintf(w, "\nNOT RENDERED: no rule can express these entries; %s, and promote refuses the namespace until they are fixed:\n", what)
+		nt := &output.Tab{Headers: []string{"ENTRY", "PEER", "PORTS", "FLOWS", "LAST SEEN", "WHY AND WHAT TO DO"}}
+		for _, u := range ex.NotRendered {
+			nt.Add(fmt.Sprintf("egress[%d]", u.Entry), u.Peer, strings.Join(u.Ports, " "), strconv.FormatInt(u.Evidence.Flows, 10), u.Evidence.LastSeen.String(), u.Reason)
+		}
+		if err := write(nt); err != nil {
 			return err
 		}
 	}

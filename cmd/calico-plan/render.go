@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -50,13 +51,29 @@ denies all other egress:
 
 Peers render as: DNS from the profile (nets of the DNS listeners on UDP+TCP 53,
 or a selector form); pods by namespace and their stable labels; network sets
-by their labels; external addresses as the observed CIDRs collapsed to at most
-aggregation.maxCIDRs prefixes, or, when flow logs carried no addresses, as
-"any private" / "any public" address on the observed ports (warned).
+by their labels (by their CIDRs from cluster facts when the flow logs recorded
+no labels); external addresses as the observed CIDRs collapsed to at most
+aggregation.maxCIDRs prefixes (never wider than aggregation.minPrefixV4/V6,
+never over the pod or Service ranges, never across a private or special range;
+every widening is warned with the addresses seen and opened), or, when flow
+logs carried no addresses, as "any private" / "any public" address on the
+observed ports (warned; "any public" leaves out the special ranges: loopback,
+link-local with the metadata service 169.254.169.254, CGNAT, documentation,
+broadcast, multicast). Special ranges are their own peer kind and always warned.
+
+An entry no rule can express (a network set without labels, a host without
+known addresses, a protocol a Kubernetes policy cannot name, an entry observe
+had to truncate) is left out and reported with what to do. The staged flavor
+renders the rest: the staged policy then reports that traffic as would-deny.
+Enforcing flavors refuse such a namespace (exit code 1, the others are
+written): fix the entry, or remove it from the allowlist if that traffic is
+not wanted.
 
 Enforcing flavors (calico, k8s) refuse namespaces that are not Stable, unless
 --allow-unstable: an allowlist missing a rare flow is an outage. Namespaces on
-the profile's exclusion list are skipped by --all.
+the profile's exclusion list are skipped by --all. Cluster facts (--cluster,
+--kubeconfig, --context) are read only when given; they supply network sets'
+CIDRs and node addresses.
 
 --wave N renders the namespaces of wave N of 'calico-plan waves', and
 --rollout the complete desired state: the tier, the observe
@@ -80,10 +97,18 @@ applying DIR lifts their enforcement.`,
 			if o.wave != 0 || o.rollout {
 				return runRenderRollout(cmd, g, o)
 			}
-			if o.cf != (clusterFlags{}) {
-				return fmt.Errorf("--cluster, --namespaces, --kubeconfig and --context go with --wave or --rollout")
+			if o.cf.namespaces != "" {
+				return fmt.Errorf("--namespaces goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
 			}
-			return runRender(g, o)
+			var rf *render.Facts
+			if o.cf != (clusterFlags{}) {
+				facts, err := o.cf.load(cmd.Context(), g)
+				if err != nil {
+					return err
+				}
+				rf = renderFacts(facts)
+			}
+			return runRender(g, o, rf)
 		},
 	}
 	f := cmd.Flags()
@@ -101,7 +126,7 @@ applying DIR lifts their enforcement.`,
 	return cmd
 }
 
-func runRender(g *globals, o *renderOpts) error {
+func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	flavor, err := render.ParseFlavor(o.flavor)
 	if err != nil {
 		return err
@@ -159,8 +184,15 @@ func runRender(g *globals, o *renderOpts) error {
 			continue
 		}
 		source := filepath.ToSlash(filepath.Join(st.Dir, n.Namespace+".yaml"))
-		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Source: source})
-		if err != nil {
+		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Facts: facts, Source: source})
+		var incomplete *render.IncompleteError
+		switch {
+		case errors.As(err, &incomplete) && enforcing:
+			// An enforced policy without these entries denies their
+			// traffic: an outage of our own making.
+			failed = append(failed, fmt.Sprintf("%s (an enforced policy without them would deny their traffic)", err))
+			continue
+		case err != nil && incomplete == nil:
 			// One namespace that cannot be rendered does not hold back the others.
 			failed = append(failed, err.Error())
 			continue
@@ -168,6 +200,7 @@ func runRender(g *globals, o *renderOpts) error {
 		for _, w := range pol.Warnings {
 			fmt.Fprintf(g.stderr, "warning: %s: %s\n", n.Namespace, w)
 		}
+		printUnrenderable(g, n.Namespace, flavor, pol.Unrenderable)
 		if err := out.add(n.Namespace, n.Namespace, render.Header(source), pol.Objects, nil); err != nil {
 			return err
 		}
@@ -185,4 +218,15 @@ func runRender(g *globals, o *renderOpts) error {
 		return fmt.Errorf("%d namespaces could not be rendered:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
 	return nil
+}
+
+// printUnrenderable reports the entries a rendered policy left out.
+func printUnrenderable(g *globals, ns string, fl render.Flavor, us []render.Unrenderable) {
+	what := "the policy denies this traffic when enforced"
+	if fl == render.FlavorCalicoStaged {
+		what = "the staged policy reports its flows as would-deny"
+	}
+	for _, u := range us {
+		fmt.Fprintf(g.stderr, "warning: %s: NOT RENDERED: %s (%s)\n", ns, u, what)
+	}
 }

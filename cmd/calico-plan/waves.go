@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -204,9 +205,14 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		}
 		source := filepath.ToSlash(filepath.Join(st.Dir, ns+".yaml"))
 		pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof, Facts: rf, Source: source})
-		if err != nil {
+		var incomplete *render.IncompleteError
+		if err != nil && !errors.As(err, &incomplete) {
 			return err
 		}
+		// Entries no rule can express are left out and reported: promote
+		// gates on them, and leaving the namespace out would lift its
+		// enforcement altogether.
+		printUnrenderable(g, ns, fl, pol.Unrenderable)
 		for _, w := range pol.Warnings {
 			if fl == render.FlavorK8s && strings.HasPrefix(w, "k8s flavor:") {
 				continue // said once below, with the selector change

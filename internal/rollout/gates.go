@@ -6,6 +6,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/render"
 )
 
 // Gate IDs. CronJob gates carry the CronJob's name after the slash.
@@ -43,6 +45,10 @@ const (
 	// GateStagedDeployed: the staged policy exists in the cluster, so the
 	// would-deny check had something to report (cluster facts).
 	GateStagedDeployed = "staged-deployed"
+	// GateRenderable: every egress entry can be rendered in the flavor the
+	// target stage deploys (a network set without labels, for one, cannot
+	// be selected): a policy without an entry denies its traffic.
+	GateRenderable = "renderable"
 )
 
 // Gate is one promotion condition, met or not, with a human reason.
@@ -66,6 +72,9 @@ type Env struct {
 	// Now is the time stability is judged at: the newest observed flow
 	// (or --now), never the wall clock.
 	Now allowlist.Time
+	// Flavor is the enforced policy flavor (calico or k8s; empty: calico),
+	// which the renderable gate checks for → enforced.
+	Flavor render.Flavor
 }
 
 // NewEnv builds the environment of a store; now 0 means the store's newest
@@ -149,7 +158,42 @@ func Evaluate(n *allowlist.Namespace, to string, env Env) *Check {
 	default:
 		c.Gates = append(c.Gates, c.observeGates(n, env)...)
 	}
+	c.Gates = append(c.Gates, renderableGate(n, to, env))
 	return c
+}
+
+// renderableGate: the policy of the target stage renders every egress
+// entry. One left out would be denied: by the enforced policy outright, and
+// by the staged one as would-deny, which blocks enforcement anyway.
+func renderableGate(n *allowlist.Namespace, to string, env Env) Gate {
+	fl := render.FlavorCalicoStaged
+	if to == allowlist.StageEnforced {
+		fl = env.Flavor
+		if fl == "" {
+			fl = render.FlavorCalico
+		}
+	}
+	g := Gate{ID: GateRenderable}
+	var facts *render.Facts
+	if env.Facts != nil {
+		facts = &render.Facts{NodeIPs: env.Facts.NodeIPs(), NetworkSetNets: env.Facts.NetworkSetNets()}
+	}
+	_, err := render.Namespace(n, render.Options{Flavor: fl, Profile: env.Profile, Facts: facts})
+	var incomplete *render.IncompleteError
+	switch {
+	case errors.As(err, &incomplete):
+		parts := make([]string, len(incomplete.Entries))
+		for i, u := range incomplete.Entries {
+			parts[i] = u.String()
+		}
+		g.Reason = fmt.Sprintf("%d egress entries cannot be rendered as %s, so the policy would deny their traffic: %s", len(parts), fl, strings.Join(parts, "; "))
+	case err != nil:
+		g.Reason = fmt.Sprintf("the %s policy cannot be rendered: %v", fl, err)
+	default:
+		g.Met = true
+		g.Reason = fmt.Sprintf("every egress entry renders as %s", fl)
+	}
+	return g
 }
 
 // assess is allowlist.Assess with the store-wide gaps that overlap the

@@ -90,6 +90,9 @@ type Listed struct {
 // Deferred tiers, excluded namespaces (profile list or stage excluded) and
 // namespaces without a known tier are listed with the reason.
 func MakePlan(st *allowlist.Store, env Env, opt PlanOptions) *Plan {
+	if env.Flavor == "" {
+		env.Flavor = opt.Flavor
+	}
 	p := env.Profile
 	per := opt.PerWave
 	if per <= 0 {
