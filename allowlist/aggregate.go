@@ -17,6 +17,9 @@ type acc struct {
 	services  []string // sorted, at most the sample size
 	// folded says how nets were folded (nil: exact addresses; fold.go).
 	folded *NetsFolded
+	// cutoff is, once truncated, the last prefix kept: a later one can
+	// never be among the first maxAddresses (invalid: none).
+	cutoff netip.Prefix
 }
 
 // addSample inserts v into a sorted sample bounded to max entries, keeping

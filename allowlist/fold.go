@@ -116,6 +116,9 @@ func (a *acc) addNet(p netip.Prefix, t Time, r *netRules) {
 	if a.folded != nil {
 		p = r.fold(p, a.folded)
 	}
+	if a.cutoff.IsValid() && comparePrefix(p, a.cutoff) > 0 {
+		return // truncated: past the first maxAddresses for good
+	}
 	if a.nets == nil {
 		a.nets = map[netip.Prefix]Time{}
 	}
@@ -179,9 +182,11 @@ func (a *acc) shrink(r *netRules, final bool) {
 		a.folded.Over = max(a.folded.Over, r.max)
 		a.folded.Truncated = true
 		if final || len(a.nets) > 2*r.max {
-			for _, p := range a.prefixes()[r.max:] {
+			ps := a.prefixes()
+			for _, p := range ps[r.max:] {
 				delete(a.nets, p)
 			}
+			a.cutoff = ps[r.max-1]
 		}
 	}
 }
@@ -197,6 +202,7 @@ func (a *acc) finalize(r *netRules) {
 
 // remap widens every held prefix as folded says.
 func (a *acc) remap(r *netRules) {
+	a.cutoff = netip.Prefix{}
 	m := make(map[netip.Prefix]Time, len(a.nets))
 	for p, t := range a.nets {
 		q := r.fold(p, a.folded)
