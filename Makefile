@@ -55,7 +55,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkElasticsearch' -benchtime 1x ./internal/observe
 	$(GO) test -run '^$$' -bench 'BenchmarkCheckClusterScale' -benchtime 3x ./internal/check
 	$(GO) test -run '^$$' -bench 'BenchmarkStoreAtRef' -benchtime 10x ./internal/diff
-	$(GO) test -run '^$$' -bench 'BenchmarkRenderAddresses' -benchtime 3x ./render
+	$(GO) test -run '^$$' -bench 'BenchmarkRenderAddresses' -benchtime 5x -benchmem ./render
 	$(GO) test -run '^$$' -bench 'BenchmarkAggregateDistinctAddresses' -benchtime 2000000x ./allowlist
 
 # Fuzz the selector parser and the flow decoders (FUZZTIME each, default 10m).

@@ -38,8 +38,11 @@ It checks the gates first and refuses with the list of unmet ones:
                       since staging, default 3), no-would-deny (no flow since
                       staging that the staged policy would deny),
                       staged-deployed (the staged policy is in the cluster)
-Every promotion also needs the namespace in a scheduled tier (scope), and
-observe → enforced skips staging (stage-order), which only --force allows.
+Every promotion also needs the namespace in a scheduled tier (scope) and every
+egress entry renderable in the target stage's flavor (renderable: a network set
+without labels, for one, cannot be selected, and a policy without the entry
+denies its traffic), and observe → enforced skips staging (stage-order), which
+only --force allows.
 
 --force promotes despite unmet gates; it needs --reason, and the unmet gates
 are recorded with it in the history. Gates are judged at the newest observed

@@ -52,6 +52,12 @@ Gates, staged → enforced:
                          policy ('calico-plan allow --from-denied' after review)
   staged-deployed        the staged policy exists in the cluster (cluster
                          facts), so a quiet staged period means something
+Gates of every promotion:
+  scope                  the namespace is in a scheduled tier
+  renderable             every egress entry renders in the target stage's
+                         flavor (calico-staged, then --flavor): no network set
+                         without labels (unless the cluster facts have its
+                         CIDRs), no entry observe had to truncate
 
 Stability is judged at the newest observed flow (or --now), never the wall
 clock. With --flavor k8s the plan explains why the observe policy must leave
