@@ -228,7 +228,7 @@ func printExplain(g *globals, ex *explainReport, f output.Format) error {
 				ports = append(ports, p.Port)
 			}
 			tot := e.Total()
-			dt.Add(e.Peer.String(), strings.Join(ports, " "), strconv.FormatInt(tot.Flows, 10), strconv.Itoa(len(tot.Days)), tot.LastSeen.String(), strings.Join(e.Workloads, " "))
+			dt.Add(e.Peer.Summary(8), strings.Join(ports, " "), strconv.FormatInt(tot.Flows, 10), strconv.Itoa(len(tot.Days)), tot.LastSeen.String(), strings.Join(e.Workloads, " "))
 		}
 		if err := write(dt); err != nil {
 			return err

@@ -512,7 +512,7 @@ func DescribeEntry(e allowlist.Entry) string {
 		ports[i] = p.Port
 	}
 	t := e.Total()
-	s := fmt.Sprintf("%s %s (%d flows, last %s", e.Peer, strings.Join(ports, ","), t.Flows, t.LastSeen)
+	s := fmt.Sprintf("%s %s (%d flows, last %s", e.Peer.Summary(8), strings.Join(ports, ","), t.Flows, t.LastSeen)
 	if len(e.Workloads) > 0 {
 		s += ", from " + strings.Join(e.Workloads, ", ")
 	}
