@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet fmt-check demo demo-data bench proto fuzz clean
+.PHONY: all build test vet fmt-check demo demo-data bench bench-observe proto fuzz clean
 
 all: build
 
@@ -48,7 +48,8 @@ demo-data: build
 # Speed and memory figures (README, "Performance"). Takes a few minutes and
 # several GB of RAM (the Elasticsearch benchmark serves 1,000,000 documents).
 bench:
-	$(GO) test -run '^$$' -bench 'BenchmarkObserve' -benchtime 1000000x ./internal/observe
+	$(GO) test -run '^$$' -bench 'BenchmarkObserve$$' -benchtime 1000000x ./internal/observe
+	$(GO) test -run '^$$' -bench 'BenchmarkObserveFile' -benchtime 3x ./internal/observe
 	$(GO) test -run '^$$' -bench 'BenchmarkDecode' -benchtime 20x ./flows
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate' -benchtime 1000000x -cpu 1,2 ./internal/policy
 	CALICO_PLAN_MEMTEST=1 $(GO) test -count=1 -run '^TestMemoryBoundedByEntries$$' -v ./internal/observe
@@ -57,6 +58,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkStoreAtRef' -benchtime 10x ./internal/diff
 	$(GO) test -run '^$$' -bench 'BenchmarkRenderAddresses' -benchtime 5x -benchmem ./render
 	$(GO) test -run '^$$' -bench 'BenchmarkAggregateDistinctAddresses' -benchtime 2000000x ./allowlist
+	$(MAKE) bench-observe
+
+# observe end to end (the CLI on a generated file) next to its yardsticks:
+# cat, sha256sum, gzip -dc, a Python json+dict script and jq on the same file.
+bench-observe:
+	GO=$(GO) sh hack/bench/observe.sh
 
 # Fuzz the selector parser and the flow decoders (FUZZTIME each, default 10m).
 FUZZTIME ?= 10m

@@ -131,6 +131,9 @@ const (
 	SourceGoldmane      = "goldmane"
 )
 
+// HeadBytes is how many leading bytes of a file SourceRecord.Head hashes.
+const HeadBytes = 64 << 10
+
 // SourceRecord remembers what was ingested from one source, so that
 // re-observing the same data changes nothing.
 type SourceRecord struct {
@@ -141,10 +144,15 @@ type SourceRecord struct {
 	// Path is informational (the first path a file was read from).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Bytes consumed from a file (up to its last complete record).
-	Bytes   int64 `yaml:"bytes,omitempty" json:"bytes,omitempty"`
-	Records int64 `yaml:"records" json:"records"`
-	From    Time  `yaml:"from,omitempty" json:"from,omitempty"`
-	To      Time  `yaml:"to,omitempty" json:"to,omitempty"`
+	Bytes int64 `yaml:"bytes,omitempty" json:"bytes,omitempty"`
+	// Head is "sha256:<hex>" of a file's first HeadBytes bytes, set when
+	// more were consumed: observe hashes a file's whole prefix up to Bytes
+	// (to resume after it) only when its head matches, so an unrelated
+	// file is read once, not twice.
+	Head    string `yaml:"head,omitempty" json:"head,omitempty"`
+	Records int64  `yaml:"records" json:"records"`
+	From    Time   `yaml:"from,omitempty" json:"from,omitempty"`
+	To      Time   `yaml:"to,omitempty" json:"to,omitempty"`
 	// Watermark is the end of the last complete window read from a
 	// time-based source; the next observe resumes there.
 	Watermark Time `yaml:"watermark,omitempty" json:"watermark,omitempty"`

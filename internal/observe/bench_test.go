@@ -3,10 +3,12 @@ package observe
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -190,4 +192,62 @@ func peakRSS(t *testing.T) int64 {
 	}
 	t.Skip("no VmHWM")
 	return 0
+}
+
+// benchFile writes n bench records to a file in dir (plain, or gzip when
+// gz) and returns its path.
+func benchFile(tb testing.TB, dir string, n int, gz bool) string {
+	tb.Helper()
+	lines, _ := benchRecords(tb, 20)
+	name := filepath.Join(dir, "flows.log")
+	if gz {
+		name += ".gz"
+	}
+	f, err := os.Create(name)
+	require.NoError(tb, err)
+	var w io.Writer = f
+	var zw *gzip.Writer
+	if gz {
+		zw = gzip.NewWriter(f)
+		w = zw
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	_, err = io.Copy(bw, &repeatReader{lines: lines, n: n})
+	require.NoError(tb, err)
+	require.NoError(tb, bw.Flush())
+	if zw != nil {
+		require.NoError(tb, zw.Close())
+	}
+	require.NoError(tb, f.Close())
+	return name
+}
+
+// BenchmarkObserveFile measures observe end to end as the CLI runs it on
+// one file into a fresh store: read, fingerprint, decode, aggregate and
+// save. Each op reads the whole file once more; the page cache is warm.
+//
+//	go test ./internal/observe -run '^$' -bench BenchmarkObserveFile -benchtime 5x
+func BenchmarkObserveFile(b *testing.B) {
+	const n = 1_000_000
+	for _, gz := range []bool{false, true} {
+		b.Run("gzip="+strconv.FormatBool(gz), func(b *testing.B) {
+			dir := b.TempDir()
+			name := benchFile(b, dir, n, gz)
+			fi, err := os.Stat(name)
+			require.NoError(b, err)
+			b.ReportMetric(float64(fi.Size()), "file-bytes")
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				st, err := allowlist.Open(filepath.Join(dir, "store"+strconv.Itoa(i)), config.Default())
+				require.NoError(b, err)
+				res, err := Files(context.Background(), st, FileOptions{Paths: []string{name}})
+				require.NoError(b, err)
+				require.NoError(b, st.Save())
+				require.EqualValues(b, n, res.Decode.Records)
+			}
+			el := time.Since(start)
+			b.ReportMetric(float64(n)*float64(b.N)/el.Seconds(), "records/s")
+		})
+	}
 }

@@ -15,7 +15,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
@@ -126,75 +125,195 @@ func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, 
 	return res, nil
 }
 
-// fingerprint is the hash of an input's content (decompressed) and, for
-// each earlier file record whose size fits, the hash of that many leading
-// bytes, so that a file that grew since can be resumed.
-type fingerprint struct {
-	size     int64
-	full     string
-	endsNL   bool
-	damaged  *flows.GzipError // the (gzip) content ended in this damage at size
-	lastNL   int64            // offset just past the last newline
-	prefixes map[int64]prefixInfo
+// contentReader reads an input's (decompressed) content once, hashing it on
+// the way: the content's identity is known when the decoder is done, with
+// no second read. It keeps the hash state after the last newline too, the
+// identity of the content up to its last complete line, which is what a
+// run consumes when the input ends in a partial line or in gzip damage.
+type contentReader struct {
+	r       io.Reader
+	h       hash.Cloner
+	pos     int64 // bytes read
+	lines   int   // newlines read
+	lastNL  int64 // offset just past the last newline (0: none)
+	atNL    hash.Cloner
+	last    byte
+	damaged *flows.GzipError // the (gzip) content ended in this damage at pos
+	err     error            // the error that ended the content (sticky)
+	head    string           // identity of the first allowlist.HeadBytes (when there are that many)
 }
 
-type prefixInfo struct {
-	hash  string
-	lines int
+func newContentReader(r io.Reader) *contentReader {
+	return &contentReader{r: r, h: sha256.New().(hash.Cloner)}
+}
+
+func (c *contentReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.r.Read(p)
+	if n > 0 {
+		chunk := p[:n]
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			c.h.Write(chunk[:i+1])
+			c.atNL = clone(c.h)
+			c.h.Write(chunk[i+1:])
+			c.lastNL = c.pos + int64(i) + 1
+			c.lines += bytes.Count(chunk, []byte{'\n'})
+		} else {
+			c.h.Write(chunk)
+		}
+		c.pos += int64(n)
+		c.last = chunk[n-1]
+	}
+	if err != nil {
+		var gz *flows.GzipError
+		if errors.As(err, &gz) {
+			c.damaged = gz
+		}
+		c.err = err
+	}
+	return n, err
+}
+
+// readTo reads (and drops) content until pos reaches at or the content
+// ends; it reports whether pos reached at. A read error other than the
+// end of the content (io.EOF, gzip damage) is returned.
+func (c *contentReader) readTo(at int64, buf []byte) (bool, error) {
+	for c.pos < at {
+		want := len(buf)
+		if rest := at - c.pos; rest < int64(want) {
+			want = int(rest)
+		}
+		if _, err := c.Read(buf[:want]); err != nil {
+			if errors.Is(err, io.EOF) || c.damaged != nil {
+				return c.pos >= at, nil
+			}
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// ended reports whether the content has ended (io.EOF or damage).
+func (c *contentReader) ended() bool { return c.err != nil }
+
+// id is the identity of the content read so far.
+func (c *contentReader) id() string { return hashID(c.h) }
+
+// idAtLastLine is the identity of the content up to its last newline.
+func (c *contentReader) idAtLastLine() string {
+	if c.atNL == nil {
+		return hashID(sha256.New())
+	}
+	return hashID(c.atNL)
+}
+
+func clone(h hash.Cloner) hash.Cloner {
+	c, err := h.Clone()
+	if err != nil {
+		panic(err) // crypto/sha256 always clones
+	}
+	return c
 }
 
 func hashID(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
 
-// fingerprintContent hashes a content stream once, taking the prefix hashes
-// at every boundary an earlier record could end at. A damaged gzip stream
-// ends the content where it breaks (the decoder reports the damage).
-func fingerprintContent(r io.Reader, boundaries []int64) (*fingerprint, error) {
-	fp := &fingerprint{prefixes: map[int64]prefixInfo{}}
-	h := sha256.New()
-	var pos int64
-	lines := 0
-	bi := 0
-	for bi < len(boundaries) && boundaries[bi] <= 0 {
-		bi++
+// resumePoint is where an input's content starts to be new: the longest
+// prefix an earlier run consumed (offset 0 when none), with the hash
+// state and line count there.
+type resumePoint struct {
+	offset int64
+	lines  int
+	h      hash.Cloner
+}
+
+// identify reads the start of an input to tell which earlier file records
+// it continues. Every record whose size fits in its first
+// allowlist.HeadBytes is checked at once; a larger record is followed
+// (its whole prefix hashed) only when its head matches this content's
+// head, or when it has no head (recorded by an older calico-plan). keep is
+// content read and kept for the decoder, from offset keepFrom to c.pos:
+// the decoder can start at the resume point without reading the input
+// again when keep covers it.
+func identify(c *contentReader, known []allowlist.SourceRecord) (best resumePoint, keep []byte, keepFrom int64, err error) {
+	var bounds []int64
+	for _, r := range known {
+		if r.Kind == allowlist.SourceFile && r.Bytes > 0 {
+			bounds = append(bounds, r.Bytes)
+		}
 	}
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
+	matches := func(at int64) bool {
+		id := c.id()
+		for _, r := range known {
+			if r.Kind == allowlist.SourceFile && r.Bytes == at && r.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	best.h = clone(c.h)
+	// The head, kept, stopping at every record size inside it.
+	head := make([]byte, 0, allowlist.HeadBytes)
+	for c.pos < allowlist.HeadBytes && !c.ended() {
+		at := int64(allowlist.HeadBytes)
+		for _, b := range bounds {
+			if b > c.pos {
+				at = min(at, b)
+				break
+			}
+		}
+		n, rerr := c.Read(head[c.pos:at])
+		head = head[:c.pos]
+		if rerr != nil && !errors.Is(rerr, io.EOF) && c.damaged == nil {
+			return best, nil, 0, rerr
+		}
+		if n > 0 && slices.Contains(bounds, c.pos) && matches(c.pos) {
+			best = resumePoint{offset: c.pos, lines: c.lines, h: clone(c.h)}
+		}
+	}
+	// Larger records whose head is this content's head: follow them.
+	headID := c.id()
+	if c.pos == allowlist.HeadBytes {
+		c.head = headID
+	}
+	var follow []int64
+	for _, r := range known {
+		if r.Kind == allowlist.SourceFile && r.Bytes > c.pos && (r.Head == "" || r.Head == headID) {
+			follow = append(follow, r.Bytes)
+		}
+	}
+	if len(follow) == 0 || c.ended() {
+		return best, head, 0, nil
+	}
+	slices.Sort(follow)
+	follow = slices.Compact(follow)
 	buf := make([]byte, 1<<20)
-	var last byte
-	for {
-		want := len(buf)
-		if bi < len(boundaries) && boundaries[bi]-pos < int64(want) {
-			want = int(boundaries[bi] - pos)
-		}
-		n, err := r.Read(buf[:want])
-		if n > 0 {
-			chunk := buf[:n]
-			h.Write(chunk)
-			if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
-				fp.lastNL = pos + int64(i) + 1
-				lines += bytes.Count(chunk, []byte{'\n'})
-			}
-			pos += int64(n)
-			last = chunk[n-1]
-			for bi < len(boundaries) && boundaries[bi] == pos {
-				fp.prefixes[pos] = prefixInfo{hash: hashID(h), lines: lines}
-				bi++
-			}
-		}
-		var gz *flows.GzipError
-		if errors.As(err, &gz) {
-			fp.damaged = gz
-			break
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for _, at := range follow {
+		reached, err := c.readTo(at, buf)
 		if err != nil {
-			return nil, err
+			return best, nil, 0, err
+		}
+		if !reached {
+			break
+		}
+		if matches(at) {
+			best = resumePoint{offset: at, lines: c.lines, h: clone(c.h)}
 		}
 	}
-	fp.size = pos
-	fp.full = hashID(h)
-	fp.endsNL = last == '\n'
-	return fp, nil
+	if best.offset != c.pos || c.ended() {
+		return best, nil, c.pos, nil
+	}
+	// Read on a little, kept, to tell a content that ends right here
+	// (already ingested) from one that goes on.
+	keepFrom = c.pos
+	n, rerr := c.Read(buf)
+	if rerr != nil && !errors.Is(rerr, io.EOF) && c.damaged == nil {
+		return best, nil, 0, rerr
+	}
+	return best, buf[:n], keepFrom, nil
 }
 
 // findFile returns the file record with the given content ID.
@@ -216,7 +335,7 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 	var rd io.Reader
 	var offset int64
 	startLine := 1
-	var fp *fingerprint
+	var cr *contentReader
 	var stdinHash hash.Hash
 	if in.Stdin {
 		stdin := opt.Stdin
@@ -226,51 +345,50 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 		stdinHash = sha256.New()
 		rd = io.TeeReader(flows.Decompress(stdin), stdinHash)
 	} else {
-		var bounds []int64
-		for _, r := range known {
-			if r.Kind == allowlist.SourceFile && r.Bytes > 0 {
-				bounds = append(bounds, r.Bytes)
-			}
-		}
-		sort.Slice(bounds, func(i, j int) bool { return bounds[i] < bounds[j] })
 		rc, err := in.Open()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
 		}
-		fp, err = fingerprintContent(rc, bounds)
-		rc.Close()
+		defer rc.Close()
+		cr = newContentReader(rc)
+		best, keep, keepFrom, err := identify(cr, known)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
 		}
-		if findFile(known, fp.full) != nil {
+		if best.offset == cr.pos && cr.ended() && cr.damaged == nil && findFile(known, cr.id()) != nil {
 			ir.Outcome = OutcomeSkipped
 			return ir, nil, nil
 		}
-		for _, r := range known {
-			pi, ok := fp.prefixes[r.Bytes]
-			if r.Kind == allowlist.SourceFile && ok && pi.hash == r.ID && r.Bytes > offset {
-				offset, startLine = r.Bytes, pi.lines+1
-			}
-		}
+		offset, startLine = best.offset, best.lines+1
 		if testHookFingerprinted != nil {
 			testHookFingerprinted(in.Path)
 		}
-		rc, err = in.Open()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-		}
-		defer rc.Close()
-		if offset > 0 {
-			if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+		if offset >= keepFrom && keepFrom+int64(len(keep)) == cr.pos {
+			// Decode from the resume point: what was kept first, then
+			// the rest as it is read (and hashed).
+			rd = io.MultiReader(bytes.NewReader(keep[offset-keepFrom:]), cr)
+		} else {
+			// Content was read past the resume point without being
+			// kept (a record with this head that did not match, or one
+			// from an older calico-plan without a head): read the
+			// input again from the resume point.
+			if testHookReread != nil {
+				testHookReread(in.Path)
+			}
+			rc2, err := in.Open()
+			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
 			}
+			defer rc2.Close()
+			if _, err := io.CopyN(io.Discard, rc2, offset); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
+			}
+			cr = &contentReader{r: rc2, h: best.h, pos: offset, lines: best.lines, head: cr.head}
+			rd = cr
+		}
+		if offset > 0 {
 			ir.Offset = offset
 		}
-		// Read exactly the content fingerprinted: what a live file gains
-		// meanwhile is read by the next run, which resumes at fp.size (or
-		// at its last complete line). Damage the fingerprint met ends the
-		// content there, as it did then.
-		rd = &cutReader{r: io.LimitReader(rc, fp.size-offset), end: fp.damaged}
 	}
 	if opt.Progress != nil {
 		rd = opt.Progress.Reader(rd)
@@ -310,24 +428,24 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 			return ir, nil, nil
 		}
 	} else {
-		consumed := fp.size
+		consumed := cr.pos
 		switch {
-		case fp.damaged != nil && stats.Documents && stats.Records > 0:
+		case cr.damaged != nil && stats.Documents && stats.Records > 0:
 			// Records of a JSON document cut off by the damage: a complete
 			// copy could not be resumed where this one breaks, so none of
 			// them counts now.
 			ir.Outcome = OutcomeRejected
 			ir.Notes = append(ir.Notes, "the gzip stream breaks inside a JSON document: none of its records is counted (a complete copy of the file could not be resumed where this one breaks); observe the complete file")
 			return ir, nil, nil
-		case fp.damaged != nil:
+		case cr.damaged != nil:
 			// Only the complete lines before the damage were decoded: the
 			// part of the line the damage cut off is read again, whole,
 			// from a complete copy of the file.
-			consumed = fp.lastNL
-		case !fp.endsNL && stats.ByReason[flows.ReasonTruncatedLine] > 0 && fp.lastNL >= offset:
+			consumed = cr.lastNL
+		case cr.last != '\n' && stats.ByReason[flows.ReasonTruncatedLine] > 0 && cr.lastNL >= offset:
 			// The last line is still being written: leave it for the next run.
 			// It is not a bad record: it is re-read once complete.
-			consumed = fp.lastNL
+			consumed = cr.lastNL
 			ir.Notes = append(ir.Notes, "the last line is incomplete (still being written?); it will be read on the next observe")
 			ir.Decode.Bad--
 			if ir.Decode.ByReason[flows.ReasonTruncatedLine]--; ir.Decode.ByReason[flows.ReasonTruncatedLine] == 0 {
@@ -355,13 +473,16 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 			return ir, nil, nil
 		}
 		rec.Bytes = consumed
-		rec.ID = fp.full
-		if consumed != fp.size {
-			id, err := hashPrefix(in, consumed)
-			if err != nil {
-				return nil, nil, err
-			}
-			rec.ID = id
+		switch consumed {
+		case cr.pos:
+			rec.ID = cr.id()
+		case cr.lastNL:
+			rec.ID = cr.idAtLastLine()
+		default:
+			return nil, nil, fmt.Errorf("%s: internal error: consumed %d bytes, neither the end (%d) nor the last line (%d)", in.Name, consumed, cr.pos, cr.lastNL)
+		}
+		if consumed > allowlist.HeadBytes {
+			rec.Head = cr.head
 		}
 	}
 	if ir.Decode.Records == 0 && ir.Decode.Bad > 0 {
@@ -381,34 +502,11 @@ func reject(ir *InputResult) *InputResult {
 	return ir
 }
 
-// cutReader reads r and then, instead of io.EOF, the damage that ended the
-// content when it was fingerprinted (if any).
-type cutReader struct {
-	r   io.Reader
-	end *flows.GzipError
-}
-
-func (c *cutReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if err == io.EOF && c.end != nil {
-		err = c.end
-	}
-	return n, err
-}
-
-func hashPrefix(in flows.Input, n int64) (string, error) {
-	rc, err := in.Open()
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.CopyN(h, rc, n); err != nil {
-		return "", fmt.Errorf("%s: %w", in.Name, err)
-	}
-	return hashID(h), nil
-}
-
-// testHookFingerprinted, when set (tests), runs between fingerprinting an
-// input and reading it.
+// testHookFingerprinted, when set (tests), runs between reading the start
+// of an input (to tell which earlier records it continues) and decoding
+// it.
 var testHookFingerprinted func(path string)
+
+// testHookReread, when set (tests), runs when an input is read a second
+// time (content read past the resume point without being kept).
+var testHookReread func(path string)
