@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
@@ -81,6 +83,10 @@ type Config struct {
 	// output lists them all); otherwise only the groups and counts are
 	// kept, which bounds memory on large inputs.
 	KeepFlows bool
+	// Workers evaluate records in parallel in Run (0: GOMAXPROCS). The
+	// report is the same whatever their number: records are decoded and
+	// counted in input order.
+	Workers int
 }
 
 // FlowResult is the outcome of one flow record.
@@ -301,18 +307,25 @@ func singleFamily(ps []netip.Prefix) int {
 
 // Add evaluates one flow record; records are indexed in the order added.
 func (c *Checker) Add(f *flows.Flow) {
-	idx := c.rep.counts.flows
-	c.rep.counts.flows++
-	if f.Source.Type == flows.EndpointWorkload && f.Source.Namespace != "" {
-		c.seeWorkload(f)
-	}
-	for _, ip := range []netip.Addr{f.Source.IP, f.Dest.IP} {
-		if ip.IsValid() {
-			c.observed[ip.Unmap()] = true
-		}
-	}
+	e := evaluated{f: *f}
+	c.evaluate(&e)
+	c.commit(&e)
+}
+
+// evaluated is a flow record with its result: evaluate fills it (any
+// goroutine: it only reads the Checker), commit counts it (in record
+// order).
+type evaluated struct {
+	f   flows.Flow
+	res FlowResult
+	key groupKey
+}
+
+// evaluate computes a record's verdict, status and group key.
+func (c *Checker) evaluate(e *evaluated) {
+	f := &e.f
 	pf := policy.FromFlow(f)
-	res := FlowResult{Index: idx, Observed: f.Action}
+	res := FlowResult{Observed: f.Action}
 	if addrs := c.dnsAssumed(&pf); len(addrs) > 0 {
 		res.DNS, res.DNSAddrs = true, addrs
 		c.evaluateDNS(&res, pf, addrs)
@@ -323,32 +336,51 @@ func (c *Checker) Add(f *flows.Flow) {
 			res.Why += fmt.Sprintf("; the flow log gives no destination IP, only the class %q", pf.Dst.Class.String())
 		}
 	}
-	switch f.Action {
+	res.Status = statusOf(f.Action, res.Verdict)
+	e.res = res
+	e.key = groupKeyOf(f, &e.res)
+}
+
+// statusOf compares what was observed with the verdict.
+func statusOf(observed flows.Action, verdict string) string {
+	switch observed {
 	case flows.ActionAllow:
-		switch res.Verdict {
+		switch verdict {
 		case VerdictDeny:
-			res.Status = StatusWouldDeny
+			return StatusWouldDeny
 		case VerdictUnknown:
-			res.Status = StatusUnknown
-		default:
-			res.Status = StatusOK
+			return StatusUnknown
 		}
 	case flows.ActionDeny:
-		switch res.Verdict {
+		switch verdict {
 		case VerdictAllow:
-			res.Status = StatusNewlyAllowed
+			return StatusNewlyAllowed
 		case VerdictUnknown:
-			res.Status = StatusUnknown
-		default:
-			res.Status = StatusOK
+			return StatusUnknown
 		}
 	default:
-		res.Status = StatusOK
-		if res.Verdict == VerdictUnknown {
-			res.Status = StatusUnknown
+		if verdict == VerdictUnknown {
+			return StatusUnknown
 		}
 	}
-	res.group = c.group(f, &res)
+	return StatusOK
+}
+
+// commit gives an evaluated record its index and counts it.
+func (c *Checker) commit(e *evaluated) {
+	f, res := &e.f, &e.res
+	idx := c.rep.counts.flows
+	c.rep.counts.flows++
+	res.Index = idx
+	if f.Source.Type == flows.EndpointWorkload && f.Source.Namespace != "" {
+		c.seeWorkload(f)
+	}
+	for _, ip := range []netip.Addr{f.Source.IP, f.Dest.IP} {
+		if ip.IsValid() {
+			c.observed[ip.Unmap()] = true
+		}
+	}
+	res.group = c.group(e.key, f, res)
 	cn := &c.rep.counts
 	switch f.Action {
 	case flows.ActionAllow:
@@ -365,7 +397,7 @@ func (c *Checker) Add(f *flows.Flow) {
 		c.rep.indexes["dns"] = append(c.rep.indexes["dns"], idx)
 	}
 	if c.cfg.KeepFlows {
-		c.rep.Flows = append(c.rep.Flows, res)
+		c.rep.Flows = append(c.rep.Flows, *res)
 	}
 }
 
@@ -480,7 +512,8 @@ func Unknown(d *policy.Decision, egress bool) string {
 	return b.String()
 }
 
-func (c *Checker) group(f *flows.Flow, res *FlowResult) int {
+// groupKey is what makes records one group in the report.
+func groupKeyOf(f *flows.Flow, res *FlowResult) groupKey {
 	k := groupKey{status: res.Status, verdict: res.Verdict, src: describe(&f.Source, false), dst: describe(&f.Dest, true),
 		port: portOf(f), deciding: res.Deciding, why: res.Why, dns: res.DNS}
 	if d := res.Decision(); d != nil {
@@ -491,6 +524,10 @@ func (c *Checker) group(f *flows.Flow, res *FlowResult) int {
 			k.policy = "profile " + d.Profile
 		}
 	}
+	return k
+}
+
+func (c *Checker) group(k groupKey, f *flows.Flow, res *FlowResult) int {
 	gi, ok := c.groups[k]
 	if !ok {
 		gi = len(c.rep.Groups)
@@ -556,8 +593,9 @@ func portOf(f *flows.Flow) string {
 	return p
 }
 
-// Run decodes every input in order with one worker, evaluates each valid
-// record, runs the probes and summarises. pf is the loaded policy set with
+// Run decodes every input in order, evaluates each valid record (on
+// cfg.Workers goroutines, counted in input order), runs the probes and
+// summarises. pf is the loaded policy set with
 // its problems. An unreadable input is an error; bad records are skipped
 // and counted.
 func Run(ctx context.Context, pf *policyfile.Result, inputs []flows.Input, cfg Config) (*Report, error) {
@@ -565,8 +603,13 @@ func Run(ctx context.Context, pf *policyfile.Result, inputs []flows.Input, cfg C
 	if err != nil {
 		return nil, err
 	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	p := c.newPipeline(workers)
 	emit := func(_ int, f *flows.Flow) error {
-		c.Add(f)
+		p.add(f)
 		return nil
 	}
 	for _, in := range inputs {
@@ -579,14 +622,106 @@ func Run(ctx context.Context, pf *policyfile.Result, inputs []flows.Input, cfg C
 		}
 		c.rep.Decode.Merge(st)
 		if err != nil {
+			p.close()
 			return nil, fmt.Errorf("%s: %w", in.Name, err)
 		}
 	}
+	p.close()
 	rep := c.Finish()
 	rep.Files = pf.Files
 	rep.Problems = pf.Problems
 	rep.summarize(cfg.Strict)
 	return rep, nil
+}
+
+// pipeline evaluates records on worker goroutines while the caller decodes
+// them, and commits them in the order they were added: the report is the
+// one Add would give record by record. Batches circulate through a fixed
+// pool, so memory does not grow with the input.
+type pipeline struct {
+	c         *Checker
+	work      chan *batch
+	done      chan *batch
+	free      chan *batch
+	cur       *batch
+	seq       int
+	wg        sync.WaitGroup
+	committed chan struct{}
+}
+
+type batch struct {
+	seq   int
+	n     int
+	items []evaluated
+}
+
+const batchSize = 512
+
+func (c *Checker) newPipeline(workers int) *pipeline {
+	p := &pipeline{c: c, work: make(chan *batch, workers), done: make(chan *batch, workers),
+		free: make(chan *batch, 2*workers+2), committed: make(chan struct{})}
+	for range cap(p.free) {
+		p.free <- &batch{items: make([]evaluated, batchSize)}
+	}
+	for range workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for b := range p.work {
+				for i := range b.items[:b.n] {
+					c.evaluate(&b.items[i])
+				}
+				p.done <- b
+			}
+		}()
+	}
+	go func() {
+		defer close(p.committed)
+		next := 0
+		pending := map[int]*batch{}
+		for b := range p.done {
+			pending[b.seq] = b
+			for {
+				nb, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				for i := range nb.items[:nb.n] {
+					c.commit(&nb.items[i])
+				}
+				next++
+				p.free <- nb
+			}
+		}
+	}()
+	return p
+}
+
+func (p *pipeline) add(f *flows.Flow) {
+	if p.cur == nil {
+		p.cur = <-p.free
+		p.cur.n, p.cur.seq = 0, p.seq
+		p.seq++
+	}
+	p.cur.items[p.cur.n] = evaluated{f: *f}
+	p.cur.n++
+	if p.cur.n == batchSize {
+		p.work <- p.cur
+		p.cur = nil
+	}
+}
+
+// close evaluates and commits what was added and stops the goroutines.
+func (p *pipeline) close() {
+	if p.cur != nil && p.cur.n > 0 {
+		p.work <- p.cur
+	}
+	p.cur = nil
+	close(p.work)
+	p.wg.Wait()
+	close(p.done)
+	<-p.committed
 }
 
 // Finish runs the probes and returns the report (Run also summarises it;

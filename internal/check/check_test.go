@@ -519,3 +519,46 @@ func TestWithoutKeptFlowsOnlyCountsAndGroupsStay(t *testing.T) {
 	require.NoError(t, WriteText(&b, lean))
 	require.Equal(t, a.String(), b.String(), "the text report needs no per-record results")
 }
+
+// The report is the same whatever the number of workers evaluating
+// records, and the same as adding the records one by one: indexes,
+// groups, their order and the per-record results follow the input.
+func TestReportIndependentOfWorkers(t *testing.T) {
+	p := config.Default()
+	s := demoStore(t, p)
+	n := s.Namespace("tasks")
+	n.Egress = slices.DeleteFunc(n.Egress, func(e allowlist.Entry) bool { return e.Peer.Namespace == "dbaas" })
+	dir := renderAll(t, s, render.FlavorCalico, filepath.Join(t.TempDir(), "policies"))
+	fl := demoFlows(t)
+	cfg := Config{Profile: p, NamespaceLabels: demoNamespaces(), KeepFlows: true}
+
+	pf := policyfile.Load([]string{dir}, nil)
+	c, err := New(pf.Set, pf.Docs, cfg)
+	require.NoError(t, err)
+	ins, err := flows.ExpandInputs([]string{fl})
+	require.NoError(t, err)
+	for _, in := range ins {
+		_, err := flows.DecodeInput(context.Background(), in, flows.Options{Workers: 1}, func(_ int, f *flows.Flow) error {
+			c.Add(f)
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	one := c.Finish()
+	one.Files, one.Problems = pf.Files, pf.Problems
+	one.Summarize(false)
+	require.NotEmpty(t, one.Indexes(StatusWouldDeny), "the test needs problems to compare")
+
+	for _, w := range []int{1, 2, 7} {
+		cfg.Workers = w
+		r := runCheck(t, fl, cfg, dir)
+		require.Equal(t, one.Summary, r.Summary, "workers=%d", w)
+		require.Equal(t, one.Flows, r.Flows, "workers=%d", w)
+		require.Equal(t, one.Groups, r.Groups, "workers=%d", w)
+		require.Equal(t, one.Indexes(StatusWouldDeny), r.Indexes(StatusWouldDeny), "workers=%d", w)
+		var a, b bytes.Buffer
+		require.NoError(t, WriteText(&a, one))
+		require.NoError(t, WriteText(&b, r))
+		require.Equal(t, a.String(), b.String(), "workers=%d", w)
+	}
+}
