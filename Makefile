@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet fmt-check demo demo-data bench bench-observe proto fuzz clean
+.PHONY: all build test vet fmt-check demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube
 
 all: build
 
@@ -17,6 +17,7 @@ test: vet fmt-check
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$' || true); \
@@ -24,6 +25,22 @@ fmt-check:
 
 clean:
 	rm -rf bin $(DEMO_OUT)
+
+# Tests against real components (README, "How it is tested"). The tools are
+# built or fetched into E2E_CACHE (default ~/.cache/calico-plan/e2e) on first
+# use: etcd from Debian, kube-apiserver from the Go module proxy (about 7
+# CPU-minutes the first time, seconds afterwards).
+e2e: e2e-kube
+
+E2E_TOOLS := e2e/tools
+e2e-kube:
+	@etcd=$$(sh $(E2E_TOOLS)/etcd.sh) && \
+	kas=$$(sh $(E2E_TOOLS)/kube.sh kube-apiserver) && \
+	kubectl=$$(sh $(E2E_TOOLS)/kube.sh kubectl) && \
+	crds=$$(sh $(E2E_TOOLS)/calico-crds.sh) && \
+	echo "e2e-kube: etcd $$etcd, kube-apiserver $$kas, kubectl $$kubectl, CRDs $$crds" && \
+	E2E_ETCD=$$etcd E2E_KUBE_APISERVER=$$kas E2E_KUBECTL=$$kubectl E2E_CALICO_CRDS=$$crds \
+	$(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/kube
 
 # Observe the committed demo dataset, show the status, explain a namespace and
 # render staged policies for every namespace.

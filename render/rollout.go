@@ -124,28 +124,107 @@ func StageLabels(p *config.Profile, stages map[string]string) []StageLabel {
 	return out
 }
 
-// KubectlLabelCommands returns one `kubectl label` command per namespace.
-func KubectlLabelCommands(labels []StageLabel) []string {
-	out := make([]string, len(labels))
-	for i, l := range labels {
-		out[i] = fmt.Sprintf("kubectl label namespace %s %s=%s --overwrite", l.Namespace, l.Key, l.Value)
+// StageCommands returns the kubectl commands that bring each namespace's
+// stage into the cluster: one `kubectl label --overwrite` per namespace,
+// which adds or changes that one label and leaves the namespace's other
+// labels alone (a Namespace object applied instead would remove them: the
+// tier label the rollout plans by), then, per namespace, one `kubectl
+// delete --ignore-not-found` of the calico-plan policies its stage no
+// longer has: after a rollback to observe (or excluded) every calico-plan
+// policy of the namespace, on staged the enforced ones, on enforced the
+// staged one and the other enforced flavor's. 'kubectl apply -f DIR' never
+// deletes, so without these a rolled-back namespace would stay enforced.
+// enforced is the flavor enforced namespaces get (calico or k8s). kubectl
+// is the command to run (e.g. `"$kubectl" "$@"` in the script).
+func StageCommands(p *config.Profile, labels []StageLabel, enforced Flavor, kubectl string) []string {
+	out := make([]string, 0, 2*len(labels))
+	for _, l := range labels {
+		out = append(out, fmt.Sprintf("%s label namespace %s %s --overwrite", kubectl, shellWord(l.Namespace), shellWord(l.Key+"="+l.Value)))
+	}
+	for _, l := range labels {
+		var del []string
+		add := func(f Flavor) {
+			del = append(del, shellWord(policyResource(f)+"/"+PolicyName(p, f, l.Namespace)))
+		}
+		switch l.Value {
+		case allowlist.StageStaged:
+			add(FlavorCalico)
+			add(FlavorK8s)
+		case allowlist.StageEnforced:
+			add(FlavorCalicoStaged)
+			if enforced == FlavorK8s {
+				add(FlavorCalico)
+			} else {
+				add(FlavorK8s)
+			}
+		default:
+			add(FlavorCalico)
+			add(FlavorCalicoStaged)
+			add(FlavorK8s)
+		}
+		out = append(out, fmt.Sprintf("%s delete --ignore-not-found -n %s %s", kubectl, shellWord(l.Namespace), strings.Join(del, " ")))
 	}
 	return out
 }
 
-// NamespaceLabelObjects returns partial Namespace objects carrying only the
-// stage label, for `kubectl apply --server-side --field-manager calico-plan`
-// (which then owns only that label).
-func NamespaceLabelObjects(labels []StageLabel) []any {
-	out := make([]any, len(labels))
-	for i, l := range labels {
-		out[i] = map[string]any{
-			"apiVersion": "v1",
-			"kind":       "Namespace",
-			"metadata":   map[string]any{"name": l.Namespace, "labels": map[string]any{l.Key: l.Value}},
+// policyResource is the kubectl resource of a flavor's policy.
+func policyResource(f Flavor) string {
+	switch f {
+	case FlavorK8s:
+		return "networkpolicies.networking.k8s.io"
+	case FlavorCalicoStaged:
+		return "stagednetworkpolicies.projectcalico.org"
+	}
+	return "networkpolicies.projectcalico.org"
+}
+
+// shellWord quotes s for a POSIX shell unless it is plainly safe.
+func shellWord(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:@", r)) {
+			safe = false
+			break
 		}
 	}
-	return out
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// StagesScriptName is the file render --rollout/--wave --out DIR writes the
+// stage commands to.
+const StagesScriptName = "_stages.sh"
+
+// EncodeStagesScript writes the stage commands (StageCommands) as a POSIX
+// shell script, run after 'kubectl apply -f DIR' as
+// `sh DIR/_stages.sh [kubectl flags]`: the flags (--context NAME,
+// --kubeconfig FILE) go to every kubectl, and $KUBECTL names another
+// kubectl binary.
+func EncodeStagesScript(w io.Writer, header string, p *config.Profile, labels []StageLabel, enforced Flavor) error {
+	var b strings.Builder
+	for _, line := range strings.Split(header, "\n") {
+		if line = strings.TrimRight(line, "\r"); line != "" {
+			b.WriteString("# " + line + "\n")
+		}
+	}
+	fmt.Fprintf(&b, `#
+# Run after 'kubectl apply -f' of this directory:
+#   sh %s [kubectl flags, e.g. --context NAME]
+# It sets each namespace's %s label with 'kubectl label --overwrite',
+# which changes that one label only (every other label of the namespace
+# stays), and deletes the calico-plan policies a namespace's stage no longer
+# has ('kubectl apply' never deletes): after a rollback, the enforced policy.
+# Running it again changes nothing.
+set -eu
+kubectl=${KUBECTL:-kubectl}
+`, StagesScriptName, p.Rollout.StageLabel)
+	for _, c := range StageCommands(p, labels, enforced, `"$kubectl" "$@"`) {
+		b.WriteString(c + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // EncodeStageLabelsHCL writes a kubernetes_labels resource per namespace

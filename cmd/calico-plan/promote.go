@@ -10,6 +10,7 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/rollout"
+	"github.com/calico-plan/calico-plan/render"
 )
 
 type stageChangeOpts struct {
@@ -205,13 +206,13 @@ func printGates(w io.Writer, c *rollout.Check) {
 // the flags (store, config, cluster facts) the commands need.
 func printApplyHint(w io.Writer, st *allowlist.Store, n *allowlist.Namespace, wave int, args string) {
 	p := st.Profile()
-	fmt.Fprintf(w, "next: commit %s, then apply the desired state and the stage label:\n", st.Dir)
+	fmt.Fprintf(w, "next: commit %s, then apply the desired state, the stage label %s=%s and the deletions:\n", st.Dir, p.Rollout.StageLabel, n.Rollout.Stage)
 	if wave > 0 {
 		fmt.Fprintf(w, "  calico-plan render --rollout%s --out policies/   # or only this wave: calico-plan render --wave %d%s\n", args, wave, args)
 	} else {
 		fmt.Fprintf(w, "  calico-plan render --rollout%s --out policies/\n", args)
 	}
-	fmt.Fprintf(w, "  kubectl label namespace %s %s=%s --overwrite\n", n.Namespace, p.Rollout.StageLabel, n.Rollout.Stage)
+	fmt.Fprintf(w, "  kubectl apply -f policies/ && sh policies/%s\n", render.StagesScriptName)
 }
 
 // waveOf returns the wave a namespace is in (0: none).

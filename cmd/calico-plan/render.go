@@ -81,12 +81,21 @@ GlobalNetworkPolicy (profile rollout.observePolicy, leaving out staged and
 enforced namespaces) and every staged and enforced namespace's policy. There
 the stage decides: staged namespaces get calico-staged, enforced ones --flavor
 (calico or k8s; rendered even if no longer Stable, since dropping the policy
-would lift enforcement). Both add each namespace's stage label (profile
-rollout.stageLabel) as Namespace objects, or kubernetes_labels resources with
--o hcl, and take the cluster flags of 'calico-plan waves'. With --rollout
---out DIR, the files an earlier --rollout wrote there that the desired state
-no longer has (a namespace rolled back to observe) are removed, so that
-applying DIR lifts their enforcement.`,
+would lift enforcement). Both take the cluster flags of 'calico-plan waves'
+and set each namespace's stage label (profile rollout.stageLabel): with
+--out DIR as the script DIR/_stages.sh, of 'kubectl label --overwrite'
+commands (that one label changes, every other label of the namespace stays)
+and 'kubectl delete' of the calico-plan policies a namespace's stage no
+longer has (after a rollback: its enforced policy); on stdout the same
+commands are printed to stderr; with -o hcl as kubernetes_labels resources.
+Apply a rollout with
+
+  kubectl apply -f DIR && sh DIR/_stages.sh [--context NAME]
+
+With --rollout --out DIR, the files an earlier --rollout wrote there that the
+desired state no longer has (a namespace rolled back to observe) are
+removed, and _stages.sh deletes their policies from the cluster
+('kubectl apply' never deletes), so that applying DIR lifts enforcement.`,
 		Example: `  calico-plan render --namespace recruiter-responder --flavor calico-staged
   calico-plan render --all --flavor calico --out policies/
   calico-plan render --namespace n8n -o json

@@ -26,6 +26,10 @@ type renderOutput struct {
 	tf       config.Terraform
 	dir      string
 	header   string // stdout header
+	prof     *config.Profile
+	// enforced is the flavor of enforced namespaces (--rollout/--wave),
+	// for the stage script.
+	enforced render.Flavor
 
 	files   map[string]map[string][]byte // directory → file → content
 	objs    []any                        // stdout
@@ -53,7 +57,7 @@ func newRenderOutput(format, layout, resource, dir string, prof *config.Profile)
 	if resource != render.HCLResourceKubectl && resource != render.HCLResourceManifest {
 		return nil, fmt.Errorf("unknown --hcl-resource %q (want %s or %s)", resource, render.HCLResourceKubectl, render.HCLResourceManifest)
 	}
-	return &renderOutput{format: format, layout: layout, resource: resource, tf: prof.Terraform, dir: dir, files: map[string]map[string][]byte{}}, nil
+	return &renderOutput{format: format, layout: layout, resource: resource, tf: prof.Terraform, dir: dir, prof: prof, files: map[string]map[string][]byte{}}, nil
 }
 
 func (r *renderOutput) ext() string {
@@ -80,14 +84,19 @@ func (r *renderOutput) encode(b *bytes.Buffer, header string, objs []any, labels
 		}
 		return nil
 	case "json":
-		return render.EncodeJSON(b, append(objs, render.NamespaceLabelObjects(labels)...)...)
+		// Stage labels never go out as Namespace objects: applied, those
+		// remove the namespace's other labels. See addStages.
+		return render.EncodeJSON(b, objs...)
 	}
-	return render.EncodeYAML(b, header, append(objs, render.NamespaceLabelObjects(labels)...)...)
+	return render.EncodeYAML(b, header, objs...)
 }
 
 // add renders one unit: a namespace's objects (ns set) or shared objects
 // (ns empty: the Tier, the observe policy, stage labels) named base.
 func (r *renderOutput) add(ns, base, header string, objs []any, labels []render.StageLabel) error {
+	if len(labels) > 0 && r.format != "hcl" {
+		return r.addStages(header, labels)
+	}
 	if r.dir == "" {
 		if r.format == "hcl" {
 			var b bytes.Buffer
@@ -120,6 +129,29 @@ func (r *renderOutput) add(ns, base, header string, objs []any, labels []render.
 		return fmt.Errorf("two namespaces map to %s: check terraform.stackDirs in the profile", filepath.Join(dir, name))
 	}
 	r.files[dir][name] = b.Bytes()
+	return nil
+}
+
+// addStages keeps the stage labels for YAML and JSON output: with --out, as
+// the stage script (render.StagesScriptName) next to the objects; on stdout
+// they are only printed as commands (the caller does).
+func (r *renderOutput) addStages(header string, labels []render.StageLabel) error {
+	if r.dir == "" {
+		r.labels = append(r.labels, labels...)
+		return nil
+	}
+	dir := r.dir
+	if r.layout == "stacks" {
+		dir = filepath.Join(r.dir, r.tf.SharedStack)
+	}
+	var b bytes.Buffer
+	if err := render.EncodeStagesScript(&b, header, r.prof, labels, r.enforced); err != nil {
+		return err
+	}
+	if r.files[dir] == nil {
+		r.files[dir] = map[string][]byte{}
+	}
+	r.files[dir][render.StagesScriptName] = b.Bytes()
 	return nil
 }
 
@@ -160,10 +192,11 @@ func (r *renderOutput) pruneStale(header string) ([]string, error) {
 			return nil
 		}
 		name := d.Name()
-		if filepath.Ext(name) != r.ext() || strings.HasPrefix(name, ".") || keep[filepath.Clean(path)] {
+		script := name == render.StagesScriptName
+		if (filepath.Ext(name) != r.ext() && !script) || strings.HasPrefix(name, ".") || keep[filepath.Clean(path)] {
 			return nil
 		}
-		if r.layout == "stacks" && !strings.HasPrefix(name, "egress_allowlist") {
+		if r.layout == "stacks" && !script && !strings.HasPrefix(name, "egress_allowlist") {
 			return nil
 		}
 		b, err := os.ReadFile(path)
@@ -190,7 +223,7 @@ func (r *renderOutput) flush(stdout, stderr io.Writer, what string) error {
 		case "hcl":
 			b.WriteString(strings.Join(r.stanzas, "\n"))
 		default:
-			if len(r.objs) == 0 && len(r.labels) == 0 {
+			if len(r.objs) == 0 {
 				return nil
 			}
 			if err := r.encode(&b, r.header, r.objs, r.labels); err != nil {

@@ -152,6 +152,7 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	if err != nil {
 		return err
 	}
+	rout.enforced = enforced
 	env := rollout.NewEnv(st, facts, 0)
 	stages := rollout.Stages(st, env)
 
@@ -270,7 +271,7 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		}
 	}
 	if len(labels) > 0 {
-		if err := rout.add("", "_stage-labels", header, nil, labels); err != nil {
+		if err := rout.add("", "_stages", header, nil, labels); err != nil {
 			return err
 		}
 	}
@@ -293,8 +294,16 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		fmt.Fprintf(g.stderr, "%s: no namespace is staged or enforced yet: promote them first (calico-plan promote --namespace NS --to staged)\n", what)
 	}
 	if len(labels) > 0 && o.output != "hcl" {
-		cmds := render.KubectlLabelCommands(labels)
-		fmt.Fprintf(g.stderr, "stage labels: included as Namespace objects (apply with kubectl apply --server-side --field-manager calico-plan), or:\n  %s\n", strings.Join(cmds, "\n  "))
+		if o.out != "" {
+			script := filepath.ToSlash(filepath.Join(o.out, render.StagesScriptName))
+			if o.layout == "stacks" {
+				script = filepath.ToSlash(filepath.Join(o.out, prof.Terraform.SharedStack, render.StagesScriptName))
+			}
+			fmt.Fprintf(g.stderr, "next: kubectl apply -f %s && sh %s   (%s sets the stage labels without touching other labels, and deletes the policies a namespace's stage no longer has)\n", o.out, script, render.StagesScriptName)
+		} else {
+			cmds := render.StageCommands(prof, labels, enforced, "kubectl")
+			fmt.Fprintf(g.stderr, "stage labels and stale policies (not in the output: a Namespace object would remove the namespace's other labels): after applying the output, run\n  %s\n", strings.Join(cmds, "\n  "))
+		}
 	}
 	return nil
 }

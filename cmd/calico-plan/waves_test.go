@@ -98,7 +98,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 	out, _ := rolloutCLIOK(t, cl("promote", "--namespace", "proxy", "--to", "staged", "--by", "ci", "--now", "2026-11-28T08:00:00Z", "--reason", "wave 2")...)
 	require.Contains(t, out, "ok   cronjob-facts: no CronJobs in the namespace")
 	require.Contains(t, out, "promoted proxy: observe → staged at 2026-11-28T08:00:00Z")
-	require.Contains(t, out, "kubectl label namespace proxy egress.calico-plan/stage=staged --overwrite")
+	require.Contains(t, out, "the stage label egress.calico-plan/stage=staged and the deletions:")
+	require.Contains(t, out, "  kubectl apply -f policies/ && sh policies/_stages.sh\n")
 	n, err := allowlist.LoadNamespaceFile(filepath.Join(store, "proxy.yaml"))
 	require.NoError(t, err)
 	require.Equal(t, "staged", n.Rollout.Stage)
@@ -155,7 +156,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	require.Contains(t, out, "kind: StagedNetworkPolicy\nmetadata:\n")
 	require.Contains(t, out, "name: egress-allowlist.proxy")
 	require.Contains(t, out, "kind: Tier")
-	require.Contains(t, out, "kind: Namespace")
+	require.NotContains(t, out, "kind: Namespace", "a Namespace object applied would remove the namespace's other labels")
 	require.NotContains(t, out, "egress-allowlist.tasks")
 	require.Contains(t, errs, "tasks: stage observe: nothing to render yet")
 	require.Contains(t, errs, "kubectl label namespace proxy egress.calico-plan/stage=staged --overwrite")
@@ -170,8 +171,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal([]byte(strings.Split(out, "---\n")[1]), &gnp))
 	require.Equal(t, `tier in {"3-edge", "4-aux"} && egress.calico-plan/stage not in {"enforced", "staged"} && kubernetes.io/metadata.name not in {"proxy", "recruiter-responder"}`, gnp.Spec.NamespaceSelector)
 	require.Equal(t, 2, strings.Count(out, "kind: StagedNetworkPolicy"))
-	require.Equal(t, 2, strings.Count(out, "kind: Namespace\n"), "only namespaces that left observe are labelled")
-	require.Contains(t, out, "    egress.calico-plan/stage: staged\n  name: proxy\n")
+	require.NotContains(t, out, "kind: Namespace")
 	require.NotContains(t, out, "name: tasks\n")
 
 	hclOut, _ := rolloutCLIOK(t, cl("render", "--rollout", "-o", "hcl")...)
@@ -193,9 +193,23 @@ func TestRolloutEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "policies")
 	_, errs = rolloutCLIOK(t, cl("render", "--rollout", "--out", dir)...)
 	require.Contains(t, errs, "rollout: 5 files in "+dir)
-	for _, f := range []string{"_tier.yaml", "_observe-policy.yaml", "_stage-labels.yaml", "proxy.yaml", "recruiter-responder.yaml"} {
+	for _, f := range []string{"_tier.yaml", "_observe-policy.yaml", "_stages.sh", "proxy.yaml", "recruiter-responder.yaml"} {
 		require.FileExists(t, filepath.Join(dir, f))
 	}
+	require.Contains(t, errs, "next: kubectl apply -f "+dir+" && sh "+dir+"/_stages.sh")
+	script, err := os.ReadFile(filepath.Join(dir, "_stages.sh"))
+	require.NoError(t, err)
+	require.Contains(t, string(script), "\n\"$kubectl\" \"$@\" label namespace proxy egress.calico-plan/stage=staged --overwrite\n")
+	require.NotContains(t, string(script), "namespace tasks", "never left observe: no label needed")
+	// A _stage-labels.yaml an earlier version wrote (Namespace objects that
+	// remove every other label when applied) is removed like any stale file.
+	head, err := os.ReadFile(filepath.Join(dir, "_tier.yaml"))
+	require.NoError(t, err)
+	oldHeader := string(head[:strings.Index(string(head), "apiVersion:")])
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "_stage-labels.yaml"), []byte(oldHeader+"apiVersion: v1\nkind: Namespace\nmetadata:\n  labels:\n    egress.calico-plan/stage: staged\n  name: proxy\n"), 0o644))
+	_, errs = rolloutCLIOK(t, cl("render", "--rollout", "--out", dir)...)
+	require.Contains(t, errs, "removed "+filepath.Join(dir, "_stage-labels.yaml"))
+	require.NoFileExists(t, filepath.Join(dir, "_stage-labels.yaml"))
 
 	// Enforce proxy (forced: the demo data ends before its staged days),
 	// with the k8s flavor: the plan explains the observe policy.

@@ -183,7 +183,7 @@ func TestWavesWithoutFactsAndK8sNote(t *testing.T) {
 	plan = MakePlan(st, NewEnv(st, facts, at(t, "2026-11-20T00:00:00Z")), PlanOptions{})
 	n = plan.Waves[0].Namespaces[0]
 	require.Equal(t, []string{GateStagedDeployed}, gateIDs(n.UnmetGates))
-	require.Equal(t, "calico-plan render --rollout --out policies/  # apply the staged policy of n8n, then take a new snapshot (calico-plan snapshot --out cluster.yaml)", n.Next)
+	require.Equal(t, "calico-plan render --rollout --out policies/  # apply the staged policy of n8n (kubectl apply -f policies/ && sh policies/_stages.sh), then take a new snapshot (calico-plan snapshot --out cluster.yaml)", n.Next)
 }
 
 func gateIDs(gs []Gate) []string {
