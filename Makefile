@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet fmt-check demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube
+.PHONY: all build test vet lint fmt-check demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube
 
 all: build
 
@@ -12,12 +12,17 @@ build:
 	$(GO) build -o $(BIN) ./cmd/calico-plan
 
 # The README's test command: vet, formatting, and every test.
-test: vet fmt-check
+test: vet fmt-check lint
 	$(GO) test -count=1 $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e $(PKGS)
+
+# staticcheck, pinned, from the module proxy (no install step).
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(STATICCHECK) $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$' || true); \

@@ -95,9 +95,7 @@ func TestSpecialRangesWideningAndUnlabelledSetEndToEnd(t *testing.T) {
 		eg, _ := spec["egress"].([]any)
 		for _, r := range eg {
 			dst, _ := r.(map[string]any)["destination"].(map[string]any)
-			for _, n := range asStrings(dst["nets"]) {
-				nets = append(nets, n)
-			}
+			nets = append(nets, asStrings(dst["nets"])...)
 		}
 	}
 	require.NotEmpty(t, nets)

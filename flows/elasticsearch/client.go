@@ -123,15 +123,6 @@ type Client struct {
 // gives. Other 5xx (500 from a failing query, 501) are not transient.
 var retryStatus = []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
-func retryableStatus(code int) bool {
-	for _, c := range retryStatus {
-		if c == code {
-			return true
-		}
-	}
-	return false
-}
-
 // NewClient validates the configuration and builds a client. It does not
 // contact the server.
 func NewClient(cfg Config) (*Client, error) {
@@ -147,11 +138,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.max <= 0 {
 		c.max = 30 * time.Second
 	}
-	tc := elastictransport.Config{
-		APIKey:   cfg.APIKey,
-		Username: cfg.Username,
-		Password: cfg.Password,
+	// The transport's settings, gathered before it is built.
+	var tc struct {
+		APIKey, Username, Password string
+		URLs                       []*url.URL
 	}
+	tc.APIKey, tc.Username, tc.Password = cfg.APIKey, cfg.Username, cfg.Password
 	switch {
 	case cfg.URL != "" && cfg.CloudID != "":
 		return nil, errors.New("elasticsearch: give a URL or a cloud ID, not both")
@@ -202,16 +194,25 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		rt = tr
 	}
-	tc.Transport = &countingTransport{next: rt, c: c}
-	if c.retries == 0 {
-		tc.DisableRetry = true
-	} else {
-		tc.MaxRetries = c.retries
-		tc.RetryOnStatus = retryStatus
-		tc.RetryOnError = func(_ *http.Request, err error) bool { return transientError(err) }
-		tc.RetryBackoff = func(attempt int) time.Duration { return c.backoff(attempt - 1) }
+	opts := []elastictransport.Option{
+		elastictransport.WithURLs(tc.URLs...),
+		elastictransport.WithTransport(&countingTransport{next: rt, c: c}),
 	}
-	tp, err := elastictransport.New(tc)
+	switch {
+	case tc.APIKey != "":
+		opts = append(opts, elastictransport.WithAPIKey(tc.APIKey))
+	case tc.Username != "" || tc.Password != "":
+		opts = append(opts, elastictransport.WithBasicAuth(tc.Username, tc.Password))
+	}
+	if c.retries == 0 {
+		opts = append(opts, elastictransport.WithDisableRetry())
+	} else {
+		opts = append(opts,
+			elastictransport.WithRetry(c.retries, retryStatus...),
+			elastictransport.WithRetryOnError(func(_ *http.Request, err error) bool { return transientError(err) }),
+			elastictransport.WithRetryBackoff(func(attempt int) time.Duration { return c.backoff(attempt - 1) }))
+	}
+	tp, err := elastictransport.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: %s", c.redact(err.Error()))
 	}

@@ -150,7 +150,6 @@ type run struct {
 	// documents carry.
 	labels map[string][]string
 	bucket Bucket
-	f      flows.Flow
 }
 
 // Observe reads the window of q and hands it to h. On error nothing

@@ -255,9 +255,6 @@ func (p plan) expected(from, to int) (packets, bytes map[string]int64) {
 	return packets, bytes
 }
 
-// bucketEnd is the end of bucket i.
-func bucketEnd(i int) time.Time { return time.Unix(t0+int64(i+1)*15, 0) }
-
 // felixFlows is what Felix reports for workload k's connections over the
 // buckets 0..buckets-1: conns[i] holds the first and last bucket of
 // connection i (a first bucket below 0: open before bucket 0). As Felix

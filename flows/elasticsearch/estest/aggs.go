@@ -26,8 +26,7 @@ type aggNode struct {
 	minDocCount int
 	offsetMs    float64
 
-	filter pred // filter aggregation (compiled for the first index; see filterByIndex)
-	// filterByIndex holds the filter compiled per index.
+	// filterByIndex holds a filter aggregation's filter compiled per index.
 	filterByIndex map[*index]pred
 	path          string // nested path of a nested aggregation
 
