@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type goldmaneFlags struct {
 	serverName string
 	insecure   bool
 	kube       bool
+	kubeWait   time.Duration
 	live       clusterFlags
 	k          kube.Goldmane
 	id         string
@@ -70,6 +72,7 @@ func addGoldmaneFlags(cmd *cobra.Command) *goldmaneFlags {
 	fs.StringVar(&f.serverName, "goldmane-server-name", "", "name the server certificate must carry (default: the host of --goldmane)")
 	fs.BoolVar(&f.insecure, "goldmane-insecure-skip-verify", false, "do not verify Goldmane's certificate (insecure; prints a warning)")
 	fs.BoolVar(&f.kube, "goldmane-kube", false, "read the certificates with your kubeconfig and port-forward to svc/goldmane")
+	fs.DurationVar(&f.kubeWait, "goldmane-kube-timeout", 30*time.Second, "how long --goldmane-kube may take to read the secrets and open the port-forward (the API server waits for the pod's kubelet)")
 	f.live.registerLive(cmd)
 	fs.StringVar(&f.k.Namespace, "goldmane-namespace", f.k.Namespace, "namespace of Goldmane and its secrets (--goldmane-kube)")
 	fs.StringVar(&f.k.Service, "goldmane-service", f.k.Service, "Goldmane Service name (--goldmane-kube)")
@@ -110,13 +113,20 @@ func runGoldmane(ctx context.Context, g *globals, w *storeWriter, f *goldmaneFla
 		if err != nil {
 			return err
 		}
-		certs, err := kube.ReadGoldmaneCerts(ctx, cs, f.k)
-		if err != nil {
-			return err
+		if f.kubeWait <= 0 {
+			return fmt.Errorf("--goldmane-kube-timeout must be positive")
 		}
-		addr, stop, err := kube.PortForwardGoldmane(ctx, rc, cs, f.k, g.stderr)
+		setup, cancel := context.WithTimeout(ctx, f.kubeWait)
+		defer cancel()
+		certs, err := kube.ReadGoldmaneCerts(setup, cs, f.k)
 		if err != nil {
-			return err
+			return goldmaneKubeErr(setup, f, err)
+		}
+		fmt.Fprintf(g.stderr, "goldmane-kube: client certificate from secret %s/%s, CA from secret %s/%s; port-forward to svc/%s port %d\n",
+			f.k.Namespace, f.k.ClientSecret, f.k.Namespace, f.k.CASecret, f.k.Service, f.k.Port)
+		addr, stop, err := kube.PortForwardGoldmane(setup, rc, cs, f.k, g.stderr)
+		if err != nil {
+			return goldmaneKubeErr(setup, f, err)
 		}
 		defer stop()
 		// The server certificate names localhost, so the forward verifies.
@@ -171,6 +181,16 @@ func runGoldmane(ctx context.Context, g *globals, w *storeWriter, f *goldmaneFla
 	}
 	fmt.Fprintf(out, "store: %s\n", st.Dir)
 	return nil
+}
+
+// goldmaneKubeErr explains a --goldmane-kube setup failure; one that ran
+// out of --goldmane-kube-timeout says so and what to check.
+func goldmaneKubeErr(setup context.Context, f *goldmaneFlags, err error) error {
+	if !errors.Is(setup.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("--goldmane-kube: no port-forward to %s/%s within %s (--goldmane-kube-timeout): %w; check that its pod runs and that the API server reaches the pod's kubelet (kubectl -n %s port-forward svc/%s %d:%d), or port-forward yourself and use --goldmane",
+		f.k.Namespace, f.k.Service, f.kubeWait, err, f.k.Namespace, f.k.Service, f.k.Port, f.k.Port)
 }
 
 // sinceFlag reads --since ("60m", "-60m", "7d"); empty means the source's default.

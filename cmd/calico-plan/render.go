@@ -69,8 +69,11 @@ Enforcing flavors refuse such a namespace (exit code 1, the others are
 written): fix the entry, or remove it from the allowlist if that traffic is
 not wanted.
 
-Enforcing flavors (calico, k8s) refuse namespaces that are not Stable, unless
---allow-unstable: an allowlist missing a rare flow is an outage. Namespaces on
+Enforcing flavors (calico, k8s) refuse namespaces that are not Stable, and
+stores with a source read partially (observe --allow-partial), unless
+--allow-unstable: an allowlist missing a rare flow is an outage. --rollout and
+--wave refuse a partial source the same way whenever they render an enforced
+namespace; staged policies only report, so they render with a warning. Namespaces on
 the profile's exclusion list are skipped by --all. Cluster facts (--cluster,
 --kubeconfig, --context) are read only when given; they supply network sets'
 CIDRs and node addresses.
@@ -128,7 +131,7 @@ removed, and _stages.sh deletes their policies from the cluster
 	f.StringVar(&o.layout, "layout", "flat", "with --out: flat (one file per namespace) or stacks (DIR/<stack>/egress_allowlist.tf per namespace; stack names from the profile's terraform.stackDirs)")
 	f.StringVar(&o.hclResource, "hcl-resource", "", "Terraform resource for Calico objects with -o hcl: kubectl_manifest (yaml_body = yamlencode({...})) or kubernetes_manifest (default: the profile's terraform.resource)")
 	f.StringVar(&o.out, "out", "", "write one file per namespace into this directory instead of stdout")
-	f.BoolVar(&o.allowUnstable, "allow-unstable", false, "render enforcing policy for namespaces that are not Stable")
+	f.BoolVar(&o.allowUnstable, "allow-unstable", false, "render enforcing policy for namespaces that are not Stable, or from a store with a partial source")
 	f.IntVar(&o.wave, "wave", 0, "render wave N of 'calico-plan waves', each namespace in the flavor its stage calls for")
 	f.BoolVar(&o.rollout, "rollout", false, "render the complete desired state: tier, observe policy, every staged and enforced policy, stage labels (-o yaml, json or hcl)")
 	o.cf.register(cmd)

@@ -190,6 +190,25 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	}
 	labels = render.StageLabels(prof, labelStages)
 
+	// A partial source means allowlists may miss entries: an enforced
+	// policy rendered from them is an outage. Refused exactly as enforcing
+	// render refuses it; staged policies only report, so they render.
+	var enforcing []string
+	for _, ns := range targets {
+		if rollout.Stage(st.Namespace(ns)) == allowlist.StageEnforced {
+			enforcing = append(enforcing, ns)
+		}
+	}
+	for _, src := range st.Meta.Sources {
+		if !src.Partial {
+			continue
+		}
+		if len(enforcing) > 0 && !o.allowUnstable {
+			return fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable (enforced here: %s)", src.Kind, src.ID, strings.Join(enforcing, ", "))
+		}
+		fmt.Fprintf(g.stderr, "warning: source %s %s was read partially, so allowlists may miss entries\n", src.Kind, src.ID)
+	}
+
 	var nsFiles []file
 	anyCalico, anyK8s := false, false
 	rf := renderFacts(facts)
@@ -233,12 +252,6 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		}
 		nsFiles = append(nsFiles, file{ns, pol.Objects})
 	}
-	for _, src := range st.Meta.Sources {
-		if src.Partial {
-			fmt.Fprintf(g.stderr, "warning: source %s %s was read partially, so allowlists may miss entries\n", src.Kind, src.ID)
-		}
-	}
-
 	if o.rollout || anyCalico {
 		files = append(files, file{"_tier", []any{render.Tier(prof)}})
 	}

@@ -255,3 +255,40 @@ func TestRolloutEndToEnd(t *testing.T) {
 	_, _, err = rolloutCLI(t, "allow", "--store", store, "--namespace", "ghost", "--from-denied")
 	require.ErrorContains(t, err, `namespace "ghost" has no allowlist in the store`)
 }
+
+// render --rollout and --wave refuse a store with a partial source when
+// they would render an enforced policy, as enforcing render does; staged
+// policies only report, so a rollout of staged namespaces renders with a
+// warning. --allow-unstable overrides, as for render.
+func TestRolloutRefusesPartialSource(t *testing.T) {
+	store, snap := rolloutDemo(t)
+	cl := func(args ...string) []string { return append(args, "--store", store, "--cluster", snap) }
+	rolloutCLIOK(t, cl("promote", "--namespace", "proxy", "--to", "staged", "--by", "ci", "--now", "2026-11-28T08:00:00Z", "--reason", "wave 2")...)
+	rolloutCLIOK(t, cl("promote", "--namespace", "proxy", "--to", "enforced", "--force", "--by", "ci", "--now", "2026-12-02T00:00:00Z", "--reason", "test")...)
+
+	st, err := allowlist.Open(store, config.Default())
+	require.NoError(t, err)
+	st.Meta.Sources = append(st.Meta.Sources, allowlist.SourceRecord{Kind: allowlist.SourceElasticsearch, ID: "https://es:9200/calico_flowlogs.*", Records: 10, Partial: true})
+	require.NoError(t, st.Save())
+
+	_, _, renderErr := rolloutCLI(t, "render", "--store", store, "--all", "--flavor", "calico")
+	require.ErrorContains(t, renderErr, "source elasticsearch https://es:9200/calico_flowlogs.* was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable")
+
+	dir := filepath.Join(t.TempDir(), "policies")
+	for _, args := range [][]string{{"--rollout"}, {"--rollout", "--flavor", "k8s"}, {"--wave", "2"}, {"--rollout", "-o", "hcl"}} {
+		out, _, err := rolloutCLI(t, cl(append([]string{"render", "--out", dir}, args...)...)...)
+		require.Error(t, err, args)
+		require.Equal(t, renderErr.Error()+" (enforced here: proxy)", err.Error(), args)
+		require.Empty(t, out)
+		require.NoDirExists(t, dir, "nothing written")
+	}
+	out, errs := rolloutCLIOK(t, cl("render", "--rollout", "--allow-unstable")...)
+	require.Contains(t, out, "name: egress-allowlist.proxy")
+	require.Contains(t, errs, "warning: source elasticsearch https://es:9200/calico_flowlogs.* was read partially")
+
+	// Staged only: nothing enforcing is rendered, so it renders, warned.
+	rolloutCLIOK(t, "rollback", "--store", store, "--namespace", "proxy", "--reason", "test", "--by", "ci", "--now", "2026-12-03")
+	out, errs = rolloutCLIOK(t, cl("render", "--rollout")...)
+	require.Contains(t, out, "kind: StagedNetworkPolicy")
+	require.Contains(t, errs, "warning: source elasticsearch https://es:9200/calico_flowlogs.* was read partially")
+}

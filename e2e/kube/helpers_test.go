@@ -142,3 +142,13 @@ func readFile(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// restoreDemoCluster undoes what applying a rollout did: the calico-plan
+// objects and stage labels go, the demo cluster's objects are applied again.
+func restoreDemoCluster(t *testing.T) {
+	t.Helper()
+	mustKubectl(t, "delete", "-A", "-l", "app.kubernetes.io/managed-by=calico-plan", "--ignore-not-found",
+		"tiers.projectcalico.org,stagednetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org,networkpolicies.networking.k8s.io")
+	mustKubectl(t, "label", "namespaces", "--all", "egress.calico-plan/stage-")
+	mustKubectl(t, "apply", "-f", env.seed)
+}

@@ -29,6 +29,7 @@ var env struct {
 	bin     string // calico-plan
 	root    string // module root
 	store   string // demo store, observed once; tests copy it
+	seed    string // the demo cluster's objects (seedDemoCluster)
 	crdKind []string
 }
 
@@ -203,6 +204,7 @@ func seedDemoCluster(dir string) error {
 	if err := os.WriteFile(path, bytes.Join(docs, []byte("---\n")), 0o600); err != nil {
 		return err
 	}
+	env.seed = path
 	if out, err := kubectl(env.srv.admin, "apply", "-f", path); err != nil {
 		return fmt.Errorf("seed the demo cluster: %v\n%s", err, out)
 	}

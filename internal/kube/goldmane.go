@@ -317,8 +317,11 @@ func (f *forwarder) forward(ctx context.Context) (*activeForward, error) {
 		}
 		return nil, fmt.Errorf("kube: port-forward to pod %s/%s port %d: %w", t.Namespace, t.Pod, t.Port, err)
 	case <-ctx.Done():
-		a.close()
-		return nil, ctx.Err()
+		// The dial may still be waiting for the API server (which waits
+		// for the kubelet): stop without waiting for it, so ctx bounds
+		// the setup.
+		close(a.stop)
+		return nil, fmt.Errorf("kube: port-forward to pod %s/%s port %d: %w", t.Namespace, t.Pod, t.Port, ctx.Err())
 	}
 	got, err := pf.GetPorts()
 	if err != nil || len(got) != 1 {

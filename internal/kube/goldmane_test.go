@@ -177,6 +177,7 @@ func TestPortForwardURL(t *testing.T) {
 // fakeDialer stands in for the SPDY/WebSocket connection to the API
 // server: every data stream is a TCP connection to backend (the "pod").
 type fakeDialer struct {
+	block   chan struct{} // if set, Dial waits for it (an API server waiting for a kubelet)
 	backend string
 	dials   atomic.Int32
 	mu      sync.Mutex
@@ -195,6 +196,10 @@ func (d *fakeDialer) factory(_ *rest.Config, u *url.URL) (httpstream.Dialer, err
 
 func (d *fakeDialer) Dial(protocols ...string) (httpstream.Connection, string, error) {
 	d.dials.Add(1)
+	if d.block != nil {
+		<-d.block
+		return nil, "", fmt.Errorf("error dialing backend: i/o timeout")
+	}
 	if d.fail != nil {
 		return nil, "", d.fail
 	}
@@ -382,6 +387,20 @@ func TestPortForwardDialFailure(t *testing.T) {
 	_, _, err = PortForwardGoldmane(context.Background(), &rest.Config{Host: "https://x:6443"}, cs, DefaultGoldmane(), nil)
 	require.ErrorContains(t, err, "none of the 0 pods")
 	require.Equal(t, int32(1), d.dials.Load())
+}
+
+// A dial that hangs (the API server waiting for an unreachable kubelet)
+// ends with the setup context, without waiting for the dial.
+func TestPortForwardHangingDialEndsWithContext(t *testing.T) {
+	cs := fake.NewClientset(goldmaneService(intstr.FromInt32(7443)), readyPod("goldmane-a", map[string]string{"k8s-app": "goldmane"}))
+	d := &fakeDialer{block: make(chan struct{})}
+	defer close(d.block)
+	useDialer(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _, err := PortForwardGoldmane(ctx, &rest.Config{Host: "https://x:6443"}, cs, DefaultGoldmane(), nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "port-forward to pod calico-system/goldmane-a port 7443")
 }
 
 type syncBuffer struct {
