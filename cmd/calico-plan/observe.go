@@ -39,6 +39,11 @@ Inputs (--from, repeatable): files, directories (read recursively), globs, or
     _search response, Linseed {"items": [...]} lists
   - Goldmane flows as emitter JSON or protojson, one per line or as an array
   - Whisker GET /flows responses and its SSE stream (lower fidelity: warned)
+  - kernel LOG lines written by Calico's Log rule ("calico-packet: IN=cali..."):
+    journalctl -k -o short-iso / short-iso-precise / json, kern.log with
+    RFC 3339 times, dmesg --time-format iso or -T, logcli output (default or
+    jsonl) and saved Loki query_range answers. They carry the exact
+    addresses Goldmane lacks (README: "Packet logs")
 
 Only flows reported by the source (reporter=src) from pods count: a pod-to-pod
 connection is reported twice, and the dst copy is ignored. Denied flows are
@@ -168,6 +173,10 @@ func printObserveReport(g *globals, res *observe.Result, dir string, saved bool)
 			line += fmt.Sprintf(" (%s, %d records, %d used for egress, %d bad)", in.Decode.Format, in.Decode.Records, in.Used, in.Decode.Bad)
 		}
 		fmt.Fprintln(w, line)
+		if p := in.Decode.Packets; p != nil {
+			fmt.Fprintf(w, "  packet log: %d LOG lines, %d counted once per 5-tuple and window (%d repeats), %d from host interfaces, %d unattributed, %d ambiguous, %d other lines\n",
+				p.Lines, p.Lines-p.Repeats, p.Repeats, p.Host, p.Unattributed, p.Ambiguous, p.Other)
+		}
 		for _, n := range in.Notes {
 			fmt.Fprintln(w, "  note:", n)
 		}
