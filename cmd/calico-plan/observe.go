@@ -21,6 +21,7 @@ type observeOpts struct {
 	workers    int
 	es         *esFlags
 	goldmane   *goldmaneFlags
+	packets    *packetFlags
 }
 
 func newObserveCmd(g *globals) *cobra.Command {
@@ -87,6 +88,7 @@ Namespace documents) to learn each namespace's tier from its label.`,
 	f.Bool("allow-partial", false, "keep data read with errors (timed-out search, lost shards, shifting pages), with a warning recorded in the store")
 	o.es = addElasticsearchFlags(cmd)
 	o.goldmane = addGoldmaneFlags(cmd)
+	o.packets = addPacketFlags(cmd)
 	return cmd
 }
 
@@ -113,7 +115,11 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	defer stop()
 	var files *observe.Result
 	if len(o.from) > 0 {
-		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin}
+		packets, err := o.packets.packetOptions(ctx, g, st, &o.goldmane.live)
+		if err != nil {
+			return err
+		}
+		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin, Packets: packets}
 		if g.isTerminal() {
 			opt.Progress = observe.NewProgress(g.stderr, 500*time.Millisecond)
 		}
