@@ -75,6 +75,9 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	}
 	require.True(t, found, "%+v", ex.Rules)
 
+	stOut, _ := mustRun(t, "status", "--store", store)
+	require.Contains(t, stOut, "address gap: shop: public TCP/8443 without packet-log addresses")
+
 	// Observing the same files again changes nothing.
 	before := readDir(t, store)
 	mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile)
