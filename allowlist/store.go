@@ -129,6 +129,7 @@ const (
 	SourceFile          = "file"
 	SourceElasticsearch = "elasticsearch"
 	SourceGoldmane      = "goldmane"
+	SourceLoki          = "loki"
 )
 
 // SourceRecord remembers what was ingested from one source, so that

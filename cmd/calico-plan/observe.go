@@ -22,12 +22,13 @@ type observeOpts struct {
 	es         *esFlags
 	goldmane   *goldmaneFlags
 	packets    *packetFlags
+	loki       *lokiFlags
 }
 
 func newObserveCmd(g *globals) *cobra.Command {
 	o := &observeOpts{}
 	cmd := &cobra.Command{
-		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube) [--namespaces FILE]",
+		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube | --loki URL) [--pods FILE] [--namespaces FILE]",
 		Short: "Read flow logs into the allowlist store",
 		Long: `observe reads Calico flow logs and merges each namespace's egress into the
 allowlist store (--store, default ./allowlists): one YAML file per namespace
@@ -89,12 +90,13 @@ Namespace documents) to learn each namespace's tier from its label.`,
 	o.es = addElasticsearchFlags(cmd)
 	o.goldmane = addGoldmaneFlags(cmd)
 	o.packets = addPacketFlags(cmd)
+	o.loki = addLokiFlags(cmd)
 	return cmd
 }
 
 func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
-	if len(o.from) == 0 && !o.es.enabled() && !o.goldmane.enabled() {
-		return fmt.Errorf("nothing to observe: give --from PATH (a file, directory, glob or '-'), --es URL (Calico Enterprise) or --goldmane HOST:PORT / --goldmane-kube (Calico OSS 3.30+)")
+	if len(o.from) == 0 && !o.es.enabled() && !o.goldmane.enabled() && !o.loki.enabled() {
+		return fmt.Errorf("nothing to observe: give --from PATH (a file, directory, glob or '-'), --es URL (Calico Enterprise), --goldmane HOST:PORT / --goldmane-kube (Calico OSS 3.30+) or --loki URL (packet-log lines)")
 	}
 	var nsLabels cluster.NamespaceLabels
 	if o.namespaces != "" {
@@ -138,13 +140,19 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 			return err
 		}
 	}
+	var lk *observe.LokiResult
+	if o.loki.enabled() {
+		if lk, err = runLoki(ctx, g, st, o.loki, o.packets, &o.goldmane.live, o.strict); err != nil {
+			return err
+		}
+	}
 	if nsLabels != nil {
 		st.SetNamespaceLabels(nsLabels)
 	}
 	// Reports say "ingested" only once the store is saved. A new store is
 	// not created when every input was rejected.
 	saved := false
-	if es != nil || (files != nil && (!st.IsNew() || len(files.Rejected()) < len(files.Inputs))) {
+	if es != nil || (lk != nil && !lk.UpToDate) || (files != nil && (!st.IsNew() || len(files.Rejected()) < len(files.Inputs))) {
 		if err := w.save(); err != nil {
 			return err
 		}
@@ -155,6 +163,9 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	}
 	if es != nil {
 		printESReport(g, es)
+	}
+	if lk != nil {
+		printLokiReport(g, lk)
 	}
 	if files != nil {
 		if rej := files.Rejected(); len(rej) > 0 {

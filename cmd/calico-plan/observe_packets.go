@@ -19,6 +19,7 @@ import (
 type packetFlags struct {
 	pods     []string
 	podsKube bool
+	built    *flows.PacketLogOptions // once per run: files and Loki share it
 }
 
 const packetHelp = `
@@ -56,7 +57,11 @@ func addPacketFlags(cmd *cobra.Command) *packetFlags {
 // packetOptions builds the packet-log options: the profile's prefixes and
 // the pod index of --pods / --pods-kube (nil Pods when neither is given).
 func (f *packetFlags) packetOptions(ctx context.Context, g *globals, st *allowlist.Store, live *clusterFlags) (*flows.PacketLogOptions, error) {
+	if f.built != nil {
+		return f.built, nil
+	}
 	opt := observe.PacketLogOptionsFor(st, nil)
+	f.built = opt
 	if len(f.pods) == 0 && !f.podsKube {
 		return opt, nil
 	}

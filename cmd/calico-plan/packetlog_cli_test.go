@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/calico-plan/calico-plan/flows/loki/lokitest"
 )
 
 // Goldmane (counts, no addresses) plus the observe policy's LOG lines
@@ -82,4 +85,51 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	before := readDir(t, store)
 	mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile)
 	require.Equal(t, before, readDir(t, store))
+}
+
+// observe --loki against an in-process server speaking Loki's query_range
+// wire format: the lines are read in pages, attributed, and the store
+// remembers where the read stopped.
+func TestObserveLoki(t *testing.T) {
+	dir := t.TempDir()
+	podsFile := filepath.Join(dir, "pods.json")
+	require.NoError(t, os.WriteFile(podsFile, []byte(`{"kind":"List","items":[{"kind":"Pod","metadata":{"namespace":"shop","name":"api-7d9c8b6f5-x2k4q","generateName":"api-7d9c8b6f5-"},"spec":{},"status":{"phase":"Running","podIP":"10.10.1.5"}}]}`), 0o644))
+	var entries []lokitest.Entry
+	base := int64(1779444672) * 1e9
+	for i := 0; i < 30; i++ {
+		line := fmt.Sprintf("calico-packet: IN=cali7f43e6e1aa2 OUT=ens18 MAC=ee:ee:ee:ee:ee:ee:2a:5f:1c:7d:90:b3:08:00 SRC=10.10.1.5 DST=149.154.167.%d LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=%d DF PROTO=TCP SPT=%d DPT=443 WINDOW=64240 RES=0x00 SYN URGP=0", 200+i%3, i, 40000+i)
+		entries = append(entries, lokitest.Entry{TS: base + int64(i/2)*1e9, Line: line})
+	}
+	srv := lokitest.New([]lokitest.Stream{{Labels: map[string]string{"job": "node-journal", "transport": "kernel", "node": "node1"}, Entries: entries}})
+	defer srv.Close()
+	srv.Token = "tok-9f8e7d"
+	t.Setenv(envLokiToken, "tok-9f8e7d")
+
+	store := filepath.Join(dir, "allowlists")
+	args := []string{"observe", "--store", store, "--loki", srv.URL, "--loki-page-size", "7", "--pods", podsFile,
+		"--from-time", "2026-05-22T10:00:00Z", "--to-time", "2026-05-22T11:00:00Z"}
+	_, errs := mustRun(t, args...)
+	require.NotContains(t, errs, "tok-9f8e7d")
+	require.Contains(t, errs, "30 lines from 1 streams")
+	require.Contains(t, errs, "packet log: 30 LOG lines, 30 counted")
+	require.Greater(t, srv.RequestCount(), 4)
+	b, err := os.ReadFile(filepath.Join(store, "shop.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "149.154.167.202/32")
+	require.Contains(t, string(b), "source: packet-log")
+	require.Contains(t, string(b), "flows: 30")
+	meta, err := os.ReadFile(filepath.Join(store, "_store.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(meta), "kind: loki")
+	require.Contains(t, string(meta), "watermark: \"2026-05-22T11:00:00Z\"")
+
+	// The next observe resumes at the watermark: nothing new, nothing counted twice.
+	_, errs = mustRun(t, "observe", "--store", store, "--loki", srv.URL, "--pods", podsFile, "--to-time", "2026-05-22T11:00:00Z")
+	require.Contains(t, errs, "nothing new")
+
+	// A wrong token is an error that does not show the token.
+	t.Setenv(envLokiToken, "wrong-5a4b")
+	_, errs, err = run(t, "", "observe", "--store", filepath.Join(dir, "other"), "--loki", srv.URL, "--since", "1h")
+	require.ErrorContains(t, err, "HTTP 401")
+	require.NotContains(t, err.Error()+errs, "wrong-5a4b")
 }
