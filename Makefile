@@ -93,6 +93,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz 'FuzzParseSelector$$' -fuzztime $(FUZZTIME) ./internal/policy/selector
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeEnterprise$$' -fuzztime $(FUZZTIME) ./flows
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeGoldmane$$' -fuzztime $(FUZZTIME) ./flows
+	$(GO) test -run '^$$' -fuzz 'FuzzPacketLog$$' -fuzztime $(FUZZTIME) ./flows
 
 # Regenerate the Goldmane gRPC stubs (needs protoc: apt-get install protobuf-compiler).
 proto:

@@ -36,8 +36,11 @@ type key struct {
 	peerName string
 	labels   string // canonical "k=v,k=v" (sorted, noise removed)
 	hasNets  bool
-	proto    flows.Protocol
-	port     uint16
+	// origin separates packet-log evidence from flow-log evidence: the two
+	// describe the same traffic and are never summed.
+	origin flows.Origin
+	proto  flows.Protocol
+	port   uint16
 }
 
 // Skip reasons counted by the classifier.
@@ -139,7 +142,7 @@ func (c *Classifier) classify(f *flows.Flow, out *[2]key) (n int, skip string, l
 		// spec of the store ("0" does not parse back) nor a rule.
 		return 0, SkipUnknownProtocol, 0
 	}
-	k := key{ns: ns, class: class, proto: f.Proto}
+	k := key{ns: ns, class: class, proto: f.Proto, origin: f.Origin}
 	if f.Proto.HasPorts() {
 		k.port = f.Dest.Port
 	}

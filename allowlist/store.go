@@ -129,6 +129,7 @@ const (
 	SourceFile          = "file"
 	SourceElasticsearch = "elasticsearch"
 	SourceGoldmane      = "goldmane"
+	SourceLoki          = "loki"
 )
 
 // HeadBytes is how many leading bytes of a file SourceRecord.Head hashes.
@@ -482,6 +483,9 @@ func validateEntry(e *Entry) error {
 			return err
 		}
 	}
+	if e.Source != "" && e.Source != SourcePacketLog {
+		return fmt.Errorf("source: %q is not %s (or absent, for flow logs)", e.Source, SourcePacketLog)
+	}
 	if len(e.Ports) == 0 {
 		return fmt.Errorf("ports: at least one port is required")
 	}
@@ -504,7 +508,7 @@ func (n *Namespace) buildAccs() {
 				k := key{
 					ns: n.Namespace, class: Class(ci), kind: e.Peer.Kind,
 					peerNS: e.Peer.Namespace, peerName: e.Peer.Name, labels: canonFromMap(e.Peer.Labels),
-					hasNets: len(prefixes) > 0, proto: ps.Proto, port: ps.Port,
+					hasNets: len(prefixes) > 0, proto: ps.Proto, port: ps.Port, origin: originOf(e.Source),
 				}
 				a := &acc{ev: pe.Evidence, workloads: append([]string(nil), e.Workloads...), services: append([]string(nil), e.Services...)}
 				sort.Strings(a.workloads)
@@ -569,7 +573,7 @@ func entriesFrom(m map[key]*acc, samples int, r *netRules) []Entry {
 		}
 		e := groups[g]
 		if e == nil {
-			e = &Entry{Peer: Peer{Kind: k.kind, Namespace: k.peerNS, Name: k.peerName, Labels: parseCanonLabels(k.labels), Nets: nets}}
+			e = &Entry{Peer: Peer{Kind: k.kind, Namespace: k.peerNS, Name: k.peerName, Labels: parseCanonLabels(k.labels), Nets: nets}, Source: sourceOf(k.origin)}
 			if a.folded != nil {
 				f := *a.folded
 				e.Folded = &f
@@ -614,6 +618,9 @@ func lessGroup(a, b peerGroup) bool {
 	}
 	if a.k.labels != b.k.labels {
 		return a.k.labels < b.k.labels
+	}
+	if a.k.origin != b.k.origin {
+		return a.k.origin < b.k.origin
 	}
 	if a.k.hasNets != b.k.hasNets {
 		return !a.k.hasNets

@@ -429,6 +429,29 @@ type Entry struct {
 	// Folded is set when more distinct addresses were seen than
 	// aggregation.maxAddresses, so observe widened the nets (fold.go).
 	Folded *NetsFolded `yaml:"folded,omitempty" json:"folded,omitempty"`
+	// Source is "packet-log" for evidence from kernel LOG lines (flows
+	// counts connections: a 5-tuple once per dedup window), empty for flow
+	// logs (Goldmane, Enterprise). The two are kept apart and never
+	// summed; see addresses.go for how render combines them.
+	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// SourcePacketLog is Entry.Source for packet-log evidence.
+const SourcePacketLog = "packet-log"
+
+// originOf maps Entry.Source to a key origin.
+func originOf(source string) flows.Origin {
+	if source == SourcePacketLog {
+		return flows.OriginPacketLog
+	}
+	return flows.OriginFlowLog
+}
+
+func sourceOf(o flows.Origin) string {
+	if o == flows.OriginPacketLog {
+		return SourcePacketLog
+	}
+	return ""
 }
 
 // Total sums the evidence of every port.

@@ -38,9 +38,13 @@ const (
 	FormatWhisker
 	// FormatWhiskerSSE is a Whisker watch stream: "data: {...}" lines.
 	FormatWhiskerSSE
+	// FormatPacketLog is kernel LOG lines written by a Calico Log rule
+	// (journalctl -k, kern.log, dmesg, logcli output, a saved Loki
+	// query_range answer); see packetlog.go.
+	FormatPacketLog
 )
 
-var formatNames = [...]string{"auto", "enterprise", "es-search", "linseed-list", "goldmane", "whisker", "whisker-sse"}
+var formatNames = [...]string{"auto", "enterprise", "es-search", "linseed-list", "goldmane", "whisker", "whisker-sse", "packet-log"}
 
 // String returns the format's flag spelling.
 func (f Format) String() string {
@@ -159,6 +163,9 @@ type Stats struct {
 	// records, an array, a response wrapper) rather than one record per
 	// line: such an input cannot be resumed at a line boundary.
 	Documents bool
+	// Packets counts what the packet-log decoder did (packet-log inputs
+	// only).
+	Packets *PacketStats `json:"packets,omitempty"`
 }
 
 // Merge adds o to s (for totals over several inputs). Examples stay capped
@@ -179,6 +186,12 @@ func (s *Stats) Merge(o Stats) {
 		}
 	}
 	s.Warnings = append(s.Warnings, o.Warnings...)
+	if o.Packets != nil {
+		if s.Packets == nil {
+			s.Packets = &PacketStats{}
+		}
+		s.Packets.merge(o.Packets)
+	}
 }
 
 // Options tune Decode.
@@ -198,6 +211,9 @@ type Options struct {
 	// StartLine is the line number of the input's first byte, for inputs
 	// resumed at an offset; 0 means 1.
 	StartLine int
+	// Packets tunes packet-log inputs (prefix, pod attribution); nil
+	// uses the defaults and attributes nothing.
+	Packets *PacketLogOptions
 }
 
 // chunkSize and maxLineLength are variables so tests can force many chunk
@@ -258,13 +274,21 @@ func Decode(ctx context.Context, r io.Reader, name string, opt Options, emit fun
 		return run.stats(), err
 	}
 	run.format = p.format
-	run.documents = p.mode == modeDocRecords || p.mode == modeDocWrapper
+	run.documents = p.mode == modeDocRecords || p.mode == modeDocWrapper || p.mode == modeLokiDoc
 	if p.format == FormatWhisker || p.format == FormatWhiskerSSE {
 		run.warn(whiskerWarning)
+	}
+	if p.format == FormatPacketLog {
+		// One decoder sees every line in order: a 5-tuple is counted once
+		// per dedup window across the whole input.
+		run.opt.Workers = 1
+		run.packets = &PacketStats{}
 	}
 	switch p.mode {
 	case modeEmpty:
 		err = nil
+	case modeLokiDoc:
+		err = run.decodeLoki(p.reader, p)
 	case modeLines, modeSSE:
 		err = run.decodeLines(p.reader, p)
 	default:
@@ -281,6 +305,7 @@ const (
 	modeSSE
 	modeDocRecords // pretty-printed records, one after another, or an array
 	modeDocWrapper // _search, Linseed or Whisker list responses
+	modeLokiDoc    // a Loki query_range answer (packet-log lines)
 )
 
 type plan struct {
@@ -302,6 +327,9 @@ type decodeRun struct {
 	bytes  int64
 	// documents: the input is JSON documents, not lines (Stats.Documents).
 	documents bool
+
+	// packets counts packet-log lines (packet-log inputs only).
+	packets *PacketStats
 
 	mu         sync.Mutex
 	tallies    []*tally
@@ -329,7 +357,10 @@ func (r *decodeRun) newTally() *tally {
 }
 
 func (r *decodeRun) stats() Stats {
-	s := Stats{Format: r.format, Bytes: r.bytes, Warnings: r.warnings, Documents: r.documents}
+	s := Stats{Format: r.format, Bytes: r.bytes, Warnings: r.warnings, Documents: r.documents, Packets: r.packets}
+	if r.packets != nil {
+		s.Warnings = append(append([]string(nil), s.Warnings...), PacketLogWarnings(r.packets)...)
+	}
 	var ex []Problem
 	for _, t := range r.tallies {
 		s.Records += t.records
@@ -491,6 +522,10 @@ func (r *decodeRun) detect(br *bufio.Reader) (plan, error) {
 	// pretty-printed records, arrays, response wrappers) is always detected.
 	if f := r.opt.Format; f != FormatAuto {
 		switch {
+		case p.mode == modeLokiDoc:
+			f = FormatPacketLog // a Loki answer holds nothing else
+		case f == FormatPacketLog:
+			p.mode = modeLines
 		case f == FormatWhiskerSSE:
 			p.mode = modeSSE
 		case p.mode == modeSSE:
@@ -528,6 +563,9 @@ func classify(b []byte, final bool) (detection, bool) {
 			return detection{mode: modeSSE, format: FormatWhiskerSSE}, true
 		}
 	}
+	if looksLikeKernelLog(rest) {
+		return detection{mode: modeLines, format: FormatPacketLog}, true
+	}
 	switch b[i] {
 	case '[':
 		return classifyArray(b, i, final)
@@ -538,7 +576,13 @@ func classify(b []byte, final bool) (detection, bool) {
 		return detection{mode: modeLines, format: FormatEnterprise}, true
 	}
 	k := scanKeys(b, i)
+	if k.lokiData {
+		return detection{mode: modeLokiDoc, format: FormatPacketLog}, true
+	}
 	if !k.complete && !final {
+		if k.journal {
+			return detection{mode: modeLines, format: FormatPacketLog}, true
+		}
 		if k.hits || k.items || k.flows {
 			// Wrapper keys decide without seeing the whole object.
 			return detection{mode: modeDocWrapper, format: k.recordFormat()}, true
@@ -625,10 +669,15 @@ type keyInfo struct {
 	hits, items, flows, source, key, flow  bool
 	aggr, proto, protocol, startStr, camel bool
 	complete, multiLine                    bool
+	// journal: journalctl -o json or logcli jsonl keys; lokiData: a Loki
+	// answer's "data" next to "status".
+	journal, lokiData, status, data bool
 }
 
 func (k keyInfo) recordFormat() Format {
 	switch {
+	case k.journal:
+		return FormatPacketLog
 	case k.hits || k.source:
 		return FormatESSearch
 	case k.key || k.flow || k.flows || k.camel:
@@ -684,7 +733,18 @@ func scanKeys(b []byte, i int) keyInfo {
 			if b[vi] == '"' {
 				k.startStr = true
 			}
+		case "__REALTIME_TIMESTAMP", "MESSAGE":
+			k.journal = true
+		case "line":
+			if b[vi] == '"' {
+				k.journal = true
+			}
+		case "status":
+			k.status = true
+		case "data":
+			k.data = true
 		}
+		k.lokiData = k.status && k.data
 		end, err := skipValue(b, vi, "")
 		if err != nil {
 			break
@@ -720,6 +780,8 @@ func (r *decodeRun) newLineDecoder(p plan) lineDecoder {
 		return &hitLineDecoder{ee: newEEDecoder()}
 	}
 	switch p.format {
+	case FormatPacketLog:
+		return r.newPacketDecoder()
 	case FormatGoldmane:
 		return newGoldmaneDecoder()
 	case FormatWhisker:

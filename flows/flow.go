@@ -275,6 +275,30 @@ type Flow struct {
 	NumFlows int64
 	Bytes    int64 // in + out, relative to the reporter
 	Packets  int64 // in + out
+
+	// Origin says which kind of source the flow came from: flow logs
+	// (Goldmane, Enterprise, Whisker) or kernel packet-log lines. The
+	// store keeps the two apart (packet logs add addresses; flow logs stay
+	// the source of counts and policy traces).
+	Origin Origin
+}
+
+// Origin is the kind of source a flow came from.
+type Origin uint8
+
+const (
+	// OriginFlowLog is a Calico flow log (Goldmane, Enterprise, Whisker).
+	OriginFlowLog Origin = iota
+	// OriginPacketLog is a kernel LOG line written by a Calico Log rule.
+	OriginPacketLog
+)
+
+// String returns "flow-log" or "packet-log".
+func (o Origin) String() string {
+	if o == OriginPacketLog {
+		return "packet-log"
+	}
+	return "flow-log"
 }
 
 // Trace holds a flow's policy hits: the enforced (dataplane) trace and the

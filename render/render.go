@@ -66,6 +66,9 @@ const (
 	ManagedByValue   = "calico-plan"
 	SourceAnnotation = "calico-plan.io/allowlist"
 	EntryAnnotation  = "calico-plan.io/entry"
+	// EvidenceAnnotation says where a rule's addresses came from when not
+	// from flow logs ("packet-log": kernel LOG lines).
+	EvidenceAnnotation = "calico-plan.io/evidence"
 )
 
 // RuleSource ties a rendered egress rule to what it came from.
@@ -312,7 +315,7 @@ func peerNets(e allowlist.Entry, prof *config.Profile, facts *Facts) ([]netTarge
 	case allowlist.PeerPublic:
 		nets, except := PublicRegion(prof)
 		return []netTarget{{nets: prefixStrings(nets), notNets: prefixStrings(except)}}, []string{fmt.Sprintf(
-			"%s: no addresses were recorded (Goldmane or aggregated flow logs), so it renders as any public IPv4 address on its ports: 0.0.0.0/0 except the private and special ranges (loopback, link-local with the cloud metadata service 169.254.169.254, CGNAT, documentation, broadcast, multicast). Goldmane reports link-local destinations as public, so link-local egress other than DNS to the profile's dns.addresses is denied by this rule; the staged policy reports it as would-deny", label)}, nil
+			"%s: no addresses were recorded (Goldmane or aggregated flow logs) and no packet-log addresses either (observe --from kern.log or --loki adds them), so it renders as any public IPv4 address on its ports: 0.0.0.0/0 except the private and special ranges (loopback, link-local with the cloud metadata service 169.254.169.254, CGNAT, documentation, broadcast, multicast). Goldmane reports link-local destinations as public, so link-local egress other than DNS to the profile's dns.addresses is denied by this rule; the staged policy reports it as would-deny", label)}, nil
 	case allowlist.PeerSpecial:
 		ps := allowlist.SpecialClassPrefixes(p.Name)
 		if len(ps) == 0 {
@@ -414,9 +417,9 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		// One rule per protocol: it carries that protocol's DNS port only.
 		add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec(r.Protocol.String(), prof)}})
 	}
-	for i, e := range n.Egress {
-		if e.Peer.Kind == allowlist.PeerDNS {
-			continue // the profile's DNS rule covers it
+	for i, e := range n.RenderedEgress() {
+		if e.Peer.Kind == allowlist.PeerDNS || len(e.Ports) == 0 {
+			continue // the profile's DNS rule covers it; or another entry renders it (RenderedEgress)
 		}
 		groups, err := groupPorts(e)
 		if err != nil {
@@ -447,6 +450,9 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 					r.Destination.Ports = append(r.Destination.Ports, numorstring.SinglePort(p))
 				}
 				r.Metadata = &v3.RuleMetadata{Annotations: map[string]string{EntryAnnotation: e.Peer.Summary(peerNetsShown)}}
+				if e.Source != "" {
+					r.Metadata.Annotations[EvidenceAnnotation] = e.Source
+				}
 				add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.Summary(peerNetsShown), Ports: g.specs})
 			}
 		}
@@ -633,8 +639,8 @@ func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		return nil, err
 	}
 	add(dns, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec("UDP", prof), dnsPortSpec("TCP", prof)}})
-	for i, e := range n.Egress {
-		if e.Peer.Kind == allowlist.PeerDNS {
+	for i, e := range n.RenderedEgress() {
+		if e.Peer.Kind == allowlist.PeerDNS || len(e.Ports) == 0 {
 			continue
 		}
 		groups, err := groupPorts(e)

@@ -101,8 +101,29 @@ type explainReport struct {
 	WouldDeny  []allowlist.Entry    `json:"wouldDeny,omitempty"`
 	// NotRendered lists the egress entries no rule can express.
 	NotRendered []notRendered `json:"notRendered,omitempty"`
-	Warnings    []string      `json:"warnings,omitempty"`
+	// AddressGaps are public ports with no packet-log addresses: their rule
+	// allows any public address.
+	AddressGaps []string `json:"addressGaps,omitempty"`
+	// PacketLogs says what packet-log evidence means, when the namespace
+	// has any (or has public egress that could use it).
+	PacketLogs string   `json:"packetLogs,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
 }
+
+// packetLogSemantics is what explain says about packet-log evidence.
+const packetLogSemantics = `Addresses marked packet-log come from kernel LOG lines that the observe
+policy's Log rule writes ("calico-packet: IN=cali... SRC=... DST=..."). A line
+is a packet in conntrack state NEW, not a connection: retransmitted SYNs and
+UDP packets sent before any reply repeat it, so a 5-tuple counts once per
+dedup window (packetLogs.dedupWindow, 60s); FLOWS of such a rule counts those
+connections, never added to Goldmane's flows. The source pod is found by its
+interface (IN=cali + 11 hex of SHA-1 of "<namespace>.<pod>") against the pod
+listings given, never by address. Coverage holes: traffic an earlier policy
+allows (Kubernetes NetworkPolicies at order 1000, this tool's own enforced
+allowlists) is never logged; only the observe policy's namespaces are logged;
+eBPF dataplanes write no kernel lines; FelixConfiguration logActionRateLimit
+turns the lines into a sample; DST is the address after DNAT. A public port
+without packet-log addresses renders as any public address.`
 
 // notRendered is an entry no rule can express, with its evidence.
 type notRendered struct {
@@ -168,6 +189,9 @@ func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor,
 			if f := e.Folded; f != nil {
 				er.Note = fmt.Sprintf("folded: more than %s addresses seen, widened to /%d (IPv4) /%d (IPv6) while observing", allowlist.FormatCount(int64(f.Over)), f.IPv4, f.IPv6)
 			}
+			if e.Source == allowlist.SourcePacketLog {
+				er.Note = strings.TrimSpace(er.Note + " addresses from packet logs (FLOWS: connections, a 5-tuple once per dedup window)")
+			}
 		case "log":
 			er.Action, er.Peer = "Log", "everything else"
 		case "deny":
@@ -175,6 +199,18 @@ func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor,
 			er.Note = "explicit default deny"
 		}
 		ex.Rules = append(ex.Rules, er)
+	}
+	hasPacketLogs := false
+	for _, e := range n.Egress {
+		if e.Source == allowlist.SourcePacketLog {
+			hasPacketLogs = true
+		}
+	}
+	for _, gap := range n.AddressGaps() {
+		ex.AddressGaps = append(ex.AddressGaps, fmt.Sprintf("egress[%d] public %s: no packet-log addresses, the rule allows any public address", gap.Entry, gap.Port))
+	}
+	if hasPacketLogs || len(ex.AddressGaps) > 0 {
+		ex.PacketLogs = packetLogSemantics
 	}
 	return ex, nil
 }
@@ -233,6 +269,15 @@ func printExplain(g *globals, ex *explainReport, f output.Format) error {
 		if err := write(dt); err != nil {
 			return err
 		}
+	}
+	if len(ex.AddressGaps) > 0 {
+		fmt.Fprintf(w, "\nADDRESS GAPS (promote's address-evidence gate):\n")
+		for _, gp := range ex.AddressGaps {
+			fmt.Fprintln(w, "  "+gp)
+		}
+	}
+	if ex.PacketLogs != "" {
+		fmt.Fprintf(w, "\nPacket logs:\n%s\n", ex.PacketLogs)
 	}
 	if len(ex.NotRendered) > 0 {
 		what := "the enforced policy denies their traffic"

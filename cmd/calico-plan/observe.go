@@ -21,12 +21,14 @@ type observeOpts struct {
 	workers    int
 	es         *esFlags
 	goldmane   *goldmaneFlags
+	packets    *packetFlags
+	loki       *lokiFlags
 }
 
 func newObserveCmd(g *globals) *cobra.Command {
 	o := &observeOpts{}
 	cmd := &cobra.Command{
-		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube) [--namespaces FILE]",
+		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube | --loki URL) [--pods FILE] [--namespaces FILE]",
 		Short: "Read flow logs into the allowlist store",
 		Long: `observe reads Calico flow logs and merges each namespace's egress into the
 allowlist store (--store, default ./allowlists): one YAML file per namespace
@@ -39,6 +41,11 @@ Inputs (--from, repeatable): files, directories (read recursively), globs, or
     _search response, Linseed {"items": [...]} lists
   - Goldmane flows as emitter JSON or protojson, one per line or as an array
   - Whisker GET /flows responses and its SSE stream (lower fidelity: warned)
+  - kernel LOG lines written by Calico's Log rule ("calico-packet: IN=cali..."):
+    journalctl -k -o short-iso / short-iso-precise / json, kern.log with
+    RFC 3339 times, dmesg --time-format iso or -T, logcli output (default or
+    jsonl) and saved Loki query_range answers. They carry the exact
+    addresses Goldmane lacks (README: "Packet logs")
 
 Only flows reported by the source (reporter=src) from pods count: a pod-to-pod
 connection is reported twice, and the dst copy is ignored. Denied flows are
@@ -82,12 +89,14 @@ Namespace documents) to learn each namespace's tier from its label.`,
 	f.Bool("allow-partial", false, "keep data read with errors (timed-out search, lost shards, shifting pages), with a warning recorded in the store")
 	o.es = addElasticsearchFlags(cmd)
 	o.goldmane = addGoldmaneFlags(cmd)
+	o.packets = addPacketFlags(cmd)
+	o.loki = addLokiFlags(cmd)
 	return cmd
 }
 
 func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
-	if len(o.from) == 0 && !o.es.enabled() && !o.goldmane.enabled() {
-		return fmt.Errorf("nothing to observe: give --from PATH (a file, directory, glob or '-'), --es URL (Calico Enterprise) or --goldmane HOST:PORT / --goldmane-kube (Calico OSS 3.30+)")
+	if len(o.from) == 0 && !o.es.enabled() && !o.goldmane.enabled() && !o.loki.enabled() {
+		return fmt.Errorf("nothing to observe: give --from PATH (a file, directory, glob or '-'), --es URL (Calico Enterprise), --goldmane HOST:PORT / --goldmane-kube (Calico OSS 3.30+) or --loki URL (packet-log lines)")
 	}
 	var nsLabels cluster.NamespaceLabels
 	if o.namespaces != "" {
@@ -108,7 +117,11 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	defer stop()
 	var files *observe.Result
 	if len(o.from) > 0 {
-		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin}
+		packets, err := o.packets.packetOptions(ctx, g, st, &o.goldmane.live)
+		if err != nil {
+			return err
+		}
+		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin, Packets: packets}
 		if g.isTerminal() {
 			opt.Progress = observe.NewProgress(g.stderr, 500*time.Millisecond)
 		}
@@ -127,13 +140,19 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 			return err
 		}
 	}
+	var lk *observe.LokiResult
+	if o.loki.enabled() {
+		if lk, err = runLoki(ctx, g, st, o.loki, o.packets, &o.goldmane.live, o.strict); err != nil {
+			return err
+		}
+	}
 	if nsLabels != nil {
 		st.SetNamespaceLabels(nsLabels)
 	}
 	// Reports say "ingested" only once the store is saved. A new store is
 	// not created when every input was rejected.
 	saved := false
-	if es != nil || (files != nil && (!st.IsNew() || len(files.Rejected()) < len(files.Inputs))) {
+	if es != nil || (lk != nil && !lk.UpToDate) || (files != nil && (!st.IsNew() || len(files.Rejected()) < len(files.Inputs))) {
 		if err := w.save(); err != nil {
 			return err
 		}
@@ -144,6 +163,9 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	}
 	if es != nil {
 		printESReport(g, es)
+	}
+	if lk != nil {
+		printLokiReport(g, lk)
 	}
 	if files != nil {
 		if rej := files.Rejected(); len(rej) > 0 {
@@ -168,6 +190,10 @@ func printObserveReport(g *globals, res *observe.Result, dir string, saved bool)
 			line += fmt.Sprintf(" (%s, %d records, %d used for egress, %d bad)", in.Decode.Format, in.Decode.Records, in.Used, in.Decode.Bad)
 		}
 		fmt.Fprintln(w, line)
+		if p := in.Decode.Packets; p != nil {
+			fmt.Fprintf(w, "  packet log: %d LOG lines, %d counted once per 5-tuple and window (%d repeats), %d from host interfaces, %d unattributed, %d ambiguous, %d other lines\n",
+				p.Lines, p.Lines-p.Repeats, p.Repeats, p.Host, p.Unattributed, p.Ambiguous, p.Other)
+		}
 		for _, n := range in.Notes {
 			fmt.Fprintln(w, "  note:", n)
 		}

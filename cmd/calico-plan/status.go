@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,6 +90,9 @@ type namespaceStatus struct {
 	WouldDeny  int            `json:"wouldDenyEntries" yaml:"wouldDenyEntries"`
 	LastFlow   allowlist.Time `json:"lastFlow" yaml:"lastFlow"`
 	Excluded   bool           `json:"excluded,omitempty" yaml:"excluded,omitempty"`
+	// AddressGaps are public ports without packet-log addresses (they
+	// render as any public address; promote's address-evidence gate).
+	AddressGaps []string `json:"addressGaps,omitempty" yaml:"addressGaps,omitempty"`
 }
 
 func buildStatus(st *allowlist.Store, at allowlist.Time, wall time.Time) *statusReport {
@@ -120,12 +124,16 @@ func buildStatus(st *allowlist.Store, at allowlist.Time, wall time.Time) *status
 	}
 	for _, n := range st.Namespaces() {
 		a := allowlist.Assess(n, judge, st.Profile().Stability)
-		rep.Namespaces = append(rep.Namespaces, namespaceStatus{
+		ns := namespaceStatus{
 			Name: n.Namespace, Tier: n.Tier, TierSource: n.TierSource, Stage: n.Rollout.Stage,
 			State: a.State, Reason: a.Reason, ObservedH: a.Observed.Hours(), QuietH: a.Quiet.Hours(), StableAt: a.StableAt,
 			Egress: len(n.Egress), Denied: len(n.Denied), WouldDeny: len(n.WouldDeny), LastFlow: n.Observation.To,
 			Excluded: st.Profile().Excluded(n.Namespace),
-		})
+		}
+		for _, gp := range n.AddressGaps() {
+			ns.AddressGaps = append(ns.AddressGaps, "public "+gp.Port)
+		}
+		rep.Namespaces = append(rep.Namespaces, ns)
 	}
 	return rep
 }
@@ -172,6 +180,11 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 	}
 	for _, gp := range rep.Gaps {
 		fmt.Fprintf(w, "gap: %s to %s (%s: %s)\n", gp.From, gp.To, gp.Source, gp.Reason)
+	}
+	for _, n := range rep.Namespaces {
+		if len(n.AddressGaps) > 0 && !n.Excluded {
+			fmt.Fprintf(w, "address gap: %s: %s without packet-log addresses (renders as any public address; observe the LOG lines with --from kern.log --pods or --loki)\n", n.Name, strings.Join(n.AddressGaps, ", "))
+		}
 	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintln(w, "warning:", warn)

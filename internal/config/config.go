@@ -40,6 +40,7 @@ type Profile struct {
 	Networks           Networks    `yaml:"networks"`
 	Labels             Labels      `yaml:"labels"`
 	Aggregation        Aggregation `yaml:"aggregation"`
+	PacketLogs         PacketLogs  `yaml:"packetLogs"`
 	Stability          Stability   `yaml:"stability"`
 	Policy             Policy      `yaml:"policy"`
 	Rollout            Rollout     `yaml:"rollout"`
@@ -149,6 +150,26 @@ type ObservePolicy struct {
 	Name  string   `yaml:"name"`
 	Order float64  `yaml:"order"`
 	Tiers []string `yaml:"tiers"`
+}
+
+// PacketLogs describes the kernel LOG lines Calico's Log rule writes
+// (observe --from kern.log, observe --loki) and how render and promote use
+// the addresses they carry.
+type PacketLogs struct {
+	// Prefix is Felix's logPrefix (FelixConfiguration; default
+	// calico-packet).
+	Prefix string `yaml:"prefix"`
+	// InterfacePrefix is Calico's pod interface prefix
+	// (FELIX_INTERFACEPREFIX; default cali).
+	InterfacePrefix string `yaml:"interfacePrefix"`
+	// DedupWindow: a 5-tuple logged again within it counts once.
+	DedupWindow Duration `yaml:"dedupWindow"`
+	// RequireAddresses makes promote's address-evidence gate hold a
+	// namespace whose public egress has no packet-log addresses.
+	RequireAddresses bool `yaml:"requireAddresses"`
+	// LokiSelector is the LogQL stream selector and line filter observe
+	// --loki reads with.
+	LokiSelector string `yaml:"lokiSelector"`
 }
 
 // Duration is a time.Duration that also accepts a day suffix ("7d").
@@ -389,6 +410,18 @@ func (p *Profile) Validate() error {
 			bad("rollout.observePolicy.tiers: %q is not a valid label value", t)
 		}
 	}
+	if !logPrefixRE.MatchString(p.PacketLogs.Prefix) || p.PacketLogs.Prefix == "" || len(p.PacketLogs.Prefix) > 127 {
+		bad("packetLogs.prefix: %q is not a Felix logPrefix (1-127 of letters, digits, '%%', ':', ' ', '/', '_', '-')", p.PacketLogs.Prefix)
+	}
+	if !ifacePrefixRE.MatchString(p.PacketLogs.InterfacePrefix) {
+		bad("packetLogs.interfacePrefix: %q is not an interface name prefix (1-4 letters or digits)", p.PacketLogs.InterfacePrefix)
+	}
+	if d := p.PacketLogs.DedupWindow.D(); d < time.Second || d > time.Hour {
+		bad("packetLogs.dedupWindow: %s is not between 1s and 1h", FormatDuration(d))
+	}
+	if strings.TrimSpace(p.PacketLogs.LokiSelector) == "" || !strings.HasPrefix(strings.TrimSpace(p.PacketLogs.LokiSelector), "{") {
+		bad("packetLogs.lokiSelector: %q is not a LogQL stream selector ({label=\"value\", ...} with optional line filters)", p.PacketLogs.LokiSelector)
+	}
 	switch p.Terraform.Resource {
 	case "kubectl_manifest", "kubernetes_manifest":
 	default:
@@ -407,6 +440,11 @@ func (p *Profile) Validate() error {
 	}
 	return nil
 }
+
+var (
+	logPrefixRE   = regexp.MustCompile(`^[a-zA-Z0-9%: /_-]*$`)
+	ifacePrefixRE = regexp.MustCompile(`^[a-zA-Z0-9]{1,4}$`)
+)
 
 var observeNameRE = regexp.MustCompile(`^(default\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 

@@ -32,6 +32,16 @@ type FileOptions struct {
 	// Progress, when set, receives progress (records/s, bytes) while
 	// reading.
 	Progress *Progress
+	// Packets tunes packet-log inputs (kernel LOG lines): prefix, pod
+	// attribution. Nil: PacketLogOptionsFor the store's profile, without
+	// pods.
+	Packets *flows.PacketLogOptions
+}
+
+// PacketLogOptionsFor returns the packet-log options a profile sets.
+func PacketLogOptionsFor(st *allowlist.Store, pods flows.PodResolver) *flows.PacketLogOptions {
+	pl := st.Profile().PacketLogs
+	return &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(), Pods: pods}
 }
 
 // Input outcomes.
@@ -397,7 +407,11 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 	for i := range aggs {
 		aggs[i] = allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
 	}
-	stats, err := flows.Decode(ctx, rd, in.Name, flows.Options{Strict: opt.Strict, Workers: workers, StartLine: startLine},
+	packets := opt.Packets
+	if packets == nil {
+		packets = PacketLogOptionsFor(st, nil)
+	}
+	stats, err := flows.Decode(ctx, rd, in.Name, flows.Options{Strict: opt.Strict, Workers: workers, StartLine: startLine, Packets: packets},
 		func(w int, f *flows.Flow) error {
 			aggs[w].Add(f)
 			if opt.Progress != nil {

@@ -49,6 +49,11 @@ const (
 	// target stage deploys (a network set without labels, for one, cannot
 	// be selected): a policy without an entry denies its traffic.
 	GateRenderable = "renderable"
+	// GateAddressEvidence: before enforcing, every public port of the
+	// namespace has exact addresses from packet logs (Goldmane reports
+	// only "public", which renders as any public address). Off with
+	// packetLogs.requireAddresses: false.
+	GateAddressEvidence = "address-evidence"
 )
 
 // Gate is one promotion condition, met or not, with a human reason.
@@ -159,7 +164,35 @@ func Evaluate(n *allowlist.Namespace, to string, env Env) *Check {
 		c.Gates = append(c.Gates, c.observeGates(n, env)...)
 	}
 	c.Gates = append(c.Gates, renderableGate(n, to, env))
+	if to == allowlist.StageEnforced {
+		c.Gates = append(c.Gates, AddressEvidenceGate(n, env.Profile))
+	}
 	return c
+}
+
+// AddressEvidenceGate: the namespace's public egress has exact addresses
+// (from packet logs), so the enforced policy does not allow any public
+// address where it was meant to lock egress down.
+func AddressEvidenceGate(n *allowlist.Namespace, prof *config.Profile) Gate {
+	g := Gate{ID: GateAddressEvidence}
+	gaps := n.AddressGaps()
+	if len(gaps) == 0 {
+		g.Met = true
+		g.Reason = "every public port has exact addresses (or there is no public egress)"
+		return g
+	}
+	parts := make([]string, 0, len(gaps))
+	for _, gp := range gaps {
+		parts = append(parts, fmt.Sprintf("egress[%d] public %s", gp.Entry, gp.Port))
+	}
+	what := fmt.Sprintf("%d public ports have no packet-log addresses and would render as any public address: %s", len(gaps), strings.Join(parts, ", "))
+	if !prof.PacketLogs.RequireAddresses {
+		g.Met = true
+		g.Reason = what + " (allowed: packetLogs.requireAddresses is false)"
+		return g
+	}
+	g.Reason = what + "; observe the observe policy's LOG lines (observe --from kern.log --pods pods.json, or --loki URL), or set packetLogs.requireAddresses: false to enforce anyway"
+	return g
 }
 
 // renderableGate: the policy of the target stage renders every egress

@@ -301,6 +301,8 @@ func nextCommand(n *allowlist.Namespace, np NamespacePlan, c *Check, opt PlanOpt
 			return fmt.Sprintf("%s --namespace %s --from-denied  # after reviewing the would-deny flows: %s --namespace %s", st("allow"), ns, st("explain"), ns)
 		case unmet(np, GateStagedDeployed):
 			return fmt.Sprintf("%s --out policies/  # apply the staged policy of %s (kubectl apply -f policies/ && sh policies/_stages.sh), then take a new snapshot (calico-plan snapshot --out cluster.yaml)", gated("render --rollout"), ns)
+		case unmet(np, GateAddressEvidence):
+			return fmt.Sprintf("%s --from kern.log --pods pods.json  # the LOG lines of %s's public egress: addresses instead of any public address (or --loki URL)", st("observe"), ns)
 		case unmet(np, GateStagedDays):
 			if c.stagedReadyAt != 0 {
 				return fmt.Sprintf("%s  # staged since %s: promote to enforced once flows after %s are observed", obs, n.Rollout.Since, c.stagedReadyAt)
