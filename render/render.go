@@ -58,6 +58,9 @@ type Options struct {
 	Facts   *Facts
 	// Source names the allowlist file in generated comments.
 	Source string
+	// NetworkSets are suggested GlobalNetworkSets (render --network-sets):
+	// the Calico flavors select them instead of listing their addresses.
+	NetworkSets []SuggestedSet
 }
 
 // Labels and annotations on generated objects.
@@ -425,7 +428,14 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
 		}
-		dests, warns, err := calicoDestinations(n.Namespace, e, prof, opt.Facts)
+		// Addresses a suggested network set holds are selected by the set.
+		rest, setDests := splitBySets(e, opt.NetworkSets)
+		var dests []v3.EntityRule
+		var warns []string
+		if len(setDests) == 0 || len(rest.Peer.Nets) > 0 {
+			dests, warns, err = calicoDestinations(n.Namespace, rest, prof, opt.Facts)
+		}
+		dests = append(dests, setDests...)
 		if err != nil {
 			if !pol.skip(i, e, err) {
 				return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)

@@ -78,6 +78,17 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	}
 	require.True(t, found, "%+v", ex.Rules)
 
+	// --network-sets: the two addresses share a /24: one GlobalNetworkSet,
+	// selected by the policy, in YAML and in HCL.
+	out, errs = mustRun(t, "render", "--store", store, "--namespace", "shop", "--flavor", "calico-staged", "--network-sets", "--network-set-min", "2")
+	require.Contains(t, errs, "network set calico-plan-149-154-167-0-24: 2 observed addresses")
+	require.Contains(t, out, "kind: GlobalNetworkSet")
+	require.Contains(t, out, "selector: calico-plan.io/network-set == 'calico-plan-149-154-167-0-24'")
+	hcl, _ := mustRun(t, "render", "--store", store, "--namespace", "shop", "--flavor", "calico-staged", "--network-sets", "--network-set-min", "2", "-o", "hcl")
+	require.Contains(t, hcl, `kind       = "GlobalNetworkSet"`)
+	_, _, err = run(t, "", "render", "--store", store, "--namespace", "shop", "--flavor", "k8s", "--allow-unstable", "--network-sets")
+	require.ErrorContains(t, err, "needs a Calico flavor")
+
 	stOut, _ := mustRun(t, "status", "--store", store)
 	require.Contains(t, stOut, "address gap: shop: public TCP/8443 without packet-log addresses")
 
