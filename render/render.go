@@ -61,6 +61,10 @@ type Options struct {
 	// NetworkSets are suggested GlobalNetworkSets (render --network-sets):
 	// the Calico flavors select them instead of listing their addresses.
 	NetworkSets []SuggestedSet
+	// Domains (Calico Enterprise only, Calico flavors): public entries
+	// with dest_domains evidence render as destination.domains rules; the
+	// addresses stay in the allowlist as evidence (domains.go).
+	Domains bool
 }
 
 // Labels and annotations on generated objects.
@@ -416,6 +420,7 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		rules = append(rules, r)
 		pol.Rules = append(pol.Rules, src)
 	}
+	domainRules := map[int][]string{} // rule index -> destination.domains
 	for _, r := range calicoDNSRules(prof) {
 		// One rule per protocol: it carries that protocol's DNS port only.
 		add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec(r.Protocol.String(), prof)}})
@@ -427,6 +432,15 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		groups, err := groupPorts(e)
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+		}
+		if opt.Domains && e.Peer.Kind == allowlist.PeerPublic && len(e.Domains) > 0 {
+			for _, g := range groups {
+				r, src := domainRule(i, e, g.proto, g.ports, g.specs)
+				add(r, src)
+				domainRules[len(rules)-1] = e.Domains
+			}
+			pol.Warnings = append(pol.Warnings, domainWarning(e))
+			continue
 		}
 		// Addresses a suggested network set holds are selected by the set.
 		rest, setDests := splitBySets(e, opt.NetworkSets)
@@ -494,6 +508,13 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		np.ObjectMeta = m
 		np.Spec = spec
 		pol.Objects = append(pol.Objects, np)
+	}
+	if len(domainRules) > 0 {
+		obj, err := withDomains(pol.Objects[len(pol.Objects)-1], domainRules)
+		if err != nil {
+			return nil, err
+		}
+		pol.Objects[len(pol.Objects)-1] = obj
 	}
 	return pol, nil
 }

@@ -194,6 +194,9 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	if err != nil {
 		return err
 	}
+	if err := o.netSets.checkDomains(flavor); err != nil {
+		return err
+	}
 	var refused, failed []string
 	for _, n := range targets {
 		a := allowlist.Assess(n, st.Meta.Observation.To, prof.Stability)
@@ -202,7 +205,7 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 			continue
 		}
 		source := filepath.ToSlash(filepath.Join(st.Dir, n.Namespace+".yaml"))
-		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Facts: facts, Source: source, NetworkSets: sets})
+		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Facts: facts, Source: source, NetworkSets: sets, Domains: o.netSets.domains})
 		var incomplete *render.IncompleteError
 		switch {
 		case errors.As(err, &incomplete) && enforcing:

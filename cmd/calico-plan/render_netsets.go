@@ -12,6 +12,7 @@ import (
 
 // netSetFlags are render's --network-sets flags.
 type netSetFlags struct {
+	domains  bool
 	enabled  bool
 	min      int
 	prefixV4 int
@@ -32,12 +33,33 @@ set to the owner's published ranges by editing it if you trust them.`
 func addNetSetFlags(cmd *cobra.Command) *netSetFlags {
 	f := &netSetFlags{}
 	fs := cmd.Flags()
+	fs.BoolVar(&f.domains, "domains", false, "Calico Enterprise: render public entries that have dest_domains evidence as destination.domains rules (DNS policy), keeping the addresses as evidence")
 	fs.BoolVar(&f.enabled, "network-sets", false, "offer GlobalNetworkSets for public addresses that share a prefix, and select them in the policies (Calico flavors)")
 	fs.IntVar(&f.min, "network-set-min", 4, "distinct observed addresses a prefix needs to become a suggested set")
 	fs.IntVar(&f.prefixV4, "network-set-prefix-v4", 24, "IPv4 prefix length the addresses of a suggested set share")
 	fs.IntVar(&f.prefixV6, "network-set-prefix-v6", 48, "IPv6 prefix length the addresses of a suggested set share")
-	cmd.Long += networkSetsHelp
+	cmd.Long += networkSetsHelp + domainsHelp
 	return f
+}
+
+const domainsHelp = `
+
+--domains (Calico Enterprise only, Calico flavors): a public entry whose flow
+logs carried dest_domains (the names Felix's DNS cache tied to the addresses)
+renders as one destination.domains rule per protocol and port set instead of
+the addresses, as Calico Enterprise's own recommender does for public egress.
+Prerequisites: Calico Enterprise (the OSS API has no domains and rejects the
+rule) with DNS policy, and pods resolving names through the cluster DNS that
+Felix watches (the policy's DNS rule allows it). The names are hints, not
+proof: review them. The observed addresses stay in the allowlist as evidence
+and are named in the rule's calico-plan.io/observed-nets annotation.`
+
+// checkDomains refuses --domains where no rule can carry domains.
+func (f *netSetFlags) checkDomains(flavor render.Flavor) error {
+	if f.domains && flavor == render.FlavorK8s {
+		return fmt.Errorf("--domains needs a Calico flavor (Calico Enterprise): a Kubernetes NetworkPolicy has no domain rules")
+	}
+	return nil
 }
 
 // suggest returns the suggested sets of the namespaces to render and adds
