@@ -40,8 +40,11 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	podsFile := filepath.Join(dir, "pods.json")
 	require.NoError(t, os.WriteFile(podsFile, []byte(`{"kind":"List","items":[{"kind":"Pod","metadata":{"namespace":"shop","name":"api-7d9c8b6f5-x2k4q","generateName":"api-7d9c8b6f5-","labels":{"app":"api"}},"spec":{},"status":{"phase":"Running","podIP":"10.10.1.5"}}]}`), 0o644))
 
+	felix := filepath.Join(dir, "felix.yaml")
+	require.NoError(t, os.WriteFile(felix, []byte("kind: FelixConfiguration\nmetadata: {name: default}\nspec: {logActionRateLimit: 10/second}\n"), 0o644))
 	store := filepath.Join(dir, "allowlists")
-	_, errs := mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile)
+	_, errs := mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile, "--felix-config", felix)
+	require.Contains(t, errs, "warning: FelixConfiguration default sets logActionRateLimit 10/second")
 	require.Contains(t, errs, "kern.log: ingested (packet-log, 3 records")
 	require.Contains(t, errs, "packet log: 4 LOG lines, 3 counted once per 5-tuple and window (1 repeats), 0 from host interfaces, 1 unattributed")
 	require.Contains(t, errs, "cali00000000000")
@@ -92,9 +95,11 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	stOut, _ := mustRun(t, "status", "--store", store)
 	require.Contains(t, stOut, "address gap: shop: public TCP/8443 without packet-log addresses")
 
+	require.Contains(t, stOut, "logActionRateLimit 10/second", "status keeps the warning")
+
 	// Observing the same files again changes nothing.
 	before := readDir(t, store)
-	mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile)
+	mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile, "--felix-config", felix)
 	require.Equal(t, before, readDir(t, store))
 }
 
