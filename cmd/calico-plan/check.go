@@ -10,6 +10,7 @@ import (
 	"github.com/calico-plan/calico-plan/internal/check"
 	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/internal/pods"
 )
@@ -135,7 +136,8 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		return err
 	}
 	pl := prof.PacketLogs
-	packets := &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D()}
+	packets := &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
+		PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
 	if len(o.pods) > 0 {
 		idx := pods.NewIndex(pl.InterfacePrefix)
 		for _, p := range o.pods {
