@@ -59,10 +59,17 @@ demo: build
 	./$(BIN) render --store $(DEMO_OUT)/allowlists --all --flavor calico-staged --out $(DEMO_OUT)/policies/staged
 	./$(BIN) render --store $(DEMO_OUT)/allowlists --all --flavor calico --out $(DEMO_OUT)/policies/enforced
 	@echo
+	@echo "Calico OSS: Goldmane flows carry no addresses; the observe policy's LOG lines do."
+	./$(BIN) generate --out $(DEMO_OUT)/oss-data --format goldmane --packet-log=false
+	./$(BIN) observe --store $(DEMO_OUT)/oss/allowlists --from $(DEMO_OUT)/oss-data/goldmane-flows.json.gz --from testdata/demo/kern.log.gz --pods testdata/demo/pods.json --namespaces testdata/demo/namespaces.yaml
+	./$(BIN) explain --store $(DEMO_OUT)/oss/allowlists --namespace recruiter-responder
+	./$(BIN) render --store $(DEMO_OUT)/oss/allowlists --all --flavor calico-staged --out $(DEMO_OUT)/oss/policies/staged
+	@echo
 	@echo "demo output:"
 	@echo "  allowlists (commit these):   $(DEMO_OUT)/allowlists/"
 	@echo "  staged policies (apply first): $(DEMO_OUT)/policies/staged/"
 	@echo "  enforced policies (Stable namespaces only): $(DEMO_OUT)/policies/enforced/"
+	@echo "  Calico OSS staged policies with packet-log addresses: $(DEMO_OUT)/oss/policies/staged/"
 
 # Regenerate the committed demo dataset (deterministic: same bytes every time).
 demo-data: build

@@ -1,5 +1,7 @@
 package allowlist
 
+import "net/netip"
+
 // Packet-log evidence and flow-log evidence describe the same traffic.
 //
 // Goldmane (Calico OSS) reports an external peer only as "pub" or "pvt", so
@@ -14,7 +16,9 @@ package allowlist
 // port that packet logs saw addresses for renders as those addresses, not
 // as the whole class; a class-only port without addresses still renders as
 // the class, and AddressGaps names it (status, waves and promote's
-// address-evidence gate). Packet-log entries to peers inside the cluster
+// address-evidence gate). Where flow logs carry addresses themselves
+// (Calico Enterprise), a packet-log port whose addresses flow-log entries
+// of the same kind already hold on that port renders nothing more. Packet-log entries to peers inside the cluster
 // (pods, DNS, nodes) render only where no flow-log entry covers the same
 // peer, so a namespace observed by both does not get every rule twice.
 
@@ -75,9 +79,22 @@ func (n *Namespace) RenderedEgress() []Entry {
 	copy(out, n.Egress)
 	addr := addressPorts(n)
 	covered := map[string]bool{}
+	// flowNets: the addresses flow-log entries hold, per kind and port.
+	flowNets := map[string][]netip.Prefix{}
 	for i := range n.Egress {
-		if k := peerCoverKey(&n.Egress[i].Peer); k != "" && n.Egress[i].Source == "" {
+		e := &n.Egress[i]
+		if k := peerCoverKey(&e.Peer); k != "" && e.Source == "" {
 			covered[k] = true
+		}
+		if e.Source == "" && len(e.Peer.Nets) > 0 {
+			ps, err := e.Peer.Prefixes()
+			if err != nil {
+				continue
+			}
+			for _, p := range e.Ports {
+				k := e.Peer.Kind + "/" + p.Port
+				flowNets[k] = append(flowNets[k], ps...)
+			}
 		}
 	}
 	for i := range out {
@@ -95,6 +112,23 @@ func (n *Namespace) RenderedEgress() []Entry {
 			if k := peerCoverKey(&e.Peer); k != "" && covered[k] {
 				e.Ports = nil
 			}
+		case e.Source == SourcePacketLog && len(flowNets) > 0:
+			ps, err := e.Peer.Prefixes()
+			if err != nil {
+				continue
+			}
+			var keep []PortEvidence
+			for _, p := range e.Ports {
+				held := flowNets[e.Peer.Kind+"/"+p.Port]
+				all := len(held) > 0
+				for _, x := range ps {
+					all = all && Covered(x, held)
+				}
+				if !all {
+					keep = append(keep, p)
+				}
+			}
+			e.Ports = keep
 		}
 	}
 	return out

@@ -58,3 +58,16 @@ func TestPacketLogEntriesRoundTrip(t *testing.T) {
 	bad := Entry{Peer: Peer{Kind: PeerPublic}, Ports: []PortEvidence{pe("TCP/443", 1)}, Source: "syslog"}
 	require.ErrorContains(t, validateEntry(&bad), `source: "syslog" is not packet-log`)
 }
+
+// Calico Enterprise flow logs carry addresses: packet-log addresses they
+// already hold on a port add no rule.
+func TestRenderedEgressSkipsAddressesFlowLogsHold(t *testing.T) {
+	n := &Namespace{Namespace: "shop", Egress: []Entry{
+		{Peer: Peer{Kind: PeerPublic, Nets: []string{"140.82.121.0/24"}}, Ports: []PortEvidence{pe("TCP/443", 7)}},
+		{Peer: Peer{Kind: PeerPublic, Nets: []string{"140.82.121.4/32"}}, Ports: []PortEvidence{pe("TCP/443", 2), pe("TCP/22", 1)}, Source: SourcePacketLog},
+		{Peer: Peer{Kind: PeerPublic, Nets: []string{"140.82.121.4/32", "151.101.1.1/32"}}, Ports: []PortEvidence{pe("TCP/443", 1)}, Source: SourcePacketLog},
+	}}
+	r := n.RenderedEgress()
+	require.Equal(t, []PortEvidence{pe("TCP/22", 1)}, r[1].Ports, "TCP/443 is held by the flow-log entry; TCP/22 is not")
+	require.Equal(t, n.Egress[2].Ports, r[2].Ports, "151.101.1.1 is not held: the port stays")
+}

@@ -15,6 +15,7 @@ type acc struct {
 	nets      map[netip.Prefix]Time
 	workloads []string // sorted, at most the sample size
 	services  []string // sorted, at most the sample size
+	domains   []string // sorted, at most MaxDomains (Calico Enterprise dest_domains)
 	// folded says how nets were folded (nil: exact addresses; fold.go).
 	folded *NetsFolded
 	// cutoff is, once truncated, the last prefix kept: a later one can
@@ -52,6 +53,9 @@ func (a *acc) merge(o *acc, samples int, r *netRules) {
 	}
 	for _, s := range o.services {
 		a.services = addSample(a.services, s, samples)
+	}
+	for _, d := range o.domains {
+		a.domains = addSample(a.domains, d, MaxDomains)
 	}
 }
 
@@ -220,6 +224,13 @@ func (a *Aggregator) AddEvidence(f *flows.Flow, ev Evidence) {
 		}
 		if service != "" && a.samples > 0 {
 			ac.services = addSample(ac.services, service, a.samples)
+		}
+		if len(f.DestDomains) > 0 && (k.kind == PeerPublic || k.kind == PeerPrivate || k.kind == PeerSpecial) {
+			for _, d := range f.DestDomains {
+				if d = NormalizeDomain(d); d != "" {
+					ac.domains = addSample(ac.domains, d, MaxDomains)
+				}
+			}
 		}
 	}
 }

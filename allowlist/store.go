@@ -483,6 +483,14 @@ func validateEntry(e *Entry) error {
 			return err
 		}
 	}
+	for _, d := range e.Domains {
+		if NormalizeDomain(d) != d {
+			return fmt.Errorf("domains: %q is not a lower-case DNS name (optionally *.-prefixed) outside the cluster domain", d)
+		}
+	}
+	if len(e.Domains) > 0 && p.Kind != PeerPublic && p.Kind != PeerPrivate && p.Kind != PeerSpecial {
+		return fmt.Errorf("domains: only kinds public, private and special take domains")
+	}
 	if e.Source != "" && e.Source != SourcePacketLog {
 		return fmt.Errorf("source: %q is not %s (or absent, for flow logs)", e.Source, SourcePacketLog)
 	}
@@ -510,7 +518,8 @@ func (n *Namespace) buildAccs() {
 					peerNS: e.Peer.Namespace, peerName: e.Peer.Name, labels: canonFromMap(e.Peer.Labels),
 					hasNets: len(prefixes) > 0, proto: ps.Proto, port: ps.Port, origin: originOf(e.Source),
 				}
-				a := &acc{ev: pe.Evidence, workloads: append([]string(nil), e.Workloads...), services: append([]string(nil), e.Services...)}
+				a := &acc{ev: pe.Evidence, workloads: append([]string(nil), e.Workloads...), services: append([]string(nil), e.Services...), domains: append([]string(nil), e.Domains...)}
+				sort.Strings(a.domains)
 				sort.Strings(a.workloads)
 				sort.Strings(a.services)
 				if len(prefixes) > 0 {
@@ -581,6 +590,9 @@ func entriesFrom(m map[key]*acc, samples int, r *netRules) []Entry {
 			groups[g] = e
 		}
 		e.Ports = append(e.Ports, PortEvidence{Port: PortSpec{Proto: k.proto, Port: k.port}.String(), Evidence: a.ev})
+		for _, d := range a.domains {
+			e.Domains = addSample(e.Domains, d, MaxDomains)
+		}
 		for _, w := range a.workloads {
 			e.Workloads = addSample(e.Workloads, w, samples)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/calico-plan/calico-plan/flows"
 )
@@ -434,6 +435,30 @@ type Entry struct {
 	// logs (Goldmane, Enterprise). The two are kept apart and never
 	// summed; see addresses.go for how render combines them.
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+	// Domains are the names Calico Enterprise's DNS cache tied to the
+	// destination addresses (flow logs' dest_domains): a hint, not proof,
+	// used by render --domains. At most MaxDomains, the first in order.
+	Domains []string `yaml:"domains,omitempty" json:"domains,omitempty"`
+}
+
+// MaxDomains bounds the domains kept per entry and port.
+const MaxDomains = 64
+
+// NormalizeDomain returns the domain in the form an entry keeps it (lower
+// case, no trailing dot), or "" when it is not a DNS name a rule may carry:
+// not a valid name (a leading "*." wildcard allowed), or a cluster-internal
+// name (".svc.", ".cluster.local", ".local"), which Enterprise flow logs
+// report for in-cluster Services under some cluster domains.
+func NormalizeDomain(d string) string {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	name := strings.TrimPrefix(d, "*.")
+	if name == "" || len(validation.IsDNS1123Subdomain(name)) > 0 || !strings.Contains(name, ".") {
+		return ""
+	}
+	if strings.Contains("."+name+".", ".svc.") || strings.HasSuffix(name, ".cluster.local") || strings.HasSuffix(name, ".local") {
+		return ""
+	}
+	return d
 }
 
 // SourcePacketLog is Entry.Source for packet-log evidence.

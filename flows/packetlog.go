@@ -87,6 +87,13 @@ type PacketLogOptions struct {
 	Pods PodResolver
 	// DedupWindow is how long a repeated 5-tuple counts once (default 60s).
 	DedupWindow time.Duration
+	// PodNets and ServiceNets are the cluster's pod and Service ranges
+	// (profile networks.pods/services). DST is the address after DNAT: one
+	// in the pod ranges that no listed pod held is reported and not used
+	// (an address rule to a pod's address breaks when it is reused); one
+	// in the Service ranges means no DNAT ran before the Log rule, and is
+	// reported and not used either.
+	PodNets, ServiceNets []netip.Prefix
 }
 
 // PodRef names a pod for a flow endpoint.
@@ -138,6 +145,11 @@ type PacketStats struct {
 	// DestUnmapped counts lines to a private address that is not a known
 	// pod's (a pod not in the listing, a node, or outside the cluster).
 	DestUnmapped int64 `json:"destUnmapped" yaml:"destUnmapped"`
+	// DestPodUnknown counts lines to an address in the pod ranges no
+	// listed pod held, DestService lines to a Service address: both
+	// reported, not used.
+	DestPodUnknown int64 `json:"destPodUnknown" yaml:"destPodUnknown"`
+	DestService    int64 `json:"destService" yaml:"destService"`
 }
 
 const maxUnknownIfaces = 10
@@ -150,6 +162,8 @@ func (s *PacketStats) merge(o *PacketStats) {
 	s.Unattributed += o.Unattributed
 	s.Ambiguous += o.Ambiguous
 	s.DestUnmapped += o.DestUnmapped
+	s.DestPodUnknown += o.DestPodUnknown
+	s.DestService += o.DestService
 	for _, i := range o.UnknownInterfaces {
 		s.addUnknown(i)
 	}

@@ -117,8 +117,19 @@ func (d *packetDecoder) decodeMessage(env envelope, f *Flow) (bool, *recErr) {
 		}
 		d.lastGC = sec
 	}
-	d.fill(pl, sec, f)
+	if !d.fill(pl, sec, f) {
+		return true, nil
+	}
 	return false, nil
+}
+
+func inAny(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func floorDiv(a, b int64) int64 {
@@ -149,8 +160,9 @@ func (d *packetDecoder) byIface(iface string, t int64) (PodRef, Resolution) {
 	return ref, res
 }
 
-// fill writes the flow of a counted line.
-func (d *packetDecoder) fill(pl *PacketLog, sec int64, f *Flow) {
+// fill writes the flow of a counted line; false: the line is reported,
+// not used (a destination in the pod or Service ranges no pod explains).
+func (d *packetDecoder) fill(pl *PacketLog, sec int64, f *Flow) bool {
 	*f = Flow{Start: sec, End: sec, Proto: pl.Proto, Action: ActionAllow, Reporter: ReporterSrc, NumFlows: 1, Origin: OriginPacketLog}
 	f.Source.IP, f.Source.Port = pl.Src, pl.SrcPort
 	f.Dest.IP, f.Dest.Port = pl.Dst, pl.DstPort
@@ -178,7 +190,7 @@ func (d *packetDecoder) fill(pl *PacketLog, sec int64, f *Flow) {
 			f.Dest.Type = EndpointWorkload
 			setPod(&f.Dest, ref)
 			f.Dest.IP = netip.Addr{}
-			return
+			return true
 		}
 	}
 	if d.opt.Pods != nil {
@@ -186,12 +198,21 @@ func (d *packetDecoder) fill(pl *PacketLog, sec int64, f *Flow) {
 			f.Dest.Type = EndpointWorkload
 			setPod(&f.Dest, ref)
 			f.Dest.IP = netip.Addr{}
-			return
+			return true
 		}
 	}
-	if pl.Dst.IsPrivate() {
+	dst := pl.Dst.Unmap()
+	switch {
+	case inAny(dst, d.opt.ServiceNets):
+		d.stats.DestService++
+		return false
+	case inAny(dst, d.opt.PodNets):
+		d.stats.DestPodUnknown++
+		return false
+	case pl.Dst.IsPrivate():
 		d.stats.DestUnmapped++
 	}
+	return true
 }
 
 func setPod(e *Endpoint, r PodRef) {
@@ -220,6 +241,12 @@ func PacketLogWarnings(s *PacketStats) []string {
 	}
 	if s.Ambiguous > 0 {
 		out = append(out, strconv.FormatInt(s.Ambiguous, 10)+" packet-log lines came from interfaces whose hash several listed pods share: not attributed")
+	}
+	if s.DestPodUnknown > 0 {
+		out = append(out, strconv.FormatInt(s.DestPodUnknown, 10)+" packet-log lines went to an address in the pod ranges (networks.pods) that no listed pod held: reported, not used (a rule to a pod's address breaks when the address is reused); give the pods that existed in the window with --pods")
+	}
+	if s.DestService > 0 {
+		out = append(out, strconv.FormatInt(s.DestService, 10)+" packet-log lines went to a Service address (networks.services): no DNAT ran before the Log rule (kube-proxy replacement?), so the backend is unknown: reported, not used")
 	}
 	if s.DestUnmapped > 0 {
 		out = append(out, strconv.FormatInt(s.DestUnmapped, 10)+" packet-log lines went to a private address no listed pod held (a pod missing from the listing, a node or a network outside the cluster): kept as a private address")

@@ -286,3 +286,26 @@ func FuzzPacketLog(f *testing.F) {
 		_, _ = ParsePacketLog(data, DefaultLogPrefix, &pl)
 	})
 }
+
+func TestPacketLogDestinationsInClusterRanges(t *testing.T) {
+	pre := "2026-05-22T10:11:12+0000 node1 kernel: "
+	opt := Options{Packets: &PacketLogOptions{Pods: testPods,
+		PodNets: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/16")}, ServiceNets: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")}}}
+	d := decodeString(t, lines(
+		pre+strings.Replace(kTCP, "DST=149.154.167.220", "DST=10.10.9.9", 1),   // a pod no listing has
+		pre+strings.Replace(kTCP, "DST=149.154.167.220", "DST=10.96.0.15", 1),  // a Service address: no DNAT ran
+		pre+strings.Replace(kTCP, "DST=149.154.167.220", "DST=10.0.20.102", 1), // a node: kept as a private address
+		pre+kUDP, // OUT= names the destination pod
+	), opt)
+	require.NoError(t, d.err)
+	require.Zero(t, d.st.Bad)
+	require.Len(t, d.flows, 2)
+	require.Equal(t, "10.0.20.102", d.flows[0].Dest.IP.String())
+	require.Equal(t, "kube-system", d.flows[1].Dest.Namespace)
+	require.EqualValues(t, 1, d.st.Packets.DestPodUnknown)
+	require.EqualValues(t, 1, d.st.Packets.DestService)
+	require.EqualValues(t, 1, d.st.Packets.DestUnmapped)
+	w := strings.Join(d.st.Warnings, "\n")
+	require.Contains(t, w, "pod ranges (networks.pods) that no listed pod held: reported, not used")
+	require.Contains(t, w, "Service address")
+}

@@ -58,6 +58,13 @@ type Options struct {
 	Facts   *Facts
 	// Source names the allowlist file in generated comments.
 	Source string
+	// NetworkSets are suggested GlobalNetworkSets (render --network-sets):
+	// the Calico flavors select them instead of listing their addresses.
+	NetworkSets []SuggestedSet
+	// Domains (Calico Enterprise only, Calico flavors): public entries
+	// with dest_domains evidence render as destination.domains rules; the
+	// addresses stay in the allowlist as evidence (domains.go).
+	Domains bool
 }
 
 // Labels and annotations on generated objects.
@@ -413,6 +420,7 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		rules = append(rules, r)
 		pol.Rules = append(pol.Rules, src)
 	}
+	domainRules := map[int][]string{} // rule index -> destination.domains
 	for _, r := range calicoDNSRules(prof) {
 		// One rule per protocol: it carries that protocol's DNS port only.
 		add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec(r.Protocol.String(), prof)}})
@@ -425,7 +433,23 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
 		}
-		dests, warns, err := calicoDestinations(n.Namespace, e, prof, opt.Facts)
+		if opt.Domains && e.Peer.Kind == allowlist.PeerPublic && len(e.Domains) > 0 {
+			for _, g := range groups {
+				r, src := domainRule(i, e, g.proto, g.ports, g.specs)
+				add(r, src)
+				domainRules[len(rules)-1] = e.Domains
+			}
+			pol.Warnings = append(pol.Warnings, domainWarning(e))
+			continue
+		}
+		// Addresses a suggested network set holds are selected by the set.
+		rest, setDests := splitBySets(e, opt.NetworkSets)
+		var dests []v3.EntityRule
+		var warns []string
+		if len(setDests) == 0 || len(rest.Peer.Nets) > 0 {
+			dests, warns, err = calicoDestinations(n.Namespace, rest, prof, opt.Facts)
+		}
+		dests = append(dests, setDests...)
 		if err != nil {
 			if !pol.skip(i, e, err) {
 				return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
@@ -484,6 +508,13 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		np.ObjectMeta = m
 		np.Spec = spec
 		pol.Objects = append(pol.Objects, np)
+	}
+	if len(domainRules) > 0 {
+		obj, err := withDomains(pol.Objects[len(pol.Objects)-1], domainRules)
+		if err != nil {
+			return nil, err
+		}
+		pol.Objects[len(pol.Objects)-1] = obj
 	}
 	return pol, nil
 }

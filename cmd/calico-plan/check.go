@@ -10,7 +10,9 @@ import (
 	"github.com/calico-plan/calico-plan/internal/check"
 	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 	"github.com/calico-plan/calico-plan/internal/cluster"
+	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/internal/pods"
 )
 
 type checkOpts struct {
@@ -20,6 +22,7 @@ type checkOpts struct {
 	cluster    string
 	output     string
 	strict     bool
+	pods       []string
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -78,6 +81,7 @@ still printed).`,
 	f.StringVar(&o.cluster, "cluster", "", "cluster snapshot (calico-plan snapshot) with the namespaces' labels, instead of --namespaces")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or md (a pull-request comment)")
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
+	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --flows are attributed to (repeatable): their exact addresses are judged")
 	return cmd
 }
 
@@ -131,9 +135,21 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	if err != nil {
 		return err
 	}
+	pl := prof.PacketLogs
+	packets := &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
+		PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
+	if len(o.pods) > 0 {
+		idx := pods.NewIndex(pl.InterfacePrefix)
+		for _, p := range o.pods {
+			if err := idx.LoadFile(p); err != nil {
+				return err
+			}
+		}
+		packets.Pods = idx
+	}
 	pf := policyfile.Load(o.policies, nil)
 	rep, err := check.Run(ctx, pf, inputs, check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin,
-		KeepFlows: format == output.JSON})
+		KeepFlows: format == output.JSON, Packets: packets})
 	if err != nil {
 		return err
 	}

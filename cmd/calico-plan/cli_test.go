@@ -74,7 +74,8 @@ func TestCommittedDemoDatasetMatchesGenerator(t *testing.T) {
 		return string(b)
 	}
 	require.Equal(t, gunzip(demoFlows), gunzip(filepath.Join(dir, "flows.log.gz")), "regenerate with 'make demo-data'")
-	for _, f := range []string{"namespaces.yaml", "cluster.yaml"} {
+	require.Equal(t, gunzip("../../testdata/demo/kern.log.gz"), gunzip(filepath.Join(dir, "kern.log.gz")), "regenerate with 'make demo-data'")
+	for _, f := range []string{"namespaces.yaml", "cluster.yaml", "pods.json"} {
 		want, _ := os.ReadFile(filepath.Join("../../testdata/demo", f))
 		got, _ := os.ReadFile(filepath.Join(dir, f))
 		require.Equal(t, string(want), string(got), f)

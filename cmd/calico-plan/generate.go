@@ -22,7 +22,7 @@ import (
 func newGenerateCmd(g *globals) *cobra.Command {
 	opt := demo.DefaultOptions()
 	var out, start, interval, format string
-	var zip bool
+	var zip, packetLog bool
 	cmd := &cobra.Command{
 		Use:   "generate --out DIR [--days N] [--format enterprise|goldmane|goldmane-protojson]",
 		Short: "Write a synthetic flow-log dataset to try calico-plan without a cluster",
@@ -32,8 +32,13 @@ Postgres/Redis/monitoring/Traefik, public HTTPS, a weekly CronJob, denied
 flows, a namespace already staged with one would-deny flow, dst-reported
 duplicates) plus the Namespace list with tier labels and a cluster snapshot
 (namespaces, the weekly CronJob, nodes, a GlobalNetworkSet and the observe
-GlobalNetworkPolicy) for 'waves --cluster'. The same input always
-gives byte-identical files. 'make demo' uses it.`,
+GlobalNetworkPolicy) for 'waves --cluster'. With --packet-log (default) it
+also writes kern.log.gz, the kernel LOG lines the observe policy's Log rule
+writes for the same traffic (external and node egress of tiers 3-edge and
+4-aux), and pods.json, the pod listing that attributes them: with the
+Goldmane format this is a Calico OSS cluster's data, whose public rules get
+exact addresses. The same input always gives byte-identical files. 'make
+demo' uses it.`,
 		Example: `  calico-plan generate --out /tmp/demo
   calico-plan observe --store /tmp/demo/allowlists --from /tmp/demo/flows.log.gz --namespaces /tmp/demo/namespaces.yaml`,
 		Args: cobra.NoArgs,
@@ -74,7 +79,19 @@ gives byte-identical files. 'make demo' uses it.`,
 			}
 			bw := bufio.NewWriter(w)
 			n := 0
-			err = demo.Generate(opt, func(f *flows.Flow) error {
+			var kern bytes.Buffer
+			kz := gzip.NewWriter(&kern)
+			kz.ModTime = time.Time{}
+			var podList []byte
+			gen := func(emit func(*flows.Flow) error) error {
+				if !packetLog {
+					return demo.Generate(opt, emit)
+				}
+				var err error
+				podList, err = demo.PacketLog(opt, kz, emit)
+				return err
+			}
+			err = gen(func(f *flows.Flow) error {
 				n++
 				switch format {
 				case "enterprise":
@@ -105,7 +122,14 @@ gives byte-identical files. 'make demo' uses it.`,
 			if err != nil {
 				return err
 			}
-			if _, err := fsutil.WriteFiles(out, map[string][]byte{name: buf.Bytes(), "namespaces.yaml": nsBuf.Bytes(), "cluster.yaml": snap}); err != nil {
+			files := map[string][]byte{name: buf.Bytes(), "namespaces.yaml": nsBuf.Bytes(), "cluster.yaml": snap}
+			if packetLog {
+				if err := kz.Close(); err != nil {
+					return err
+				}
+				files["kern.log.gz"], files["pods.json"] = kern.Bytes(), podList
+			}
+			if _, err := fsutil.WriteFiles(out, files); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stderr, "wrote %d flow records to %s, the Namespace list to %s and a cluster snapshot to %s\n", n,
@@ -121,6 +145,7 @@ gives byte-identical files. 'make demo' uses it.`,
 	f.IntVar(&opt.Replicas, "replicas", 1, "copies of the cluster's namespaces (for load tests)")
 	f.StringVar(&format, "format", "enterprise", "record format: enterprise (flows.log JSON lines), goldmane (emitter JSON) or goldmane-protojson")
 	f.BoolVar(&zip, "gzip", true, "gzip the flow file")
+	f.BoolVar(&packetLog, "packet-log", true, "also write kern.log.gz (the observe policy's kernel LOG lines) and pods.json")
 	return cmd
 }
 

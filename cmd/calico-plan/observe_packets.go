@@ -19,6 +19,7 @@ import (
 type packetFlags struct {
 	pods     []string
 	podsKube bool
+	felix    string
 	built    *flows.PacketLogOptions // once per run: files and Loki share it
 }
 
@@ -32,7 +33,10 @@ by its interface (IN=cali + 11 hex of SHA-1 of "<namespace>.<pod>"), never by
 address, against the pods of --pods (kubectl get pods -A -o json, repeatable:
 one listing a day covers pod churn) or --pods-kube (the cluster's pods now).
 Lines from interfaces no listing knows are counted and reported, never
-guessed. A line is a packet in conntrack state NEW: a 5-tuple counts once per
+guessed. --felix-config reads the FelixConfigurations and warns when
+logActionRateLimit turns the lines into a sample, the eBPF dataplane writes
+none, or logPrefix is not the profile's packetLogs.prefix. A line is a packet
+in conntrack state NEW: a 5-tuple counts once per
 packetLogs.dedupWindow (60s). The store keeps packet-log entries apart
 (source: packet-log): Goldmane stays the source of counts; render uses the
 addresses instead of "any public address".`
@@ -49,6 +53,7 @@ func addPacketFlags(cmd *cobra.Command) *packetFlags {
 	fs := cmd.Flags()
 	fs.StringArrayVar(&f.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines are attributed to (repeatable)")
 	fs.BoolVar(&f.podsKube, "pods-kube", false, "attribute packet-log lines to the pods the cluster has now (kubeconfig)")
+	fs.StringVar(&f.felix, "felix-config", "", "FelixConfigurations (kubectl get felixconfigurations -o yaml): warn when logActionRateLimit makes packet logs a sample, eBPF writes none, or logPrefix differs from the profile")
 	cmd.Long += packetHelp
 	cmd.Example += packetExamples
 	return f
@@ -62,6 +67,16 @@ func (f *packetFlags) packetOptions(ctx context.Context, g *globals, st *allowli
 	}
 	opt := observe.PacketLogOptionsFor(st, nil)
 	f.built = opt
+	if f.felix != "" {
+		ws, err := pods.FelixWarnings(f.felix, opt.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ws {
+			fmt.Fprintln(g.stderr, "warning:", w)
+			st.AddWarning(w)
+		}
+	}
 	if len(f.pods) == 0 && !f.podsKube {
 		return opt, nil
 	}

@@ -40,8 +40,11 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	podsFile := filepath.Join(dir, "pods.json")
 	require.NoError(t, os.WriteFile(podsFile, []byte(`{"kind":"List","items":[{"kind":"Pod","metadata":{"namespace":"shop","name":"api-7d9c8b6f5-x2k4q","generateName":"api-7d9c8b6f5-","labels":{"app":"api"}},"spec":{},"status":{"phase":"Running","podIP":"10.10.1.5"}}]}`), 0o644))
 
+	felix := filepath.Join(dir, "felix.yaml")
+	require.NoError(t, os.WriteFile(felix, []byte("kind: FelixConfiguration\nmetadata: {name: default}\nspec: {logActionRateLimit: 10/second}\n"), 0o644))
 	store := filepath.Join(dir, "allowlists")
-	_, errs := mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile)
+	_, errs := mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile, "--felix-config", felix)
+	require.Contains(t, errs, "warning: FelixConfiguration default sets logActionRateLimit 10/second")
 	require.Contains(t, errs, "kern.log: ingested (packet-log, 3 records")
 	require.Contains(t, errs, "packet log: 4 LOG lines, 3 counted once per 5-tuple and window (1 repeats), 0 from host interfaces, 1 unattributed")
 	require.Contains(t, errs, "cali00000000000")
@@ -78,12 +81,25 @@ func TestObservePacketLogsWithGoldmane(t *testing.T) {
 	}
 	require.True(t, found, "%+v", ex.Rules)
 
+	// --network-sets: the two addresses share a /24: one GlobalNetworkSet,
+	// selected by the policy, in YAML and in HCL.
+	out, errs = mustRun(t, "render", "--store", store, "--namespace", "shop", "--flavor", "calico-staged", "--network-sets", "--network-set-min", "2")
+	require.Contains(t, errs, "network set calico-plan-149-154-167-0-24: 2 observed addresses")
+	require.Contains(t, out, "kind: GlobalNetworkSet")
+	require.Contains(t, out, "selector: calico-plan.io/network-set == 'calico-plan-149-154-167-0-24'")
+	hcl, _ := mustRun(t, "render", "--store", store, "--namespace", "shop", "--flavor", "calico-staged", "--network-sets", "--network-set-min", "2", "-o", "hcl")
+	require.Contains(t, hcl, `kind       = "GlobalNetworkSet"`)
+	_, _, err = run(t, "", "render", "--store", store, "--namespace", "shop", "--flavor", "k8s", "--allow-unstable", "--network-sets")
+	require.ErrorContains(t, err, "needs a Calico flavor")
+
 	stOut, _ := mustRun(t, "status", "--store", store)
 	require.Contains(t, stOut, "address gap: shop: public TCP/8443 without packet-log addresses")
 
+	require.Contains(t, stOut, "logActionRateLimit 10/second", "status keeps the warning")
+
 	// Observing the same files again changes nothing.
 	before := readDir(t, store)
-	mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile)
+	mustRun(t, "observe", "--store", store, "--from", goldmane, "--from", kern, "--pods", podsFile, "--felix-config", felix)
 	require.Equal(t, before, readDir(t, store))
 }
 
@@ -132,4 +148,25 @@ func TestObserveLoki(t *testing.T) {
 	_, errs, err = run(t, "", "observe", "--store", filepath.Join(dir, "other"), "--loki", srv.URL, "--since", "1h")
 	require.ErrorContains(t, err, "HTTP 401")
 	require.NotContains(t, err.Error()+errs, "wrong-5a4b")
+}
+
+// The Calico OSS demo end to end: Goldmane flows plus the committed LOG
+// lines observed, staged policies rendered, and every logged connection
+// replayed by check against them with its exact addresses.
+func TestOSSDemoPoliciesAllowEveryLoggedConnection(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, "generate", "--out", filepath.Join(dir, "data"), "--format", "goldmane", "--packet-log=false")
+	store := filepath.Join(dir, "allowlists")
+	mustRun(t, "observe", "--store", store, "--from", filepath.Join(dir, "data", "goldmane-flows.json.gz"),
+		"--from", "../../testdata/demo/kern.log.gz", "--pods", "../../testdata/demo/pods.json", "--namespaces", demoNS)
+	pol := filepath.Join(dir, "policies")
+	mustRun(t, "render", "--store", store, "--all", "--flavor", "calico-staged", "--out", pol)
+	out, _ := mustRun(t, "check", "--policies", pol, "--flows", "../../testdata/demo/kern.log.gz", "--pods", "../../testdata/demo/pods.json", "--namespaces", demoNS)
+	require.Contains(t, out, "SUMMARY: 3022 records (3022 observed allowed, 0 denied): 0 would-deny, 0 unknown")
+	require.Contains(t, out, "probes: 48 denied, 0 allowed")
+	// Without the pod listing nothing is attributed: every record is
+	// unknown, none passes as allowed.
+	out, _, _ = run(t, "", "check", "--policies", pol, "--flows", "../../testdata/demo/kern.log.gz", "--namespaces", demoNS)
+	require.Contains(t, out, "0 would-deny, 3022 unknown")
+	require.Contains(t, out, "matches no listed pod")
 }

@@ -25,6 +25,7 @@ type renderOpts struct {
 	wave    int
 	rollout bool
 	cf      clusterFlags
+	netSets *netSetFlags
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -135,6 +136,7 @@ removed, and _stages.sh deletes their policies from the cluster
 	f.IntVar(&o.wave, "wave", 0, "render wave N of 'calico-plan waves', each namespace in the flavor its stage calls for")
 	f.BoolVar(&o.rollout, "rollout", false, "render the complete desired state: tier, observe policy, every staged and enforced policy, stage labels (-o yaml, json or hcl)")
 	o.cf.register(cmd)
+	o.netSets = addNetSetFlags(cmd)
 	return cmd
 }
 
@@ -188,6 +190,13 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 			return err
 		}
 	}
+	sets, err := o.netSets.suggest(g, flavor, targets, out)
+	if err != nil {
+		return err
+	}
+	if err := o.netSets.checkDomains(flavor); err != nil {
+		return err
+	}
 	var refused, failed []string
 	for _, n := range targets {
 		a := allowlist.Assess(n, st.Meta.Observation.To, prof.Stability)
@@ -196,7 +205,7 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 			continue
 		}
 		source := filepath.ToSlash(filepath.Join(st.Dir, n.Namespace+".yaml"))
-		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Facts: facts, Source: source})
+		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Facts: facts, Source: source, NetworkSets: sets, Domains: o.netSets.domains})
 		var incomplete *render.IncompleteError
 		switch {
 		case errors.As(err, &incomplete) && enforcing:

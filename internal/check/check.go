@@ -87,6 +87,9 @@ type Config struct {
 	// report is the same whatever their number: records are decoded and
 	// counted in input order.
 	Workers int
+	// Packets attributes packet-log inputs (kernel LOG lines) to pods, so
+	// that their exact addresses are judged; nil: unattributed.
+	Packets *flows.PacketLogOptions
 }
 
 // FlowResult is the outcome of one flow record.
@@ -326,6 +329,16 @@ func (c *Checker) evaluate(e *evaluated) {
 	f := &e.f
 	pf := policy.FromFlow(f)
 	res := FlowResult{Observed: f.Action}
+	if f.Origin == flows.OriginPacketLog && f.Source.Type == flows.EndpointWorkload && f.Source.Namespace == "" {
+		// A LOG line from a pod interface no pod listing knows: which
+		// policies select its pod is unknown (attribution never guesses).
+		res.Verdict = VerdictUnknown
+		res.Why = "the packet-log line's source interface matches no listed pod (give the pods with --pods), so the policies that select it are unknown"
+		res.Status = statusOf(f.Action, res.Verdict)
+		e.res = res
+		e.key = groupKeyOf(f, &e.res)
+		return
+	}
 	if addrs := c.dnsAssumed(&pf); len(addrs) > 0 {
 		res.DNS, res.DNSAddrs = true, addrs
 		c.evaluateDNS(&res, pf, addrs)
@@ -616,9 +629,9 @@ func Run(ctx context.Context, pf *policyfile.Result, inputs []flows.Input, cfg C
 		var st flows.Stats
 		var err error
 		if in.Stdin && cfg.Stdin != nil {
-			st, err = flows.Decode(ctx, flows.Decompress(cfg.Stdin), in.Name, flows.Options{Workers: 1}, emit)
+			st, err = flows.Decode(ctx, flows.Decompress(cfg.Stdin), in.Name, flows.Options{Workers: 1, Packets: cfg.Packets}, emit)
 		} else {
-			st, err = flows.DecodeInput(ctx, in, flows.Options{Workers: 1}, emit)
+			st, err = flows.DecodeInput(ctx, in, flows.Options{Workers: 1, Packets: cfg.Packets}, emit)
 		}
 		c.rep.Decode.Merge(st)
 		if err != nil {

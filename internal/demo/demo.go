@@ -278,6 +278,10 @@ func suffix(r int) string {
 // Generate emits every flow of the dataset in time order. The *Flow passed
 // to emit is reused after emit returns.
 func Generate(opt Options, emit func(*flows.Flow) error) error {
+	return generate(opt, emit, nil)
+}
+
+func generate(opt Options, emit func(*flows.Flow) error, pl *packetLog) error {
 	if opt.Interval <= 0 || opt.Days <= 0 {
 		return fmt.Errorf("demo: Days and Interval must be positive")
 	}
@@ -292,6 +296,11 @@ func Generate(opt Options, emit func(*flows.Flow) error) error {
 	var f flows.Flow
 	win := 0
 	for t := start; t.Before(end); t, win = t.Add(opt.Interval), win+1 {
+		if pl != nil {
+			if err := pl.flush(); err != nil {
+				return err
+			}
+		}
 		day := int(t.Sub(start) / (24 * time.Hour))
 		wEnd := t.Add(opt.Interval)
 		for _, c := range all {
@@ -314,6 +323,9 @@ func Generate(opt Options, emit func(*flows.Flow) error) error {
 			if err := emit(&f); err != nil {
 				return err
 			}
+			if pl != nil {
+				pl.add(c, t, n, ipIdx)
+			}
 			if c.kind == toPod {
 				fill(&f, c, t, wEnd, n, b, ipIdx, day, flows.ReporterDst)
 				if err := emit(&f); err != nil {
@@ -321,6 +333,9 @@ func Generate(opt Options, emit func(*flows.Flow) error) error {
 				}
 			}
 		}
+	}
+	if pl != nil {
+		return pl.flush()
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/config"
 )
 
 // FileOptions configure a file observation.
@@ -41,7 +42,9 @@ type FileOptions struct {
 // PacketLogOptionsFor returns the packet-log options a profile sets.
 func PacketLogOptionsFor(st *allowlist.Store, pods flows.PodResolver) *flows.PacketLogOptions {
 	pl := st.Profile().PacketLogs
-	return &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(), Pods: pods}
+	nets := st.Profile().Networks
+	return &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(), Pods: pods,
+		PodNets: config.Prefixes(nets.Pods), ServiceNets: config.Prefixes(nets.Services)}
 }
 
 // Input outcomes.

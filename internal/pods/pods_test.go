@@ -1,12 +1,16 @@
 package pods
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/calico-plan/calico-plan/flows"
 )
@@ -118,4 +122,26 @@ func TestLoadErrors(t *testing.T) {
 	require.NoError(t, x.Load([]byte("kind: PodList\nitems:\n- metadata: {namespace: shop, name: web-0}\n  status: {podIP: 10.10.1.6}\n"), "pods.yaml"))
 	require.NoError(t, x.Load([]byte(podJSON("shop", "web-1", "", "10.10.1.7", "Running", "", "")), "pod.json"))
 	require.Equal(t, 2, x.Len())
+}
+
+func TestLoadLive(t *testing.T) {
+	cs := fake.NewClientset(
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-0", Annotations: map[string]string{"cni.projectcalico.org/podIP": "10.10.1.6/32"}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-proxy-x"}, Spec: corev1.PodSpec{HostNetwork: true},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.20.11"}},
+	)
+	x := NewIndex("")
+	require.NoError(t, x.LoadLive(context.Background(), cs))
+	require.Equal(t, 2, x.Len())
+	ref, res := x.ByInterface("calia4fc3c48bd8", 0)
+	require.Equal(t, flows.ResolveFound, res)
+	require.Equal(t, "web-0", ref.Name)
+	// The address from Calico's annotation (set at CNI ADD, before the
+	// kubelet writes status.podIP).
+	_, res = x.ByIP(netip.MustParseAddr("10.10.1.6"), 1779444672)
+	require.Equal(t, flows.ResolveFound, res)
+	// hostNetwork pods share the node's address: never a destination pod.
+	_, res = x.ByIP(netip.MustParseAddr("10.0.20.11"), 1779444672)
+	require.Equal(t, flows.ResolveUnknown, res)
 }

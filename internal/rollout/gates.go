@@ -191,7 +191,7 @@ func AddressEvidenceGate(n *allowlist.Namespace, prof *config.Profile) Gate {
 		g.Reason = what + " (allowed: packetLogs.requireAddresses is false)"
 		return g
 	}
-	g.Reason = what + "; observe the observe policy's LOG lines (observe --from kern.log --pods pods.json, or --loki URL), or set packetLogs.requireAddresses: false to enforce anyway"
+	g.Reason = what + "; observe the observe policy's LOG lines (observe --from kern.log --pods pods.json, or --loki URL; on Calico Enterprise, flow logs at aggregation level 1 or lower carry addresses, and render --domains uses dest_domains), or set packetLogs.requireAddresses: false to enforce anyway"
 	return g
 }
 

@@ -68,6 +68,10 @@ type NamespacePlan struct {
 	StableAt allowlist.Time `json:"stableAt,omitempty"`
 	// WouldDeny summarizes flows the staged policy would deny since staging.
 	WouldDeny []string `json:"wouldDeny,omitempty"`
+	// AddressGaps are public ports without packet-log addresses: they
+	// render as any public address, and the address-evidence gate holds
+	// the namespace before enforced (allowlist.Namespace.AddressGaps).
+	AddressGaps []string `json:"addressGaps,omitempty"`
 
 	pinned int // index in rollout.pinned, or len(pinned)
 	doubt  bool
@@ -235,6 +239,9 @@ func planNamespace(n *allowlist.Namespace, env Env, opt PlanOptions, a allowlist
 	np := NamespacePlan{Name: n.Namespace, Stage: Stage(n), State: a.State, Peers: len(n.Egress), UnmetGates: []Gate{}, pinned: len(p.Rollout.Pinned)}
 	if a.State != allowlist.StateNoData {
 		np.StableAt = a.StableAt
+	}
+	for _, gp := range n.AddressGaps() {
+		np.AddressGaps = append(np.AddressGaps, "public "+gp.Port)
 	}
 	for i, pn := range p.Rollout.Pinned {
 		if pn == n.Namespace {
