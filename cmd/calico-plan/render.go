@@ -21,6 +21,8 @@ type renderOpts struct {
 	allowUnstable bool
 	layout        string
 	hclResource   string
+	hclProviders  string
+	hclStageLabel string
 	// --wave N / --rollout (waves.go): the stage decides each flavor.
 	wave    int
 	rollout bool
@@ -130,6 +132,8 @@ removed, and _stages.sh deletes their policies from the cluster
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json or hcl (Terraform)")
 	f.StringVar(&o.layout, "layout", "flat", "with --out: flat (one file per namespace) or stacks (DIR/<stack>/egress_allowlist.tf per namespace; stack names from the profile's terraform.stackDirs)")
 	f.StringVar(&o.hclResource, "hcl-resource", "", "Terraform resource for Calico objects with -o hcl: kubectl_manifest (yaml_body = yamlencode({...})) or kubernetes_manifest (default: the profile's terraform.resource)")
+	f.StringVar(&o.hclProviders, "hcl-required-providers", "", "with -o hcl: write _providers.tf (terraform { required_providers }) so --out DIR is a root module terraform init sets up: auto (flat --out, not stacks), always (every stack too, or on stdout), never (default: the profile's terraform.requiredProviders)")
+	f.StringVar(&o.hclStageLabel, "hcl-stage-labels", "", "with -o hcl and --rollout/--wave: stage labels as kubernetes_labels resources, or none (labelled with the kubectl commands printed instead) (default: the profile's terraform.stageLabels)")
 	f.StringVar(&o.out, "out", "", "write one file per namespace into this directory instead of stdout")
 	f.BoolVar(&o.allowUnstable, "allow-unstable", false, "render enforcing policy for namespaces that are not Stable, or from a store with a partial source")
 	f.IntVar(&o.wave, "wave", 0, "render wave N of 'calico-plan waves', each namespace in the flavor its stage calls for")
@@ -153,6 +157,9 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	prof := st.Profile()
 	out, err := newRenderOutput(o.output, o.layout, o.hclResource, o.out, prof)
 	if err != nil {
+		return err
+	}
+	if err := out.hclFlags(o.hclProviders, o.hclStageLabel); err != nil {
 		return err
 	}
 	out.header = render.Header("")
