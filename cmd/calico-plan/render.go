@@ -100,7 +100,13 @@ Apply a rollout with
 With --rollout --out DIR, the files an earlier --rollout wrote there that the
 desired state no longer has (a namespace rolled back to observe) are
 removed, and _stages.sh deletes their policies from the cluster
-('kubectl apply' never deletes), so that applying DIR lifts enforcement.`,
+('kubectl apply' never deletes), so that applying DIR lifts enforcement.
+
+With -o hcl each output directory is one Terraform module that applies as
+generated: resource labels unique across its files, each policy depending on
+its Tier when the Tier is in the module, and for a flat --out a _providers.tf
+with required_providers (--hcl-required-providers). With --layout stacks,
+apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 		Example: `  calico-plan render --namespace recruiter-responder --flavor calico-staged
   calico-plan render --all --flavor calico --out policies/
   calico-plan render --namespace n8n -o json
