@@ -354,15 +354,61 @@ func resourceTypes(dir string) (map[string]bool, error) {
 var offlinePlan = map[string]bool{"kubectl_manifest": true, "kubernetes_network_policy_v1": true, "kubernetes_labels": true,
 	"kubernetes_service_account_v1": true, "kubernetes_persistent_volume_claim_v1": true, "kubernetes_cron_job_v1": true, "kubernetes_deployment_v1": true}
 
-func tf(t *testing.T, dir string, args ...string) {
+func tf(t *testing.T, dir string, args ...string) string {
 	t.Helper()
+	out, err := tfRun(dir, args...)
+	if err != nil {
+		t.Fatalf("%s %s in %s: %v\n%s", filepath.Base(tfBin), strings.Join(args, " "), dir, err, out)
+	}
+	return out
+}
+
+func tfRun(dir string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tfBin, args...)
 	cmd.Dir, cmd.Env = dir, tfEnv
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s in %s: %v\n%s", filepath.Base(tfBin), strings.Join(args, " "), dir, err, out)
+	return string(out), err
+}
+
+// resourceCount of a module directory.
+func resourceCount(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	files, _ := filepath.Glob(filepath.Join(dir, "*.tf"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(resourceRE.FindAll(b, -1))
+	}
+	return n
+}
+
+// TestTerraformCatchesDuplicates: the harness fails on what Terraform
+// rejects (here two resources of one address in two files, as namespaces
+// a-b and a--b once gave), so its passes mean something.
+func TestTerraformCatchesDuplicates(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(workDir, "negative")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := "resource \"kubectl_manifest\" \"egress_allowlist_a_b\" {\n  yaml_body = yamlencode({ kind = \"x\" })\n}\n"
+	prov := "terraform {\n  required_providers {\n    kubectl = {\n      source = \"gavinbunney/kubectl\"\n    }\n  }\n}\n"
+	for name, src := range map[string]string{"a-b.tf": res, "a--b.tf": res, "_providers.tf": prov} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := tfRun(dir, "init", "-input=false", "-no-color", "-backend=false")
+	if err == nil {
+		out, err = tfRun(dir, "validate", "-no-color")
+	}
+	if err == nil || !strings.Contains(out, "Duplicate resource") {
+		t.Fatalf("want a Duplicate resource error, got %v:\n%s", err, out)
 	}
 }
 
@@ -434,7 +480,16 @@ func TestTerraform(t *testing.T) {
 			}
 			stage = "plan"
 			for _, d := range v.modules {
-				tf(t, d, "plan", "-input=false", "-no-color", "-lock=false", "-refresh=false")
+				out := tf(t, d, "plan", "-input=false", "-no-color", "-lock=false", "-refresh=false")
+				// Every generated resource is planned (deploy/terraform has
+				// count = 0 resources: one of the two modes).
+				want := fmt.Sprintf("Plan: %d to add, 0 to change, 0 to destroy.", resourceCount(t, d))
+				if v.copyDir != "" {
+					want = "Plan: "
+				}
+				if !strings.Contains(out, want) {
+					t.Fatalf("plan in %s: want %q:\n%s", d, want, out)
+				}
 			}
 			record(v.name, "plan", "pass")
 		})
