@@ -278,9 +278,10 @@ func EncodeHCLProviders(w io.Writer, header string, types []string) error {
 	sort.Strings(names)
 	f := hclwrite.NewEmptyFile()
 	body := f.Body()
-	if appendComments(body, header) {
-		body.AppendNewline()
-	}
+	appendComments(body, header)
+	appendComments(body, `Terraform allows one required_providers block per module: if this directory
+has another, render with --hcl-required-providers never and add these there.`)
+	body.AppendNewline()
 	rp := body.AppendNewBlock("terraform", nil).Body().AppendNewBlock("required_providers", nil).Body()
 	for _, n := range names {
 		rp.SetAttributeValue(n, cty.ObjectVal(map[string]cty.Value{
