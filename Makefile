@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet lint fmt-check demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube
+.PHONY: all build test vet lint fmt-check demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube e2e-terraform
 
 all: build
 
@@ -36,7 +36,7 @@ clean:
 # built or fetched into E2E_CACHE (default ~/.cache/calico-plan/e2e) on first
 # use: etcd from Debian, kube-apiserver from the Go module proxy (about 7
 # CPU-minutes the first time, seconds afterwards).
-e2e: e2e-kube
+e2e: e2e-kube e2e-terraform
 
 E2E_TOOLS := e2e/tools
 e2e-kube:
@@ -47,6 +47,12 @@ e2e-kube:
 	echo "e2e-kube: etcd $$etcd, kube-apiserver $$kas, kubectl $$kubectl, CRDs $$crds" && \
 	E2E_ETCD=$$etcd E2E_KUBE_APISERVER=$$kas E2E_KUBECTL=$$kubectl E2E_CALICO_CRDS=$$crds \
 	$(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/kube
+
+# Real Terraform on every -o hcl variant: fmt -check, init (offline, providers
+# from the mirror e2e/tools/terraform-env.sh builds into E2E_CACHE/terraform),
+# validate, plan.
+e2e-terraform:
+	$(GO) test -tags e2e -count=1 -timeout 20m -parallel 2 -v ./e2e/terraform
 
 # Observe the committed demo dataset, show the status, explain a namespace and
 # render staged policies for every namespace.

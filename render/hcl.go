@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math/big"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -47,93 +45,6 @@ type HCLOptions struct {
 	Resource string
 }
 
-// EncodeHCL writes objects as Terraform resources, preceded by header lines
-// as comments. Kubernetes networking.k8s.io/v1 NetworkPolicies become
-// kubernetes_network_policy_v1 resources with the provider's nested blocks;
-// every other object (the Calico ones) becomes a kubectl_manifest whose
-// yaml_body is yamlencode of the object's JSON form (ToMap), or a
-// kubernetes_manifest with that form as manifest. Resource labels come from
-// TerraformLabel, made unique per resource type. Every value goes through
-// hclwrite's token builders, so strings are literal text (${ and %{ are
-// escaped), and the output is hclwrite.Format-stable and deterministic.
-func EncodeHCL(w io.Writer, header string, opt HCLOptions, objs ...any) error {
-	resource := opt.Resource
-	if resource == "" {
-		resource = HCLResourceKubectl
-	}
-	if resource != HCLResourceKubectl && resource != HCLResourceManifest {
-		return fmt.Errorf("hcl: unknown resource type %q (want %s or %s)", opt.Resource, HCLResourceKubectl, HCLResourceManifest)
-	}
-	type item struct {
-		m              map[string]any
-		typ            string
-		kind, ns, name string
-	}
-	items := make([]item, len(objs))
-	for i, o := range objs {
-		m, err := ToMap(o)
-		if err != nil {
-			return fmt.Errorf("hcl: object %d: %w", i, err)
-		}
-		kind, _ := m["kind"].(string)
-		apiVersion, _ := m["apiVersion"].(string)
-		if kind == "" || apiVersion == "" {
-			return fmt.Errorf("hcl: object %d has no apiVersion or kind", i)
-		}
-		md, _ := m["metadata"].(map[string]any)
-		ns, _ := md["namespace"].(string)
-		name, _ := md["name"].(string)
-		typ := resource
-		if apiVersion == k8sNPAPIVersion && kind == "NetworkPolicy" {
-			typ = HCLResourceNetworkPolicy
-		}
-		items[i] = item{m: m, typ: typ, kind: kind, ns: ns, name: name}
-	}
-	idents := make([]labelIdent, len(items))
-	for i, it := range items {
-		idents[i] = labelIdent{typ: it.typ, kind: it.kind, ns: it.ns, name: it.name}
-	}
-	labels := uniqueLabels(idents)
-
-	f := hclwrite.NewEmptyFile()
-	body := f.Body()
-	wroteHeader := false
-	for _, line := range strings.Split(header, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if line == "" {
-			continue
-		}
-		body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte("# " + line + "\n")}})
-		wroteHeader = true
-	}
-	for i, it := range items {
-		if i > 0 || wroteHeader {
-			body.AppendNewline()
-		}
-		block := body.AppendNewBlock("resource", []string{it.typ, labels[i]})
-		var err error
-		switch it.typ {
-		case HCLResourceNetworkPolicy:
-			err = writeNetworkPolicyV1(block.Body(), it.m)
-		case HCLResourceManifest:
-			var toks hclwrite.Tokens
-			if toks, err = hclValueTokens(it.m); err == nil {
-				block.Body().SetAttributeRaw("manifest", toks)
-			}
-		default:
-			var toks hclwrite.Tokens
-			if toks, err = hclValueTokens(it.m); err == nil {
-				block.Body().SetAttributeRaw("yaml_body", hclwrite.TokensForFunctionCall("yamlencode", toks))
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("hcl: %s %s: %w", it.kind, objectID(it.ns, it.name), err)
-		}
-	}
-	_, err := w.Write(hclwrite.Format(f.Bytes()))
-	return err
-}
-
 func objectID(ns, name string) string {
 	if ns == "" {
 		return name
@@ -143,7 +54,8 @@ func objectID(ns, name string) string {
 
 // labelPrefixes abbreviate kinds in resource labels; NetworkPolicy (Calico
 // or Kubernetes) has none, so "egress-allowlist.shop" in "shop" is
-// egress_allowlist_shop.
+// egress_allowlist_shop. "Stage" is the kubernetes_labels resource of a
+// namespace's stage label.
 var labelPrefixes = map[string]string{
 	"NetworkPolicy":                 "",
 	"Tier":                          "tier",
@@ -153,6 +65,7 @@ var labelPrefixes = map[string]string{
 	"StagedKubernetesNetworkPolicy": "staged_k8s",
 	"NetworkSet":                    "netset",
 	"GlobalNetworkSet":              "global_netset",
+	"Stage":                         "stage",
 }
 
 // TerraformLabel returns the resource label (the second label of a
@@ -161,8 +74,17 @@ var labelPrefixes = map[string]string{
 // "gnp" for a GlobalNetworkPolicy, snake_case of any other kind), the name
 // and then the namespace unless the name already ends with it, lowercased,
 // every run of other characters than [a-z0-9] turned into one underscore.
-// The result is a valid Terraform identifier ([a-z_][a-z0-9_]*); it is
-// stable, but two objects can share one: EncodeHCL disambiguates.
+//
+// That sanitising loses information for some names: "a-b" and "a--b" would
+// both be a_b. When it does (a name or namespace that is not lowercase
+// letters and digits in runs joined by single '-' or '.'), the label ends in "__" and 8 hex digits of a hash of
+// kind, namespace and name, so such names never share a label with another
+// object: namespace a-b gives egress_allowlist_a_b and a--b
+// egress_allowlist_a_b__<hash>. The label depends on the object alone (not
+// on what else is rendered), so it is stable across renders. The result is
+// a valid Terraform identifier ([a-z_][a-z0-9_]*). Clean names can still
+// meet ("a-b" and "a.b", or a prefix and a name: Tier x and NetworkPolicy
+// tier-x): EncodeHCLModule resolves that across the files of one module.
 func TerraformLabel(kind, namespace, name string) string {
 	prefix, ok := labelPrefixes[kind]
 	if !ok {
@@ -179,7 +101,30 @@ func TerraformLabel(kind, namespace, name string) string {
 	if l[0] >= '0' && l[0] <= '9' {
 		l = "_" + l
 	}
+	if !cleanName(name) || (namespace != "" && !cleanName(namespace)) {
+		l += "__" + labelHash(kind, namespace, name)
+	}
 	return l
+}
+
+// cleanName reports whether s is runs of [a-z0-9] joined by single '-' or
+// '.', which sanitizeLabel maps without loss but for '-' against '.'.
+func cleanName(s string) bool {
+	if s == "" {
+		return false
+	}
+	sep := true // at the start, and after a separator
+	for _, r := range s {
+		switch {
+		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
+			sep = false
+		case (r == '-' || r == '.') && !sep:
+			sep = true
+		default:
+			return false
+		}
+	}
+	return !sep
 }
 
 func joinLabel(a, b string) string {
@@ -224,57 +169,6 @@ func labelHash(kind, ns, name string) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(kind + "\x00" + ns + "\x00" + name))
 	return fmt.Sprintf("%08x", h.Sum32())
-}
-
-type labelIdent struct{ typ, kind, ns, name string }
-
-// uniqueLabels gives each object its TerraformLabel, unique per resource
-// type. In a group sharing a label, the object first by (kind, namespace,
-// name) keeps it and the others get a hash of their identity appended, so
-// the result does not depend on the order of the objects; exact duplicates
-// get _2, _3... in order.
-func uniqueLabels(ids []labelIdent) []string {
-	out := make([]string, len(ids))
-	groups := map[string][]int{}
-	var keys []string
-	for i, id := range ids {
-		out[i] = TerraformLabel(id.kind, id.ns, id.name)
-		k := id.typ + "." + out[i]
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
-		}
-		groups[k] = append(groups[k], i)
-	}
-	used := map[string]bool{}
-	for _, k := range keys {
-		used[k] = true
-	}
-	for _, k := range keys {
-		g := groups[k]
-		if len(g) < 2 {
-			continue
-		}
-		sort.SliceStable(g, func(a, b int) bool {
-			x, y := ids[g[a]], ids[g[b]]
-			if x.kind != y.kind {
-				return x.kind < y.kind
-			}
-			if x.ns != y.ns {
-				return x.ns < y.ns
-			}
-			return x.name < y.name
-		})
-		for _, i := range g[1:] {
-			id := ids[i]
-			l := out[i] + "_" + labelHash(id.kind, id.ns, id.name)
-			for n := 2; used[id.typ+"."+l]; n++ {
-				l = out[i] + "_" + labelHash(id.kind, id.ns, id.name) + "_" + strconv.Itoa(n)
-			}
-			used[id.typ+"."+l] = true
-			out[i] = l
-		}
-	}
-	return out
 }
 
 // hclKeywords cannot be bare object keys: true, false and null are

@@ -307,12 +307,18 @@ func TestTerraformLabel(t *testing.T) {
 		{"StagedNetworkPolicy", "shop", "egress-allowlist.shop", "staged_egress_allowlist_shop"},
 		{"Tier", "", "egress-allowlist", "tier_egress_allowlist"},
 		{"GlobalNetworkPolicy", "", "wave1-egress-observe-tier34", "gnp_wave1_egress_observe_tier34"},
-		{"GlobalNetworkSet", "", "Telegram", "global_netset_telegram"},
+		{"GlobalNetworkSet", "", "telegram", "global_netset_telegram"},
+		// Sanitising that loses information adds a hash of the identity.
+		{"GlobalNetworkSet", "", "Telegram", "global_netset_telegram__619cd1f7"},
+		{"NetworkPolicy", "a-b", "egress-allowlist.a-b", "egress_allowlist_a_b"},
+		{"NetworkPolicy", "a--b", "egress-allowlist.a--b", "egress_allowlist_a_b__" + labelHash("NetworkPolicy", "a--b", "egress-allowlist.a--b")},
+		{"NetworkPolicy", "a_b", "egress-allowlist.a_b", "egress_allowlist_a_b__" + labelHash("NetworkPolicy", "a_b", "egress-allowlist.a_b")},
+		{"Stage", "", "a-b-", "stage_a_b__" + labelHash("Stage", "", "a-b-")},
 		{"HostEndpoint", "", "node1.eth0", "host_endpoint_node1_eth0"},
 		{"NetworkPolicy", "1password", "0-deny", "_0_deny_1password"},
 		{"NetworkPolicy", "shop", "shop", "shop"},
 		{"NetworkPolicy", "", "--", "_1cc20c59"},
-		{"NetworkPolicy", "ns", "Ünïcode..policy", "n_code_policy_ns"},
+		{"NetworkPolicy", "ns", "Ünïcode..policy", "n_code_policy_ns__" + labelHash("NetworkPolicy", "ns", "Ünïcode..policy")},
 	} {
 		require.Equal(t, c.want, TerraformLabel(c.kind, c.ns, c.name), "%+v", c)
 	}

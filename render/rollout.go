@@ -6,10 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/hashicorp/hcl/v2/hclwrite"
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/config"
@@ -224,41 +221,6 @@ kubectl=${KUBECTL:-kubectl}
 		b.WriteString(c + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// EncodeStageLabelsHCL writes a kubernetes_labels resource per namespace
-// (hashicorp/kubernetes provider): it adds the stage label to a namespace
-// another resource (kubernetes_namespace) manages, without taking it over.
-func EncodeStageLabelsHCL(w io.Writer, header string, labels []StageLabel) error {
-	f := hclwrite.NewEmptyFile()
-	body := f.Body()
-	for _, line := range strings.Split(header, "\n") {
-		if line = strings.TrimRight(line, "\r"); line != "" {
-			body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte("# " + line + "\n")}})
-		}
-	}
-	seen := map[string]int{}
-	for i, l := range labels {
-		if i > 0 || header != "" {
-			body.AppendNewline()
-		}
-		name := TerraformLabel("Stage", "", l.Namespace)
-		if n := seen[name]; n > 0 {
-			name = fmt.Sprintf("%s_%d", name, n+1)
-		}
-		seen[name]++
-		b := body.AppendNewBlock("resource", []string{"kubernetes_labels", name}).Body()
-		b.SetAttributeValue("api_version", cty.StringVal("v1"))
-		b.SetAttributeValue("kind", cty.StringVal("Namespace"))
-		b.AppendNewBlock("metadata", nil).Body().SetAttributeValue("name", cty.StringVal(l.Namespace))
-		b.SetAttributeRaw("labels", hclwrite.TokensForObject([]hclwrite.ObjectAttrTokens{{
-			Name:  hclwrite.TokensForValue(cty.StringVal(l.Key)),
-			Value: hclwrite.TokensForValue(cty.StringVal(l.Value)),
-		}}))
-		b.SetAttributeValue("field_manager", cty.StringVal(ManagedByValue))
-	}
-	_, err := w.Write(hclwrite.Format(f.Bytes()))
 	return err
 }
 

@@ -21,6 +21,8 @@ type renderOpts struct {
 	allowUnstable bool
 	layout        string
 	hclResource   string
+	hclProviders  string
+	hclStageLabel string
 	// --wave N / --rollout (waves.go): the stage decides each flavor.
 	wave    int
 	rollout bool
@@ -99,7 +101,13 @@ Apply a rollout with
 With --rollout --out DIR, the files an earlier --rollout wrote there that the
 desired state no longer has (a namespace rolled back to observe) are
 removed, and _stages.sh deletes their policies from the cluster
-('kubectl apply' never deletes), so that applying DIR lifts enforcement.`,
+('kubectl apply' never deletes), so that applying DIR lifts enforcement.
+
+With -o hcl each output directory is one Terraform module that applies as
+generated: resource labels unique across its files, each policy depending on
+its Tier when the Tier is in the module, and for a flat --out a _providers.tf
+with required_providers (--hcl-required-providers). With --layout stacks,
+apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 		Example: `  calico-plan render --namespace recruiter-responder --flavor calico-staged
   calico-plan render --all --flavor calico --out policies/
   calico-plan render --namespace n8n -o json
@@ -131,6 +139,8 @@ removed, and _stages.sh deletes their policies from the cluster
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json or hcl (Terraform)")
 	f.StringVar(&o.layout, "layout", "flat", "with --out: flat (one file per namespace) or stacks (DIR/<stack>/egress_allowlist.tf per namespace; stack names from the profile's terraform.stackDirs)")
 	f.StringVar(&o.hclResource, "hcl-resource", "", "Terraform resource for Calico objects with -o hcl: kubectl_manifest (yaml_body = yamlencode({...})) or kubernetes_manifest (default: the profile's terraform.resource)")
+	f.StringVar(&o.hclProviders, "hcl-required-providers", "", "with -o hcl: write _providers.tf (terraform { required_providers }) so --out DIR is a root module terraform init sets up: auto (flat --out, not stacks), always (every stack too, or on stdout), never (default: the profile's terraform.requiredProviders)")
+	f.StringVar(&o.hclStageLabel, "hcl-stage-labels", "", "with -o hcl and --rollout/--wave: stage labels as kubernetes_labels resources, or none (labelled with the kubectl commands printed instead) (default: the profile's terraform.stageLabels)")
 	f.StringVar(&o.out, "out", "", "write one file per namespace into this directory instead of stdout")
 	f.BoolVar(&o.allowUnstable, "allow-unstable", false, "render enforcing policy for namespaces that are not Stable, or from a store with a partial source")
 	f.IntVar(&o.wave, "wave", 0, "render wave N of 'calico-plan waves', each namespace in the flavor its stage calls for")
@@ -155,6 +165,9 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	prof := st.Profile()
 	out, err := newRenderOutput(o.output, o.layout, o.hclResource, o.out, prof)
 	if err != nil {
+		return err
+	}
+	if err := out.hclFlags(o.hclProviders, o.hclStageLabel); err != nil {
 		return err
 	}
 	out.header = render.Header("")

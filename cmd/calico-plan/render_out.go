@@ -31,10 +31,22 @@ type renderOutput struct {
 	// for the stage script.
 	enforced render.Flavor
 
-	files   map[string]map[string][]byte // directory → file → content
-	objs    []any                        // stdout
-	labels  []render.StageLabel          // stdout
-	stanzas []string                     // stdout hcl, in order
+	files  map[string]map[string][]byte // directory → file → content
+	objs   []any                        // stdout
+	labels []render.StageLabel          // stdout
+
+	// -o hcl: every directory is one Terraform module, encoded at flush so
+	// that resource labels are unique across its files and policies can
+	// depend on a Tier in another file.
+	providers   string               // --hcl-required-providers: auto, always, never
+	stageLabels string               // --hcl-stage-labels: kubernetes_labels, none
+	modules     map[string][]hclUnit // directory ("" for stdout) → files, in order
+	moduleDirs  []string             // in order of first use
+}
+
+type hclUnit struct {
+	name string
+	file render.HCLFile
 }
 
 func newRenderOutput(format, layout, resource, dir string, prof *config.Profile) (*renderOutput, error) {
@@ -57,7 +69,47 @@ func newRenderOutput(format, layout, resource, dir string, prof *config.Profile)
 	if resource != render.HCLResourceKubectl && resource != render.HCLResourceManifest {
 		return nil, fmt.Errorf("unknown --hcl-resource %q (want %s or %s)", resource, render.HCLResourceKubectl, render.HCLResourceManifest)
 	}
-	return &renderOutput{format: format, layout: layout, resource: resource, tf: prof.Terraform, dir: dir, prof: prof, files: map[string]map[string][]byte{}}, nil
+	return &renderOutput{format: format, layout: layout, resource: resource, tf: prof.Terraform, dir: dir, prof: prof, files: map[string]map[string][]byte{},
+		providers: prof.Terraform.RequiredProviders, stageLabels: prof.Terraform.StageLabels, modules: map[string][]hclUnit{}}, nil
+}
+
+// hclFlags applies --hcl-required-providers and --hcl-stage-labels (empty:
+// the profile's terraform.requiredProviders and terraform.stageLabels).
+func (r *renderOutput) hclFlags(providers, stageLabels string) error {
+	if providers != "" {
+		r.providers = providers
+	}
+	switch r.providers {
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("unknown --hcl-required-providers %q (want auto, always or never)", r.providers)
+	}
+	if stageLabels != "" {
+		r.stageLabels = stageLabels
+	}
+	switch r.stageLabels {
+	case "kubernetes_labels", "none":
+	default:
+		return fmt.Errorf("unknown --hcl-stage-labels %q (want kubernetes_labels or none)", r.stageLabels)
+	}
+	return nil
+}
+
+// hclStageLabelsOmitted reports whether -o hcl leaves the stage labels out
+// (--hcl-stage-labels none): the caller prints kubectl commands instead.
+func (r *renderOutput) hclStageLabelsOmitted() bool {
+	return r.format == "hcl" && r.stageLabels == "none"
+}
+
+// writesProviders reports whether a module directory gets _providers.tf.
+func (r *renderOutput) writesProviders() bool {
+	switch r.providers {
+	case "always":
+		return true
+	case "auto":
+		return r.dir != "" && r.layout == "flat"
+	}
+	return false
 }
 
 func (r *renderOutput) ext() string {
@@ -69,20 +121,6 @@ func (r *renderOutput) ext() string {
 
 func (r *renderOutput) encode(b *bytes.Buffer, header string, objs []any, labels []render.StageLabel) error {
 	switch r.format {
-	case "hcl":
-		if len(objs) > 0 {
-			if err := render.EncodeHCL(b, header, render.HCLOptions{Resource: r.resource}, objs...); err != nil {
-				return err
-			}
-			header = ""
-		}
-		if len(labels) > 0 {
-			if b.Len() > 0 {
-				b.WriteString("\n")
-			}
-			return render.EncodeStageLabelsHCL(b, header, labels)
-		}
-		return nil
 	case "json":
 		// Stage labels never go out as Namespace objects: applied, those
 		// remove the namespace's other labels. See addStages.
@@ -94,25 +132,23 @@ func (r *renderOutput) encode(b *bytes.Buffer, header string, objs []any, labels
 // add renders one unit: a namespace's objects (ns set) or shared objects
 // (ns empty: the Tier, the observe policy, stage labels) named base.
 func (r *renderOutput) add(ns, base, header string, objs []any, labels []render.StageLabel) error {
+	if r.hclStageLabelsOmitted() {
+		labels = nil
+		if len(objs) == 0 {
+			return nil
+		}
+	}
 	if len(labels) > 0 && r.format != "hcl" {
 		return r.addStages(header, labels)
 	}
 	if r.dir == "" {
 		if r.format == "hcl" {
-			var b bytes.Buffer
-			if err := r.encode(&b, header, objs, labels); err != nil {
-				return err
-			}
-			r.stanzas = append(r.stanzas, b.String())
+			r.addHCL("", "", header, objs, labels)
 			return nil
 		}
 		r.objs = append(r.objs, objs...)
 		r.labels = append(r.labels, labels...)
 		return nil
-	}
-	var b bytes.Buffer
-	if err := r.encode(&b, header, objs, labels); err != nil {
-		return err
 	}
 	dir, name := r.dir, base+r.ext()
 	if r.layout == "stacks" {
@@ -127,6 +163,15 @@ func (r *renderOutput) add(ns, base, header string, objs []any, labels []render.
 	}
 	if _, dup := r.files[dir][name]; dup {
 		return fmt.Errorf("two namespaces map to %s: check terraform.stackDirs in the profile", filepath.Join(dir, name))
+	}
+	if r.format == "hcl" {
+		r.files[dir][name] = nil // encoded by encodeModules
+		r.addHCL(dir, name, header, objs, labels)
+		return nil
+	}
+	var b bytes.Buffer
+	if err := r.encode(&b, header, objs, labels); err != nil {
+		return err
 	}
 	r.files[dir][name] = b.Bytes()
 	return nil
@@ -153,6 +198,68 @@ func (r *renderOutput) addStages(header string, labels []render.StageLabel) erro
 	}
 	r.files[dir][render.StagesScriptName] = b.Bytes()
 	return nil
+}
+
+func (r *renderOutput) addHCL(dir, name, header string, objs []any, labels []render.StageLabel) {
+	if _, ok := r.modules[dir]; !ok {
+		r.moduleDirs = append(r.moduleDirs, dir)
+	}
+	r.modules[dir] = append(r.modules[dir], hclUnit{name, render.HCLFile{Header: header, Objects: objs, StageLabels: labels}})
+}
+
+// providersFile is the name of the required_providers file in a module
+// directory: _providers.tf beside the flat layout's _tier.tf, and
+// egress_allowlist_providers.tf in a stack (the stack layout's prefix).
+func (r *renderOutput) providersFile() string {
+	if r.layout == "stacks" {
+		return "egress_allowlist_providers.tf"
+	}
+	return "_providers.tf"
+}
+
+// encodeModules encodes each -o hcl directory as one module, and its
+// required_providers file when asked for. For stdout it returns the text.
+func (r *renderOutput) encodeModules() ([]byte, error) {
+	var stdout bytes.Buffer
+	for _, dir := range r.moduleDirs {
+		units := r.modules[dir]
+		files := make([]render.HCLFile, len(units))
+		for i, u := range units {
+			files[i] = u.file
+		}
+		m, err := render.EncodeHCLModule(render.HCLOptions{Resource: r.resource}, files)
+		if err != nil {
+			return nil, err
+		}
+		var prov bytes.Buffer
+		if r.writesProviders() {
+			if err := render.EncodeHCLProviders(&prov, r.header, m.ResourceTypes); err != nil {
+				return nil, err
+			}
+		}
+		if dir == "" {
+			parts := make([]string, 0, len(m.Files)+1)
+			if prov.Len() > 0 {
+				parts = append(parts, prov.String())
+			}
+			for _, f := range m.Files {
+				parts = append(parts, string(f))
+			}
+			stdout.WriteString(strings.Join(parts, "\n"))
+			continue
+		}
+		for i, u := range units {
+			r.files[dir][u.name] = m.Files[i]
+		}
+		if prov.Len() > 0 {
+			name := r.providersFile()
+			if _, dup := r.files[dir][name]; dup {
+				return nil, fmt.Errorf("%s is both a rendered file and the required_providers file", filepath.Join(dir, name))
+			}
+			r.files[dir][name] = prov.Bytes()
+		}
+	}
+	return stdout.Bytes(), nil
 }
 
 // pruneStale removes, after flush, the files an earlier render with the
@@ -217,11 +324,18 @@ func (r *renderOutput) pruneStale(header string) ([]string, error) {
 
 // flush writes stdout output, or every directory's files atomically.
 func (r *renderOutput) flush(stdout, stderr io.Writer, what string) error {
+	var hclOut []byte
+	if r.format == "hcl" {
+		var err error
+		if hclOut, err = r.encodeModules(); err != nil {
+			return err
+		}
+	}
 	if r.dir == "" {
 		var b bytes.Buffer
 		switch r.format {
 		case "hcl":
-			b.WriteString(strings.Join(r.stanzas, "\n"))
+			b.Write(hclOut)
 		default:
 			if len(r.objs) == 0 {
 				return nil

@@ -153,6 +153,9 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 		return err
 	}
 	rout.enforced = enforced
+	if err := rout.hclFlags(o.hclProviders, o.hclStageLabel); err != nil {
+		return err
+	}
 	env := rollout.NewEnv(st, facts, 0)
 	stages := rollout.Stages(st, env)
 
@@ -305,6 +308,12 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	}
 	if len(nsFiles) == 0 && !o.rollout {
 		fmt.Fprintf(g.stderr, "%s: no namespace is staged or enforced yet: promote them first (calico-plan promote --namespace NS --to staged)\n", what)
+	}
+	if len(labels) > 0 && rout.hclStageLabelsOmitted() {
+		// Only the labels: Terraform removes the policies of a file that
+		// is gone, so the deletes of StageCommands are not needed.
+		cmds := render.StageCommands(prof, labels, enforced, "kubectl")[:len(labels)]
+		fmt.Fprintf(g.stderr, "stage labels: not in the Terraform output (--hcl-stage-labels none); label the namespaces with:\n  %s\n", strings.Join(cmds, "\n  "))
 	}
 	if len(labels) > 0 && o.output != "hcl" {
 		if o.out != "" {

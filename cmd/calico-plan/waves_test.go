@@ -179,6 +179,11 @@ func TestRolloutEndToEnd(t *testing.T) {
 	require.Contains(t, hclOut, `resource "kubernetes_labels" "stage_proxy"`)
 	_, diags := hclsyntax.ParseConfig([]byte(hclOut), "rollout.tf", hcl.InitialPos)
 	require.False(t, diags.HasErrors(), diags.Error())
+	require.Contains(t, hclOut, `ignore_labels = ["^egress\\.calico-plan/stage$"]`, "the hint for a repository that manages its namespaces")
+	noLabels, errs := rolloutCLIOK(t, cl("render", "--rollout", "-o", "hcl", "--hcl-stage-labels", "none")...)
+	require.NotContains(t, noLabels, "kubernetes_labels")
+	require.Contains(t, errs, "--hcl-stage-labels none")
+	require.Contains(t, errs, "kubectl label namespace proxy egress.calico-plan/stage=staged --overwrite")
 
 	jsonOut, _ := rolloutCLIOK(t, cl("render", "--rollout", "-o", "json")...)
 	var list struct {

@@ -58,6 +58,13 @@ type Terraform struct {
 	// SharedStack is the stack directory that gets the Tier and the observe
 	// policy in --layout stacks.
 	SharedStack string `yaml:"sharedStack"`
+	// RequiredProviders: whether render -o hcl --out writes a terraform
+	// block with required_providers: auto (a flat directory, not stacks),
+	// always, never.
+	RequiredProviders string `yaml:"requiredProviders"`
+	// StageLabels: how render -o hcl writes the stage labels:
+	// kubernetes_labels resources, or none (label with kubectl instead).
+	StageLabels string `yaml:"stageLabels"`
 }
 
 // StackDir returns the stack directory for a namespace.
@@ -434,6 +441,16 @@ func (p *Profile) Validate() error {
 	}
 	if !stackDirRE.MatchString(p.Terraform.SharedStack) {
 		bad("terraform.sharedStack: %q is not a relative directory name", p.Terraform.SharedStack)
+	}
+	switch p.Terraform.RequiredProviders {
+	case "auto", "always", "never":
+	default:
+		bad("terraform.requiredProviders: %q is not auto, always or never", p.Terraform.RequiredProviders)
+	}
+	switch p.Terraform.StageLabels {
+	case "kubernetes_labels", "none":
+	default:
+		bad("terraform.stageLabels: %q is not kubernetes_labels or none", p.Terraform.StageLabels)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
