@@ -77,6 +77,7 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 		newSnapshotCmd(g),
 		newCheckCmd(g),
 		newDiffCmd(g),
+		newGraphCmd(g),
 	)
 	return root
 }
