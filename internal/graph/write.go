@@ -72,8 +72,8 @@ func WriteMermaid(w io.Writer, g *Graph) error {
 }
 
 // mermaidText escapes text for a quoted Mermaid label: quotes, angle
-// brackets, ampersands, '#' (the entity marker) and line breaks become
-// entities, so a label cannot close its quotes or inject markup. keepBR
+// brackets, ampersands, '|', backticks and '#' (the entity marker) become
+// Mermaid's numeric entity codes (#34; ...) and line breaks spaces, so a label cannot close its quotes or inject markup. keepBR
 // keeps the one <br/> the writer itself put in.
 func mermaidText(s string, keepBR bool) string {
 	var parts []string
@@ -82,7 +82,7 @@ func mermaidText(s string, keepBR bool) string {
 	} else {
 		parts = []string{s}
 	}
-	r := strings.NewReplacer("#", "#35;", "\"", "#quot;", "<", "#lt;", ">", "#gt;", "&", "#amp;", "\n", " ", "\r", " ", "|", "#124;", "`", "#96;")
+	r := strings.NewReplacer("#", "#35;", "\"", "#34;", "<", "#60;", ">", "#62;", "&", "#38;", "\n", " ", "\r", " ", "|", "#124;", "`", "#96;")
 	for i, p := range parts {
 		parts[i] = r.Replace(p)
 	}
