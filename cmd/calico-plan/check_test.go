@@ -118,6 +118,6 @@ spec: {selector: "app in {'a'", types: [Egress]}
 	require.ErrorContains(t, err, "--flows is required")
 	_, _, err = run(t, "", "check", "--policies", pol, "--flows", "missing.log")
 	require.ErrorContains(t, err, `input "missing.log" does not exist`)
-	_, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows, "-o", "yaml")
-	require.ErrorContains(t, err, `unknown output format "yaml"`)
+	_, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows, "-o", "xml")
+	require.ErrorContains(t, err, `unknown output format "xml"`)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -14,15 +16,14 @@ type diffOpts struct {
 	against    []string
 	base       string
 	flavor     string
-	output     string
-	namespaces string
-	cluster    string
+	out        *outputFlag
+	cf         clusterFlags
 }
 
 func newDiffCmd(g *globals) *cobra.Command {
 	o := &diffOpts{}
 	cmd := &cobra.Command{
-		Use:   "diff (--against PATH... | --base GIT_REF) [--flavor calico|calico-staged|k8s] [-o text|md|json]",
+		Use:   "diff (--against PATH... | --base GIT_REF) [--flavor calico|calico-staged|k8s] [-o table|json|yaml|md]",
 		Short: "Show what a change to the allowlists does to egress, weighted by the traffic it affects",
 		Long: `diff compares egress policy by meaning, not text, and weighs every change by
 observed traffic.
@@ -61,14 +62,13 @@ rendered, a bad ref; the report is still printed when there is one).`,
 	f.StringArrayVar(&o.against, "against", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
 	f.StringVar(&o.base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
 	f.StringVar(&o.flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text, md (a pull-request comment) or json")
-	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml): exact namespaceSelector matching while weighting")
-	f.StringVar(&o.cluster, "cluster", "", "cluster snapshot (calico-plan snapshot), instead of --namespaces")
+	o.out = addOutputFlag(cmd, output.ReportFormats...)
+	o.cf.register(cmd)
 	return cmd
 }
 
 func runDiff(g *globals, o *diffOpts) error {
-	format, err := output.Parse(o.output, output.Text, output.MD, output.JSON)
+	format, err := o.out.format()
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func runDiff(g *globals, o *diffOpts) error {
 	if err != nil {
 		return err
 	}
-	nl, err := loadNamespaceLabels(o.cluster, o.namespaces)
+	nl, err := o.cf.namespaceLabels(context.Background())
 	if err != nil {
 		return err
 	}
@@ -99,6 +99,8 @@ func runDiff(g *globals, o *diffOpts) error {
 	switch format {
 	case output.JSON:
 		err = diff.WriteJSON(g.stdout, rep)
+	case output.YAML:
+		err = output.JSONToYAML(g.stdout, func(w io.Writer) error { return diff.WriteJSON(w, rep) })
 	case output.MD:
 		err = diff.WriteMarkdown(g.stdout, rep)
 	default:
