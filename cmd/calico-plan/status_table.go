@@ -43,9 +43,13 @@ func printStatusTable(g *globals, rep *statusReport) error {
 	for _, gp := range rep.Gaps {
 		fmt.Fprintln(w, output.Wrap(fmt.Sprintf("gap: %s to %s (%s: %s)", gp.From, gp.To, gp.Source, gp.Reason), output.Width, "  "))
 	}
+	for _, n := range rep.Namespaces {
+		if len(n.AddressGaps) > 0 && !n.Excluded {
+			fmt.Fprintln(w, output.Wrap(fmt.Sprintf("address gap: %s: %s without packet-log addresses", n.Name, strings.Join(n.AddressGaps, ", ")), output.Width, "  "))
+		}
+	}
 	if len(gaps) > 0 {
-		fmt.Fprintln(w, output.Wrap(fmt.Sprintf("address gaps: %s have public ports without packet-log addresses (they render as any public address; observe the LOG lines with --from kern.log --pods or --loki; details: -o wide)",
-			strings.Join(gaps, ", ")), output.Width, "  "))
+		fmt.Fprintln(w, output.Wrap("  (an address gap renders as any public address; observe the LOG lines with --from kern.log --pods, or --loki)", output.Width, "  "))
 	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintln(w, output.Wrap("warning: "+warn, output.Width, "  "))

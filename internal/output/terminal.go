@@ -166,3 +166,93 @@ func Wrap(s string, width int, indent string) string {
 	}
 	return b.String()
 }
+
+// WrapColumns fits the aligned text table into width columns by wrapping
+// the cells of cols (least important first; each keeps at least its
+// mins runes) onto continuation lines, at spaces and after commas. Nothing
+// is cut.
+func (t *Tab) WrapColumns(width int, cols, mins []int) {
+	widths := t.widths()
+	total := 0
+	for i, w := range widths {
+		total += w
+		if i < len(widths)-1 {
+			total += 2
+		}
+	}
+	limit := map[int]int{}
+	for i, c := range cols {
+		if total <= width || c < 0 || c >= len(widths) {
+			break
+		}
+		keep := max(widths[c]-(total-width), mins[i])
+		if keep < widths[c] {
+			total -= widths[c] - keep
+			limit[c] = keep
+		}
+	}
+	if len(limit) == 0 {
+		return
+	}
+	var rows [][]string
+	for _, r := range t.Rows {
+		lines := make([][]string, len(r))
+		n := 1
+		for i, c := range r {
+			if l, ok := limit[i]; ok {
+				lines[i] = wrapCell(c, l)
+			} else {
+				lines[i] = []string{c}
+			}
+			n = max(n, len(lines[i]))
+		}
+		for k := 0; k < n; k++ {
+			row := make([]string, len(r))
+			for i := range r {
+				if k < len(lines[i]) {
+					row[i] = lines[i][k]
+				}
+			}
+			rows = append(rows, row)
+		}
+	}
+	t.Rows = rows
+}
+
+func (t *Tab) widths() []int {
+	widths := make([]int, len(t.Headers))
+	measure := func(cells []string) {
+		for i, c := range cells {
+			if i < len(widths) && utf8.RuneCountInString(c) > widths[i] {
+				widths[i] = utf8.RuneCountInString(c)
+			}
+		}
+	}
+	measure(t.Headers)
+	for _, r := range t.Rows {
+		measure(r)
+	}
+	return widths
+}
+
+// wrapCell breaks s into lines of at most n runes, after spaces and commas
+// where it can, anywhere where it must.
+func wrapCell(s string, n int) []string {
+	var out []string
+	r := []rune(s)
+	for len(r) > n {
+		cut := -1
+		for i := n; i > 0; i-- {
+			if r[i-1] == ',' || r[i-1] == ' ' {
+				cut = i
+				break
+			}
+		}
+		if cut <= 0 {
+			cut = n
+		}
+		out = append(out, strings.TrimRight(string(r[:cut]), " "))
+		r = []rune(strings.TrimLeft(string(r[cut:]), " "))
+	}
+	return append(out, string(r))
+}
