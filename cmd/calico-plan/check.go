@@ -17,12 +17,12 @@ import (
 )
 
 type checkOpts struct {
-	policies   []string
-	flows      []string
-	cf         clusterFlags
-	out        *outputFlag
-	strict     bool
-	pods       []string
+	policies []string
+	flows    []string
+	cf       clusterFlags
+	out      *outputFlag
+	strict   bool
+	pods     []string
 }
 
 func newCheckCmd(g *globals) *cobra.Command {

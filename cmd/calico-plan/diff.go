@@ -13,11 +13,11 @@ import (
 )
 
 type diffOpts struct {
-	against    []string
-	base       string
-	flavor     string
-	out        *outputFlag
-	cf         clusterFlags
+	against []string
+	base    string
+	flavor  string
+	out     *outputFlag
+	cf      clusterFlags
 }
 
 func newDiffCmd(g *globals) *cobra.Command {
