@@ -62,6 +62,7 @@ rendered, a bad ref; the report is still printed when there is one).`,
 	f.StringArrayVar(&o.against, "against", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
 	f.StringVar(&o.base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
 	f.StringVar(&o.flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
+	completeWords(cmd, "flavor", "calico", "calico-staged", "k8s")
 	o.out = addOutputFlag(cmd, output.ReportFormats...)
 	o.cf.register(cmd)
 	return cmd

@@ -52,12 +52,16 @@ func addOutputFlag(cmd *cobra.Command, allowed ...output.Format) *outputFlag {
 		usage += " (wide: every column at full length)"
 	}
 	cmd.Flags().StringVarP(&o.value, "output", "o", o.value, usage)
+	outputFormats(cmd, names...)
+	return o
+}
+
+// outputFormats records the -o values of a command that parses -o itself
+// (render), for the consistency test and shell completion.
+func outputFormats(cmd *cobra.Command, names ...string) {
 	fl := cmd.Flags().Lookup("output")
 	fl.Annotations = map[string][]string{annotationFormats: names}
-	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return names, cobra.ShellCompDirectiveNoFileComp
-	})
-	return o
+	completeWords(cmd, "output", names...)
 }
 
 // format validates -o. "text", the old name of check's and diff's table,
@@ -161,13 +165,11 @@ func editDistance(a, b string) int {
 // dryRunFlag is --dry-run of the commands that change the store.
 type dryRunFlag struct{ on bool }
 
-func addDryRun(cmd *cobra.Command, usage string) *dryRunFlag {
-	d := &dryRunFlag{}
+func (d *dryRunFlag) register(cmd *cobra.Command, usage string) {
 	if usage == "" {
-		usage = "check and print what would change, and change nothing"
+		usage = "check and print what would change, and write nothing to the store"
 	}
 	cmd.Flags().BoolVar(&d.on, "dry-run", false, usage)
-	return d
 }
 
 // save saves the store, or with --dry-run says it did not.

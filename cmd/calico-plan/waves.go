@@ -116,6 +116,7 @@ observe command names the sources the store was observed from (--goldmane,
 	out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
 	cmd.Flags().IntVar(&perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
 	cmd.Flags().StringVar(&flavor, "flavor", "calico", "flavor enforced namespaces get: calico or k8s (k8s adds a note on the observe policy)")
+	completeWords(cmd, "flavor", "calico", "k8s")
 	cmd.Flags().StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
 	cf.register(cmd)
 	return cmd
