@@ -28,7 +28,7 @@ type checkOpts struct {
 func newCheckCmd(g *globals) *cobra.Command {
 	o := &checkOpts{}
 	cmd := &cobra.Command{
-		Use:   "check --policies PATH... --flows PATH... [--namespace-file FILE | --cluster FILE] [-o table|json|yaml|md]",
+		Use:   "check --policies PATH... --from PATH... [--namespace-file FILE | --cluster FILE] [-o table|json|yaml|md]",
 		Short: "Replay observed flows against a policy set: would it deny traffic you have?",
 		Long: `check is the what-if of a pull request. It loads a policy set (YAML or JSON
 manifests, or Terraform .tf files with kubectl_manifest, kubernetes_manifest or
@@ -68,9 +68,9 @@ through; with --strict also unknown verdicts); 1 error (unreadable input, or a
 policy file that does not parse or validate: the report for what loaded is
 still printed).`,
 		Example: `  calico-plan render --all --flavor calico --out policies/
-  calico-plan check --policies policies/ --flows flows.log.gz --namespace-file ns.yaml
-  calico-plan check --policies stacks/calico/ --policies policies/ --flows 'archive/*.log.gz' -o md > comment.md
-  calico-plan check --policies policies/ --flows flows.log -o json | jq '.summary'`,
+  calico-plan check --policies policies/ --from flows.log.gz --namespace-file ns.yaml
+  calico-plan check --policies stacks/calico/ --policies policies/ --from 'archive/*.log.gz' -o md > comment.md
+  calico-plan check --policies policies/ --from flows.log -o json | jq '.summary'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), g, o)
@@ -78,11 +78,12 @@ still printed).`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.policies, "policies", nil, "policy files or directories: *.yaml, *.yml, *.json, *.tf (repeatable)")
-	f.StringArrayVar(&o.flows, "flows", nil, "flow-log files, directories or globs, '-' for stdin (repeatable)")
+	f.StringArrayVar(&o.flows, "from", nil, "flow-log files, directories or globs, '-' for stdin (repeatable; as observe --from)")
+	deprecatedAlias(cmd, "from", "flows")
 	o.cf.register(cmd)
 	o.out = addOutputFlag(cmd, output.ReportFormats...)
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
-	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --flows are attributed to (repeatable): their exact addresses are judged")
+	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --from are attributed to (repeatable): their exact addresses are judged")
 	return cmd
 }
 
@@ -122,7 +123,7 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		return fmt.Errorf("--policies is required (policy files or directories)")
 	}
 	if len(o.flows) == 0 {
-		return fmt.Errorf("--flows is required (flow-log files, directories, globs or -)")
+		return fmt.Errorf("--from is required (flow-log files, directories, globs or -)")
 	}
 	prof, err := g.profile()
 	if err != nil {
