@@ -115,7 +115,7 @@ spec: {selector: "app in {'a'", types: [Egress]}
 	_, _, err = run(t, "", "check", "--flows", demoFlows)
 	require.ErrorContains(t, err, "--policies is required")
 	_, _, err = run(t, "", "check", "--policies", pol)
-	require.ErrorContains(t, err, "--flows is required")
+	require.ErrorContains(t, err, "--from is required")
 	_, _, err = run(t, "", "check", "--policies", pol, "--flows", "missing.log")
 	require.ErrorContains(t, err, `input "missing.log" does not exist`)
 	_, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows, "-o", "xml")
