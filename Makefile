@@ -60,7 +60,7 @@ e2e-terraform:
 # render staged policies for every namespace.
 demo: build
 	@rm -rf $(DEMO_OUT)
-	./$(BIN) observe --store $(DEMO_OUT)/allowlists --from testdata/demo/flows.log.gz --namespaces testdata/demo/namespaces.yaml
+	./$(BIN) observe --store $(DEMO_OUT)/allowlists --from testdata/demo/flows.log.gz --namespace-file testdata/demo/namespaces.yaml
 	./$(BIN) status --store $(DEMO_OUT)/allowlists --now 2026-11-27
 	./$(BIN) waves --store $(DEMO_OUT)/allowlists --cluster testdata/demo/cluster.yaml
 	./$(BIN) explain --store $(DEMO_OUT)/allowlists --namespace recruiter-responder
@@ -69,7 +69,7 @@ demo: build
 	@echo
 	@echo "Calico OSS: Goldmane flows carry no addresses; the observe policy's LOG lines do."
 	./$(BIN) generate --out $(DEMO_OUT)/oss-data --format goldmane --packet-log=false
-	./$(BIN) observe --store $(DEMO_OUT)/oss/allowlists --from $(DEMO_OUT)/oss-data/goldmane-flows.json.gz --from testdata/demo/kern.log.gz --pods testdata/demo/pods.json --namespaces testdata/demo/namespaces.yaml
+	./$(BIN) observe --store $(DEMO_OUT)/oss/allowlists --from $(DEMO_OUT)/oss-data/goldmane-flows.json.gz --from testdata/demo/kern.log.gz --pods testdata/demo/pods.json --namespace-file testdata/demo/namespaces.yaml
 	./$(BIN) explain --store $(DEMO_OUT)/oss/allowlists --namespace recruiter-responder
 	./$(BIN) render --store $(DEMO_OUT)/oss/allowlists --all --flavor calico-staged --out $(DEMO_OUT)/oss/policies/staged
 	@echo

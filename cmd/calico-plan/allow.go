@@ -14,7 +14,7 @@ func newAllowCmd(g *globals) *cobra.Command {
 	var ns, noEgress, removeNoEgress, reason string
 	var fromDenied, includeDenied, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "allow --namespace NS (--from-denied [--include-denied] | --no-egress CRONJOB --reason TEXT | --remove-no-egress CRONJOB)",
+		Use:   "allow -n NS... (--from-denied [--include-denied] | --no-egress CRONJOB --reason TEXT | --remove-no-egress CRONJOB) [--dry-run]",
 		Short: "Edit an allowlist after review: fold in would-deny flows, or declare a CronJob needs no egress",
 		Long: `allow makes the reviewed, explicit edits the rollout gates ask for. Each is
 written to the namespace's allowlist file, so the pull request shows it.
@@ -24,7 +24,8 @@ staged policy would deny, from the pending policy traces) into the egress
 allowlist, keeping their evidence; --include-denied also moves the denied
 entries (flows the dataplane denied). Review them first: 'calico-plan explain
 --namespace NS' lists them with flows, times and workloads. Then render and
-apply the staged policy again. --dry-run lists what would move. For a
+apply the staged policy again. --dry-run lists what would move (and with
+--no-egress or --remove-no-egress checks the edit), writing nothing. For a
 staged namespace the staged period restarts (the staged-days gate counts
 again), since the staged policy changed.
 
@@ -102,7 +103,7 @@ runs in the window (cronjob-window/NAME). A reason is required.
 					if err != nil {
 						return err
 					}
-					if err := st.Save(); err != nil {
+					if err := (&dryRunFlag{on: dryRun}).save(g, st); err != nil {
 						return err
 					}
 					verb := "declared"
@@ -114,7 +115,7 @@ runs in the window (cronjob-window/NAME). A reason is required.
 					if !n.RemoveNoEgress(removeNoEgress) {
 						return fmt.Errorf("%s: no no-egress declaration for %q", ns, removeNoEgress)
 					}
-					if err := st.Save(); err != nil {
+					if err := (&dryRunFlag{on: dryRun}).save(g, st); err != nil {
 						return err
 					}
 					fmt.Fprintf(g.stdout, "%s: removed the no-egress declaration for %s\n", ns, removeNoEgress)
@@ -124,10 +125,10 @@ runs in the window (cronjob-window/NAME). A reason is required.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ns, "namespace", "", "namespace whose allowlist to edit")
+	repeatNamespace(cmd, &ns, g, "namespace whose allowlist to edit")
 	f.BoolVar(&fromDenied, "from-denied", false, "move the wouldDeny entries into the egress allowlist, keeping their evidence")
 	f.BoolVar(&includeDenied, "include-denied", false, "with --from-denied: move the denied entries too")
-	f.BoolVar(&dryRun, "dry-run", false, "with --from-denied: list what would move, change nothing")
+	f.BoolVar(&dryRun, "dry-run", false, "write nothing to the store: with --from-denied list what would move")
 	f.StringVar(&noEgress, "no-egress", "", "declare that this CronJob needs no egress (needs --reason)")
 	f.StringVar(&removeNoEgress, "remove-no-egress", "", "withdraw a no-egress declaration")
 	f.StringVar(&reason, "reason", "", "why the CronJob needs no egress (recorded)")

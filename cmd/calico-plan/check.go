@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,19 +17,18 @@ import (
 )
 
 type checkOpts struct {
-	policies   []string
-	flows      []string
-	namespaces string
-	cluster    string
-	output     string
-	strict     bool
-	pods       []string
+	policies []string
+	flows    []string
+	cf       clusterFlags
+	out      *outputFlag
+	strict   bool
+	pods     []string
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
 	o := &checkOpts{}
 	cmd := &cobra.Command{
-		Use:   "check --policies PATH... --flows PATH... [--namespaces FILE] [-o text|json|md]",
+		Use:   "check --policies PATH... --from PATH... [--namespace-file FILE | --cluster FILE] [-o table|json|yaml|md]",
 		Short: "Replay observed flows against a policy set: would it deny traffic you have?",
 		Long: `check is the what-if of a pull request. It loads a policy set (YAML or JSON
 manifests, or Terraform .tf files with kubectl_manifest, kubernetes_manifest or
@@ -58,17 +58,19 @@ evaluated against the profile's DNS listeners when dns.assumeNetworkPort53IsDNS
 is true, and the report says so.
 
 Namespace labels (for namespaceSelectors such as tier in {...}) come from
---namespaces FILE ('kubectl get ns -o yaml'); namespaces not in it still carry
-their automatic name labels.
+--cluster FILE (a snapshot), --namespace-file FILE ('kubectl get ns -o yaml'),
+or a live cluster when --kubeconfig or --context is given (never implicitly,
+so CI runs are reproducible); namespaces not in them still carry their
+automatic name labels.
 
 Exit codes: 0 no problems; 3 problems (a would-deny flow or a probe that got
 through; with --strict also unknown verdicts); 1 error (unreadable input, or a
 policy file that does not parse or validate: the report for what loaded is
 still printed).`,
 		Example: `  calico-plan render --all --flavor calico --out policies/
-  calico-plan check --policies policies/ --flows flows.log.gz --namespaces ns.yaml
-  calico-plan check --policies stacks/calico/ --policies policies/ --flows 'archive/*.log.gz' -o md > comment.md
-  calico-plan check --policies policies/ --flows flows.log -o json | jq '.summary'`,
+  calico-plan check --policies policies/ --from flows.log.gz --namespace-file ns.yaml
+  calico-plan check --policies stacks/calico/ --policies policies/ --from 'archive/*.log.gz' -o md > comment.md
+  calico-plan check --policies policies/ --from flows.log -o json | jq '.summary'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), g, o)
@@ -76,19 +78,19 @@ still printed).`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.policies, "policies", nil, "policy files or directories: *.yaml, *.yml, *.json, *.tf (repeatable)")
-	f.StringArrayVar(&o.flows, "flows", nil, "flow-log files, directories or globs, '-' for stdin (repeatable)")
-	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml) with the namespaces' labels")
-	f.StringVar(&o.cluster, "cluster", "", "cluster snapshot (calico-plan snapshot) with the namespaces' labels, instead of --namespaces")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or md (a pull-request comment)")
+	f.StringArrayVar(&o.flows, "from", nil, "flow-log files, directories or globs, '-' for stdin (repeatable; as observe --from)")
+	deprecatedAlias(cmd, "from", "flows")
+	o.cf.register(cmd)
+	o.out = addOutputFlag(cmd, output.ReportFormats...)
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
-	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --flows are attributed to (repeatable): their exact addresses are judged")
+	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --from are attributed to (repeatable): their exact addresses are judged")
 	return cmd
 }
 
 // checkNamespaceLabels returns the namespace labels for check, from a
 // --cluster snapshot or a --namespaces list.
-func checkNamespaceLabels(o *checkOpts) (cluster.NamespaceLabels, error) {
-	return loadNamespaceLabels(o.cluster, o.namespaces)
+func checkNamespaceLabels(ctx context.Context, o *checkOpts) (cluster.NamespaceLabels, error) {
+	return o.cf.namespaceLabels(ctx)
 }
 
 // loadNamespaceLabels reads namespace labels from a cluster snapshot or a
@@ -96,7 +98,7 @@ func checkNamespaceLabels(o *checkOpts) (cluster.NamespaceLabels, error) {
 func loadNamespaceLabels(snapshot, namespaces string) (cluster.NamespaceLabels, error) {
 	switch {
 	case snapshot != "" && namespaces != "":
-		return nil, fmt.Errorf("give --cluster FILE or --namespaces FILE, not both")
+		return nil, fmt.Errorf("give --cluster FILE or --namespace-file FILE, not both")
 	case snapshot != "":
 		f, err := cluster.LoadSnapshot(snapshot)
 		if err != nil {
@@ -113,7 +115,7 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	format, err := output.Parse(o.output, output.Text, output.JSON, output.MD)
+	format, err := o.out.format()
 	if err != nil {
 		return err
 	}
@@ -121,13 +123,13 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		return fmt.Errorf("--policies is required (policy files or directories)")
 	}
 	if len(o.flows) == 0 {
-		return fmt.Errorf("--flows is required (flow-log files, directories, globs or -)")
+		return fmt.Errorf("--from is required (flow-log files, directories, globs or -)")
 	}
 	prof, err := g.profile()
 	if err != nil {
 		return err
 	}
-	nl, err := checkNamespaceLabels(o)
+	nl, err := checkNamespaceLabels(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -149,13 +151,15 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	}
 	pf := policyfile.Load(o.policies, nil)
 	rep, err := check.Run(ctx, pf, inputs, check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin,
-		KeepFlows: format == output.JSON, Packets: packets})
+		KeepFlows: format == output.JSON || format == output.YAML, Packets: packets})
 	if err != nil {
 		return err
 	}
 	switch format {
 	case output.JSON:
 		err = check.WriteJSON(g.stdout, rep)
+	case output.YAML:
+		err = output.JSONToYAML(g.stdout, func(w io.Writer) error { return check.WriteJSON(w, rep) })
 	case output.MD:
 		err = check.WriteMarkdown(g.stdout, rep)
 	default:
@@ -164,7 +168,7 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	if err != nil {
 		return err
 	}
-	if rep.Decode.Bad > 0 && format != output.Text {
+	if rep.Decode.Bad > 0 && format != output.Table {
 		fmt.Fprintf(g.stderr, "warning: %d bad flow records skipped\n", rep.Decode.Bad)
 	}
 	switch rep.Summary.ExitCode {

@@ -115,9 +115,9 @@ spec: {selector: "app in {'a'", types: [Egress]}
 	_, _, err = run(t, "", "check", "--flows", demoFlows)
 	require.ErrorContains(t, err, "--policies is required")
 	_, _, err = run(t, "", "check", "--policies", pol)
-	require.ErrorContains(t, err, "--flows is required")
+	require.ErrorContains(t, err, "--from is required")
 	_, _, err = run(t, "", "check", "--policies", pol, "--flows", "missing.log")
 	require.ErrorContains(t, err, `input "missing.log" does not exist`)
-	_, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows, "-o", "yaml")
-	require.ErrorContains(t, err, `unknown output format "yaml"`)
+	_, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows, "-o", "xml")
+	require.ErrorContains(t, err, `unknown output format "xml"`)
 }

@@ -28,7 +28,8 @@ Cluster facts (namespace labels for tiers, CronJobs for the gates, nodes,
 existing policies) come from, in this order:
   --cluster FILE     a snapshot written by 'calico-plan snapshot' (CI without
                      cluster access works from a committed one)
-  --namespaces FILE  'kubectl get ns -o yaml' output: tiers only; CronJob gates
+  --namespace-file FILE
+                     'kubectl get ns -o yaml' output: tiers only; CronJob gates
                      then count as unmet ("no CronJob facts")
   a live cluster     --kubeconfig/--context, KUBECONFIG, ~/.kube/config or the
                      in-cluster service account (read-only: list namespaces,
@@ -38,8 +39,30 @@ existing policies) come from, in this order:
 func (c *clusterFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&c.cluster, "cluster", "", "cluster snapshot file (from 'calico-plan snapshot') instead of a live cluster")
-	f.StringVar(&c.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml) when only tiers are needed")
+	f.StringVar(&c.namespaces, "namespace-file", "", "Namespace list (kubectl get ns -o yaml) when only tiers are needed")
+	deprecatedAlias(cmd, "namespace-file", "namespaces")
 	c.registerLive(cmd)
+}
+
+// namespaceLabels returns the namespaces' labels for the commands that
+// only need those (check, diff): from --cluster or --namespace-file, or
+// from a live cluster only when --kubeconfig or --context is given, so
+// that a CI run never depends on whichever kubeconfig the machine has.
+func (c *clusterFlags) namespaceLabels(ctx context.Context) (cluster.NamespaceLabels, error) {
+	if c.cluster != "" || c.namespaces != "" {
+		return loadNamespaceLabels(c.cluster, c.namespaces)
+	}
+	if c.kubeconfig == "" && c.context == "" {
+		return nil, nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	f, err := c.readLive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return f.NamespaceLabels(), nil
 }
 
 func (c *clusterFlags) registerLive(cmd *cobra.Command) {
@@ -51,7 +74,7 @@ func (c *clusterFlags) registerLive(cmd *cobra.Command) {
 // String renders the flags given, for commands printed as next steps.
 func (c *clusterFlags) String() string {
 	s := ""
-	for _, f := range [][2]string{{"--cluster", c.cluster}, {"--namespaces", c.namespaces}, {"--kubeconfig", c.kubeconfig}, {"--context", c.context}} {
+	for _, f := range [][2]string{{"--cluster", c.cluster}, {"--namespace-file", c.namespaces}, {"--kubeconfig", c.kubeconfig}, {"--context", c.context}} {
 		if f[1] != "" {
 			s += " " + f[0] + " " + f[1]
 		}
@@ -101,7 +124,7 @@ func (c *clusterFlags) load(ctx context.Context, g *globals) (*cluster.Facts, er
 	var err error
 	switch {
 	case c.cluster != "" && c.namespaces != "":
-		return nil, fmt.Errorf("give --cluster FILE or --namespaces FILE, not both (a snapshot already has the namespaces)")
+		return nil, fmt.Errorf("give --cluster FILE or --namespace-file FILE, not both (a snapshot already has the namespaces)")
 	case c.cluster != "":
 		f, err = cluster.LoadSnapshot(c.cluster)
 	case c.namespaces != "":
@@ -112,7 +135,7 @@ func (c *clusterFlags) load(ctx context.Context, g *globals) (*cluster.Facts, er
 	case c.liveAvailable():
 		f, err = c.readLive(ctx)
 	default:
-		fmt.Fprintln(g.stderr, "note: no cluster facts (no --cluster, --namespaces or kubeconfig): tiers come from the store and CronJob gates count as unmet")
+		fmt.Fprintln(g.stderr, "note: no cluster facts (no --cluster, --namespace-file or kubeconfig): tiers come from the store and CronJob gates count as unmet")
 		return nil, nil
 	}
 	if err != nil {

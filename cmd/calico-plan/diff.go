@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -11,23 +13,22 @@ import (
 )
 
 type diffOpts struct {
-	against    []string
-	base       string
-	flavor     string
-	output     string
-	namespaces string
-	cluster    string
+	against []string
+	base    string
+	flavor  string
+	out     *outputFlag
+	cf      clusterFlags
 }
 
 func newDiffCmd(g *globals) *cobra.Command {
 	o := &diffOpts{}
 	cmd := &cobra.Command{
-		Use:   "diff (--against PATH... | --base GIT_REF) [--flavor calico|calico-staged|k8s] [-o text|md|json]",
+		Use:   "diff (--policies PATH... | --base GIT_REF) [--flavor calico|calico-staged|k8s] [-o table|json|yaml|md]",
 		Short: "Show what a change to the allowlists does to egress, weighted by the traffic it affects",
 		Long: `diff compares egress policy by meaning, not text, and weighs every change by
 observed traffic.
 
-  --against PATH...  the policies rendered from the store now (every namespace,
+  --policies PATH... the policies rendered from the store now (every namespace,
                      Stable or not, with --flavor; the profile's excluded
                      namespaces only when the files have a policy for them)
                      against the committed policy files: YAML, JSON or Terraform
@@ -44,36 +45,37 @@ and "b == \"y\" && a == \"x\"") are no change, and a narrowed rule shows as the
 part it no longer allows. Each removal is weighted by the allowlist entries whose
 traffic it carried and that nothing else allows any more ("- TCP/5432 to dbaas
 {cnpg.io/cluster=pg-cluster}: 412 flows, last seen 2026-11-27 — this change would
-cut them"); each addition by the entries that justify it. With --against the
+cut them"); each addition by the entries that justify it. With --policies the
 store now weighs both; with --base, removals are weighed by both stores.
 
 Exit codes, as 'terraform plan -detailed-exitcode': 0 no changes, 2 changes,
 1 error (a committed file that does not parse, a namespace that cannot be
 rendered, a bad ref; the report is still printed when there is one).`,
-		Example: `  calico-plan diff --against policies/
-  calico-plan diff --against stacks/calico/egress.tf --flavor calico -o md > comment.md
+		Example: `  calico-plan diff --policies policies/
+  calico-plan diff --policies stacks/calico/egress.tf --flavor calico -o md > comment.md
   calico-plan diff --base origin/main -o md
   calico-plan diff --base HEAD~1 -o json | jq '.summary'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDiff(g, o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.against, "against", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	f.StringArrayVar(&o.against, "policies", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	deprecatedAlias(cmd, "policies", "against")
 	f.StringVar(&o.base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
 	f.StringVar(&o.flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text, md (a pull-request comment) or json")
-	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml): exact namespaceSelector matching while weighting")
-	f.StringVar(&o.cluster, "cluster", "", "cluster snapshot (calico-plan snapshot), instead of --namespaces")
+	completeWords(cmd, "flavor", "calico", "calico-staged", "k8s")
+	o.out = addOutputFlag(cmd, output.ReportFormats...)
+	o.cf.register(cmd)
 	return cmd
 }
 
 func runDiff(g *globals, o *diffOpts) error {
-	format, err := output.Parse(o.output, output.Text, output.MD, output.JSON)
+	format, err := o.out.format()
 	if err != nil {
 		return err
 	}
 	if (len(o.against) > 0) == (o.base != "") {
-		return fmt.Errorf("give --against PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
+		return fmt.Errorf("give --policies PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
 	}
 	fl, err := render.ParseFlavor(o.flavor)
 	if err != nil {
@@ -83,7 +85,7 @@ func runDiff(g *globals, o *diffOpts) error {
 	if err != nil {
 		return err
 	}
-	nl, err := loadNamespaceLabels(o.cluster, o.namespaces)
+	nl, err := o.cf.namespaceLabels(context.Background())
 	if err != nil {
 		return err
 	}
@@ -99,6 +101,8 @@ func runDiff(g *globals, o *diffOpts) error {
 	switch format {
 	case output.JSON:
 		err = diff.WriteJSON(g.stdout, rep)
+	case output.YAML:
+		err = output.JSONToYAML(g.stdout, func(w io.Writer) error { return diff.WriteJSON(w, rep) })
 	case output.MD:
 		err = diff.WriteMarkdown(g.stdout, rep)
 	default:

@@ -40,7 +40,7 @@ func TestDiffCommandAgainstFiles(t *testing.T) {
 	require.Equal(t, exitError, exitCodeOf(err), "servarr cannot be rendered as a Kubernetes policy")
 
 	_, _, err = run(t, "", "diff", "--store", store)
-	require.ErrorContains(t, err, "give --against PATH")
+	require.ErrorContains(t, err, "give --policies PATH")
 	_, _, err = run(t, "", "diff", "--store", store, "--against", pol, "--base", "HEAD")
 	require.ErrorContains(t, err, "not both")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -14,10 +15,11 @@ import (
 )
 
 func newExplainCmd(g *globals) *cobra.Command {
-	var ns, flavor, out string
+	var ns, flavor string
+	var out *outputFlag
 	cf := &clusterFlags{}
 	cmd := &cobra.Command{
-		Use:   "explain --namespace NS [--flavor calico] [-o table|json|md]",
+		Use:   "explain -n NS... [--flavor calico] [-o table|wide|json|yaml|md]",
 		Short: "Show every rule of a namespace's policy with the evidence behind it",
 		Long: `explain renders a namespace's policy and lists each egress rule with the
 traffic that justifies it: flows, bytes, first and last seen, the days it was
@@ -29,12 +31,19 @@ special ranges). Use it to review an allowlist before promoting it.
 
 Cluster facts (--cluster FILE, --kubeconfig, --context) are read only when
 given: they let network sets without labels render as their CIDRs, and hosts
-as their node addresses.`,
+as their node addresses.
+
+The table fits 100 columns: last-seen times are relative to the newest
+observed flow, workloads are left out and long peers and notes are cut.
+-o wide shows every column at full length (first and last seen, workloads);
+-o json and yaml carry everything. With several -n, each namespace is
+explained in turn (one JSON or YAML document each).`,
 		Example: `  calico-plan explain --namespace recruiter-responder
-  calico-plan explain --namespace n8n -o md > n8n-review.md`,
+  calico-plan explain -n n8n -n proxy -o md > review.md
+  calico-plan explain -n servarr -o wide`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(out, output.Table, output.JSON, output.MD)
+			f, err := out.format()
 			if err != nil {
 				return err
 			}
@@ -51,7 +60,7 @@ as their node addresses.`,
 			}
 			n := st.Namespace(ns)
 			if n == nil {
-				return fmt.Errorf("namespace %q is not in the store %s", ns, st.Dir)
+				return unknownNamespace(st, ns, "is not in the store")
 			}
 			var rf *render.Facts
 			if *cf != (clusterFlags{}) {
@@ -65,15 +74,21 @@ as their node addresses.`,
 			if err != nil {
 				return err
 			}
-			if f == output.JSON {
+			switch f {
+			case output.JSON:
 				return output.WriteJSON(g.stdout, ex)
+			case output.YAML:
+				return output.JSONToYAML(g.stdout, func(w io.Writer) error { return output.WriteJSON(w, ex) })
+			case output.Table:
+				return printExplainTable(g, ex)
 			}
 			return printExplain(g, ex, f)
 		},
 	}
-	cmd.Flags().StringVar(&ns, "namespace", "", "namespace to explain")
+	repeatNamespace(cmd, &ns, g, "namespace to explain")
 	cmd.Flags().StringVar(&flavor, "flavor", "calico", "policy flavor whose rules are explained: calico, calico-staged or k8s")
-	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json or md")
+	completeWords(cmd, "flavor", "calico", "calico-staged", "k8s")
+	out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
 	cf.register(cmd)
 	return cmd
 }
@@ -108,6 +123,8 @@ type explainReport struct {
 	// has any (or has public egress that could use it).
 	PacketLogs string   `json:"packetLogs,omitempty"`
 	Warnings   []string `json:"warnings,omitempty"`
+	// at is the newest observed flow (the table's times are relative to it).
+	at allowlist.Time
 }
 
 // packetLogSemantics is what explain says about packet-log evidence.
@@ -141,7 +158,7 @@ func buildExplain(st *allowlist.Store, n *allowlist.Namespace, fl render.Flavor,
 	}
 	ex := &explainReport{Namespace: n.Namespace, Tier: n.Tier, Stage: n.Rollout.Stage, Policy: pol.Name, Flavor: string(fl),
 		Assessment: allowlist.Assess(n, st.Meta.Observation.To, prof.Stability), Denied: n.Denied, WouldDeny: n.WouldDeny,
-		Warnings: pol.Warnings}
+		Warnings: pol.Warnings, at: st.Meta.Observation.To}
 	for _, u := range pol.Unrenderable {
 		e := n.Egress[u.Entry]
 		ex.NotRendered = append(ex.NotRendered, notRendered{Unrenderable: u, Evidence: e.Total(), Workloads: e.Workloads})

@@ -20,7 +20,7 @@ const (
 
 func newGraphCmd(g *globals) *cobra.Command {
 	var namespaces, tiers []string
-	var out string
+	var out *outputFlag
 	var denied, wouldDeny bool
 	cmd := &cobra.Command{
 		Use:   "graph [-n NS]... [--tier T]... [-o mermaid|md|dot|json]",
@@ -46,7 +46,7 @@ Without -n or --tier, every namespace of the store is drawn.`,
   calico-plan graph -o dot | dot -Tsvg > egress.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(out, formatMermaid, output.MD, formatDot, output.JSON)
+			f, err := out.format()
 			if err != nil {
 				return err
 			}
@@ -77,8 +77,9 @@ Without -n or --tier, every namespace of the store is drawn.`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&namespaces, "namespace", "n", nil, "namespace to draw (repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(g))
 	fl.StringArrayVar(&tiers, "tier", nil, "draw every namespace of this tier (repeatable)")
-	fl.StringVarP(&out, "output", "o", string(formatMermaid), "output format: mermaid, md, dot or json")
+	out = addOutputFlag(cmd, formatMermaid, output.MD, formatDot, output.JSON)
 	fl.BoolVar(&denied, "denied", true, "draw denied egress (dashed red)")
 	fl.BoolVar(&wouldDeny, "would-deny", true, "draw would-deny egress (dashed orange)")
 	return cmd
@@ -94,7 +95,7 @@ func selectNamespaces(st *allowlist.Store, names, tiers []string) ([]*allowlist.
 	}
 	for _, n := range names {
 		if st.Namespace(n) == nil {
-			return nil, fmt.Errorf("namespace %q is not in the store %s (observed namespaces: %s)", n, st.Dir, strings.Join(st.Names(), ", "))
+			return nil, unknownNamespace(st, n, "is not in the store")
 		}
 	}
 	var known []string

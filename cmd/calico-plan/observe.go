@@ -17,6 +17,7 @@ import (
 type observeOpts struct {
 	from       []string
 	namespaces string
+	snapshot   string
 	strict     bool
 	workers    int
 	es         *esFlags
@@ -28,7 +29,7 @@ type observeOpts struct {
 func newObserveCmd(g *globals) *cobra.Command {
 	o := &observeOpts{}
 	cmd := &cobra.Command{
-		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube | --loki URL) [--pods FILE] [--namespaces FILE]",
+		Use:   "observe (--from PATH... | --es URL | --goldmane HOST:PORT | --goldmane-kube | --loki URL) [--pods FILE] [--namespace-file FILE | --cluster FILE]",
 		Short: "Read flow logs into the allowlist store",
 		Long: `observe reads Calico flow logs and merges each namespace's egress into the
 allowlist store (--store, default ./allowlists): one YAML file per namespace
@@ -67,10 +68,11 @@ observe is the only command that creates a store, and only once a read
 succeeded: a source that cannot be reached leaves nothing behind. A store
 whose _store.yaml is missing or damaged is refused (restore it from git).
 
---namespaces takes 'kubectl get ns -o yaml' output (a NamespaceList or
-Namespace documents) to learn each namespace's tier from its label.`,
+--namespace-file takes 'kubectl get ns -o yaml' output (a NamespaceList or
+Namespace documents), --cluster a snapshot ('calico-plan snapshot'), to learn
+each namespace's tier from its label.`,
 		Example: `  # a day of Calico Enterprise flow logs, rotated files included
-  calico-plan observe --from /var/log/calico/flowlogs/ --namespaces ns.yaml
+  calico-plan observe --from /var/log/calico/flowlogs/ --namespace-file ns.yaml
 
   # a saved Elasticsearch search and a Goldmane capture
   calico-plan observe --from search.json --from goldmane-flows.json
@@ -82,7 +84,9 @@ Namespace documents) to learn each namespace's tier from its label.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.from, "from", nil, "flow-log file, directory, glob or '-' (repeatable)")
-	f.StringVar(&o.namespaces, "namespaces", "", "Namespace list (kubectl get ns -o yaml) to assign tiers from labels")
+	f.StringVar(&o.namespaces, "namespace-file", "", "Namespace list (kubectl get ns -o yaml) to assign tiers from labels")
+	deprecatedAlias(cmd, "namespace-file", "namespaces")
+	f.StringVar(&o.snapshot, "cluster", "", "cluster snapshot (from 'calico-plan snapshot') to assign tiers from its namespaces' labels")
 	f.BoolVar(&o.strict, "strict", false, "fail on the first bad record instead of skipping it")
 	f.IntVar(&o.workers, "workers", 0, "decoding goroutines per input (default: number of CPUs)")
 	f.String("since", "", "first observe of a time-based source: read the last DURATION (e.g. 60m, 7d; Elasticsearch default 7d, Goldmane default all it retains)")
@@ -99,9 +103,9 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 		return fmt.Errorf("nothing to observe: give --from PATH (a file, directory, glob or '-'), --es URL (Calico Enterprise), --goldmane HOST:PORT / --goldmane-kube (Calico OSS 3.30+) or --loki URL (packet-log lines)")
 	}
 	var nsLabels cluster.NamespaceLabels
-	if o.namespaces != "" {
+	if o.namespaces != "" || o.snapshot != "" {
 		var err error
-		if nsLabels, err = cluster.LoadNamespacesFile(o.namespaces); err != nil {
+		if nsLabels, err = loadNamespaceLabels(o.snapshot, o.namespaces); err != nil {
 			return err
 		}
 	}

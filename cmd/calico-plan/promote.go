@@ -21,8 +21,9 @@ type stageChangeOpts struct {
 func newPromoteCmd(g *globals) *cobra.Command {
 	o := &stageChangeOpts{}
 	cf := &clusterFlags{}
+	dry := &dryRunFlag{}
 	cmd := &cobra.Command{
-		Use:   "promote --namespace NS --to staged|enforced [--reason TEXT] [--force] [--by NAME]",
+		Use:   "promote -n NS... --to staged|enforced [--reason TEXT] [--force] [--by NAME] [--dry-run]",
 		Short: "Move a namespace to staged or enforced once its gates pass",
 		Long: `promote moves a namespace forward in the rollout and records it in the
 namespace's allowlist file (rollout: stage, since, reason, by, history):
@@ -47,7 +48,9 @@ only --force allows.
 
 --force promotes despite unmet gates; it needs --reason, and the unmet gates
 are recorded with it in the history. Gates are judged at the newest observed
-flow; the promotion is stamped with the wall clock, or --now.
+flow; the promotion is stamped with the wall clock, or --at. --dry-run judges
+the gates and prints the result without writing the store. With several -n,
+each namespace is promoted in turn; the first refusal stops.
 
 promote only changes the store (commit it). Then render and apply the policy
 ('calico-plan render --wave N' or 'render --rollout') and the namespace's stage
@@ -88,7 +91,7 @@ label, which takes it out of the observe policy.` + clusterFlagsHelp,
 				if err != nil {
 					return err
 				}
-				if err := st.Save(); err != nil {
+				if err := dry.save(g, st); err != nil {
 					return err
 				}
 				printGates(g.stdout, c)
@@ -108,20 +111,24 @@ label, which takes it out of the observe policy.` + clusterFlagsHelp,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.namespace, "namespace", "", "namespace to promote")
+	repeatNamespace(cmd, &o.namespace, g, "namespace to promote")
 	f.StringVar(&o.to, "to", "", "stage to promote to: staged or enforced")
 	f.StringVar(&o.reason, "reason", "", "why (recorded in the history; required with --force)")
 	f.BoolVar(&o.force, "force", false, "promote despite unmet gates (recorded with them)")
 	f.StringVar(&o.by, "by", byName(), "who promotes (recorded; default: $USER)")
-	f.StringVar(&o.now, "now", "", "stamp the promotion with this time (RFC 3339 or YYYY-MM-DD) instead of the wall clock")
+	f.StringVar(&o.now, "at", "", "stamp the promotion with this time (RFC 3339 or YYYY-MM-DD) instead of the wall clock")
+	deprecatedAlias(cmd, "at", "now")
+	completeWords(cmd, "to", allowlist.StageStaged, allowlist.StageEnforced)
+	dry.register(cmd, "")
 	cf.register(cmd)
 	return cmd
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	o := &stageChangeOpts{}
+	dry := &dryRunFlag{}
 	cmd := &cobra.Command{
-		Use:   "rollback --namespace NS [--to observe|staged|excluded] [--reason TEXT] [--by NAME]",
+		Use:   "rollback -n NS... [--to observe|staged|excluded] [--reason TEXT] [--by NAME] [--dry-run]",
 		Short: "Move a namespace back to staged or observe (no gates)",
 		Long: `rollback moves a namespace back in the rollout and records it in the
 history; no gates apply. Without --to it goes one stage back (enforced →
@@ -154,7 +161,7 @@ namespace's stage label, which puts it back under the observe policy.`,
 				if err := rollout.Rollback(n, o.to, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by}); err != nil {
 					return err
 				}
-				if err := st.Save(); err != nil {
+				if err := dry.save(g, st); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.stdout, "rolled back %s: %s → %s at %s\n", n.Namespace, from, n.Rollout.Stage, n.Rollout.Since)
@@ -164,11 +171,14 @@ namespace's stage label, which puts it back under the observe policy.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.namespace, "namespace", "", "namespace to roll back")
+	repeatNamespace(cmd, &o.namespace, g, "namespace to roll back")
 	f.StringVar(&o.to, "to", "", "stage to go back to: observe, staged or excluded (default: one stage back)")
 	f.StringVar(&o.reason, "reason", "", "why (recorded in the history)")
 	f.StringVar(&o.by, "by", byName(), "who rolls back (recorded; default: $USER)")
-	f.StringVar(&o.now, "now", "", "stamp the change with this time (RFC 3339 or YYYY-MM-DD) instead of the wall clock")
+	f.StringVar(&o.now, "at", "", "stamp the change with this time (RFC 3339 or YYYY-MM-DD) instead of the wall clock")
+	deprecatedAlias(cmd, "at", "now")
+	completeWords(cmd, "to", allowlist.StageObserve, allowlist.StageStaged, allowlist.StageExcluded)
+	dry.register(cmd, "")
 	return cmd
 }
 
@@ -183,7 +193,7 @@ func withStoreNamespace(g *globals, ns string, fn func(*allowlist.Store, *allowl
 	st := w.st
 	n := st.Namespace(ns)
 	if n == nil {
-		return fmt.Errorf("namespace %q has no allowlist in the store %s: observe it first (calico-plan observe --from FLOWS)", ns, st.Dir)
+		return fmt.Errorf("%w; a namespace gets one when observe sees its flows", unknownNamespace(st, ns, "has no allowlist in the store"))
 	}
 	return fn(st, n)
 }

@@ -133,10 +133,13 @@ apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.namespaces, "namespace", nil, "namespace to render (repeatable)")
+	f.StringArrayVarP(&o.namespaces, "namespace", "n", nil, "namespace to render (repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(g))
 	f.BoolVar(&o.all, "all", false, "render every namespace in the store (excluded ones skipped)")
 	f.StringVar(&o.flavor, "flavor", "calico", "policy flavor: calico, calico-staged or k8s")
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json or hcl (Terraform)")
+	outputFormats(cmd, "yaml", "json", "hcl")
+	completeWords(cmd, "flavor", "calico", "calico-staged", "k8s")
 	f.StringVar(&o.layout, "layout", "flat", "with --out: flat (one file per namespace) or stacks (DIR/<stack>/egress_allowlist.tf per namespace; stack names from the profile's terraform.stackDirs)")
 	f.StringVar(&o.hclResource, "hcl-resource", "", "Terraform resource for Calico objects with -o hcl: kubectl_manifest (yaml_body = yamlencode({...})) or kubernetes_manifest (default: the profile's terraform.resource)")
 	f.StringVar(&o.hclProviders, "hcl-required-providers", "", "with -o hcl: write _providers.tf (terraform { required_providers }) so --out DIR is a root module terraform init sets up: auto (flat --out, not stacks), always (every stack too, or on stdout), never (default: the profile's terraform.requiredProviders)")
@@ -184,7 +187,7 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 		for _, name := range o.namespaces {
 			n := st.Namespace(name)
 			if n == nil {
-				return fmt.Errorf("namespace %q is not in the store %s (observed namespaces: %s)", name, st.Dir, strings.Join(st.Names(), ", "))
+				return unknownNamespace(st, name, "is not in the store")
 			}
 			targets = append(targets, n)
 		}

@@ -79,7 +79,18 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 		newDiffCmd(g),
 		newGraphCmd(g),
 	)
+	acceptDays(root)
+	flagOutput(root, g.stderr)
 	return root
+}
+
+// flagOutput sends pflag's messages (deprecated flags) to stderr; cobra
+// would keep them in a buffer nobody reads.
+func flagOutput(cmd *cobra.Command, w io.Writer) {
+	cmd.Flags().SetOutput(w)
+	for _, c := range cmd.Commands() {
+		flagOutput(c, w)
+	}
 }
 
 func (g *globals) profile() (*config.Profile, error) { return config.Load(g.configPath) }

@@ -89,7 +89,7 @@ func TestClusterFactsLoadingOrder(t *testing.T) {
 
 	// --cluster wins and is exclusive with --namespaces.
 	_, _, err := rolloutCLI(t, "waves", "--store", store, "--cluster", snap, "--namespaces", nsFile)
-	require.ErrorContains(t, err, "give --cluster FILE or --namespaces FILE, not both")
+	require.ErrorContains(t, err, "give --cluster FILE or --namespace-file FILE, not both")
 	out, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap, "--kubeconfig", "/dev/null")
 	require.Contains(t, out, "cluster facts: snapshot "+snap)
 	require.Zero(t, *calls, "a snapshot means no cluster access")
@@ -107,7 +107,7 @@ func TestClusterFactsLoadingOrder(t *testing.T) {
 
 	// Nothing: a note, tiers from the store (unassigned in this store).
 	out, errs = rolloutCLIOK(t, "waves", "--store", store)
-	require.Contains(t, errs, "note: no cluster facts (no --cluster, --namespaces or kubeconfig)")
+	require.Contains(t, errs, "note: no cluster facts (no --cluster, --namespace-file or kubeconfig)")
 	require.Contains(t, out, "cluster facts: none")
 	require.Equal(t, 1, *calls)
 }

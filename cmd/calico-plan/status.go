@@ -13,9 +13,10 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var out, now string
+	var now string
+	var out *outputFlag
 	cmd := &cobra.Command{
-		Use:   "status [-o table|json|yaml|md]",
+		Use:   "status [-o table|wide|json|yaml|md]",
 		Short: "Show each namespace's observation window, stability and rollout stage",
 		Long: `status summarizes the store: the observed window, the sources ingested, and for
 each namespace its tier, rollout stage, stability state and entry counts.
@@ -30,13 +31,18 @@ States (judged against the newest observed flow, or --now, never the wall clock)
 
 An observation gap (for example Goldmane data lost while no collector ran)
 restarts both clocks. status warns when the newest observation is older than
-the profile's stability.staleAfter (default 24h) compared with the wall clock.`,
+the profile's stability.staleAfter (default 24h) compared with the wall clock.
+
+The table fits 100 columns: times are relative to the judging time, and NEXT
+is the next step for the namespace (wait, promote, explain, done). It ends
+with a summary line. -o wide adds every column at full length (stable at,
+last flow, would-deny entries); -o json and yaml carry everything.`,
 		Example: `  calico-plan status
   calico-plan status -o json | jq '.namespaces[] | select(.state == "Stable") | .name'
   calico-plan status --now 2026-11-27`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(out, output.Table, output.JSON, output.YAML, output.MD)
+			f, err := out.format()
 			if err != nil {
 				return err
 			}
@@ -58,7 +64,7 @@ the profile's stability.staleAfter (default 24h) compared with the wall clock.`,
 			return printStatus(g, rep, f)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json, yaml or md")
+	out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
 	cmd.Flags().StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
 	return cmd
 }
@@ -153,9 +159,12 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 		fmt.Fprintf(w, "store %s is empty: run 'calico-plan observe --from PATH' first\n", rep.Store)
 		return nil
 	}
-	fmt.Fprintf(w, "store %s: %d namespaces, observed %s to %s, %d sources; judged at %s\n",
-		rep.Store, len(rep.Namespaces), rep.From, rep.To, rep.Sources, rep.JudgedAt)
-	fmt.Fprintf(w, "records: %d read, %d used for egress allowlists\n\n", rep.Ingest.Records, rep.Ingest.Used)
+	fmt.Fprintf(w, "store %s: %d namespaces, %d sources, %d records read, %d used for egress allowlists\n",
+		rep.Store, len(rep.Namespaces), rep.Sources, rep.Ingest.Records, rep.Ingest.Used)
+	fmt.Fprintf(w, "observed %s to %s; judged at %s\n\n", rep.From, rep.To, rep.JudgedAt)
+	if f == output.Table {
+		return printStatusTable(g, rep)
+	}
 	t := &output.Tab{Headers: []string{"NAMESPACE", "TIER", "STAGE", "STATE", "OBSERVED", "QUIET", "STABLE AT", "PEERS", "DENIED", "WOULD-DENY", "LAST FLOW"}}
 	for _, n := range rep.Namespaces {
 		stage := n.Stage

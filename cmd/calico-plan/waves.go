@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -16,11 +17,12 @@ import (
 )
 
 func newWavesCmd(g *globals) *cobra.Command {
-	var out, now, flavor string
+	var now, flavor string
+	var out *outputFlag
 	var perWave int
 	cf := &clusterFlags{}
 	cmd := &cobra.Command{
-		Use:   "waves [-o table|md|json] [--per-wave N] [--cluster FILE | --namespaces FILE | --kubeconfig FILE]",
+		Use:   "waves [-o table|wide|json|yaml|md] [--per-wave N] [--cluster FILE | --namespace-file FILE | --kubeconfig FILE]",
 		Short: "Plan the rollout: which namespaces to stage and enforce together, and the next command for each",
 		Long: `waves turns the current state (the store's stages and stability, the cluster's
 tiers and CronJobs) into the rollout plan:
@@ -61,14 +63,19 @@ Gates of every promotion:
 
 Stability is judged at the newest observed flow (or --now), never the wall
 clock. With --flavor k8s the plan explains why the observe policy must leave
-enforced namespaces out, and shows the selector that does.` + clusterFlagsHelp,
+enforced namespaces out, and shows the selector that does.
+
+The table fits 100 columns: NEXT names the step (a * marks the pinned wave)
+and the commands follow the table once each, with the flags they need; the
+observe command names the sources the store was observed from (--goldmane,
+--es, --loki or --from). -o wide puts each full command on its row.` + clusterFlagsHelp,
 		Example: `  calico-plan waves
   calico-plan waves --cluster cluster.yaml -o md > WAVES.md
   calico-plan waves -o json | jq -r '.waves[0].namespaces[].next'
-  calico-plan waves --namespaces ns.yaml --per-wave 3`,
+  calico-plan waves --namespace-file ns.yaml --per-wave 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(out, output.Table, output.MD, output.JSON)
+			f, err := out.format()
 			if err != nil {
 				return err
 			}
@@ -92,19 +99,24 @@ enforced namespaces out, and shows the selector that does.` + clusterFlagsHelp,
 				return err
 			}
 			plan := rollout.MakePlan(st, rollout.NewEnv(st, facts, judge), rollout.PlanOptions{PerWave: perWave, Flavor: fl,
-				StoreArgs: g.globalArgs(), ClusterArgs: cf.String()})
+				StoreArgs: g.globalArgs(), ClusterArgs: cf.String(), ObserveCommand: observeCommand(st, g.globalArgs())})
 			switch f {
 			case output.JSON:
 				return output.WriteJSON(g.stdout, plan)
+			case output.YAML:
+				return output.JSONToYAML(g.stdout, func(w io.Writer) error { return output.WriteJSON(w, plan) })
 			case output.MD:
 				return plan.WriteMarkdown(g.stdout)
+			case output.Table:
+				return printWavesTable(g.stdout, plan, g.globalArgs(), cf.String())
 			}
 			return plan.WriteText(g.stdout)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, md or json")
+	out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
 	cmd.Flags().IntVar(&perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
 	cmd.Flags().StringVar(&flavor, "flavor", "calico", "flavor enforced namespaces get: calico or k8s (k8s adds a note on the observe policy)")
+	completeWords(cmd, "flavor", "calico", "k8s")
 	cmd.Flags().StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
 	cf.register(cmd)
 	return cmd

@@ -86,7 +86,7 @@ func TestWavesCommandMatchesGolden(t *testing.T) {
 	require.Equal(t, string(want), out)
 
 	table, _ := rolloutCLIOK(t, "waves", "--store", store, "--cluster", snap)
-	require.Contains(t, table, "1 (pinned)  4-aux   recruiter-responder")
+	require.Contains(t, table, "1*    4-aux   recruiter-responder")
 	require.Contains(t, table, "deferred:\n  immich (2-gpu): tier 2-gpu is deferred by the profile")
 }
 

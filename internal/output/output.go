@@ -47,14 +47,26 @@ type Tab struct {
 // Add appends a row.
 func (t *Tab) Add(cells ...string) { t.Rows = append(t.Rows, cells) }
 
-// WriteText writes an aligned plain-text table.
+// WriteText writes an aligned plain-text table, without trailing blanks.
 func (t *Tab) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(t.Headers, "\t"))
 	for _, r := range t.Rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(strings.TrimSuffix(l, "\n"), " ")
+		if strings.HasSuffix(l, "\n") {
+			lines[i] += "\n"
+		}
+	}
+	_, err := io.WriteString(w, strings.Join(lines, ""))
+	return err
 }
 
 // WriteMarkdown writes a GitHub-flavoured Markdown table; cell text is
