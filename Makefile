@@ -21,11 +21,14 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e $(PKGS)
 
-# staticcheck, pinned, from the module proxy (no install step).
+# staticcheck and gocyclo, pinned, from the module proxy (no install step);
+# hack/lint/complexity.sh: no function over 100 lines or complexity 30 outside
+# hack/lint/complexity-exclude.txt.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	$(STATICCHECK) $(PKGS)
 	$(STATICCHECK) -tags e2e ./e2e/...
+	GO=$(GO) sh hack/lint/complexity.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$' || true); \

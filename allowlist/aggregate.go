@@ -196,40 +196,50 @@ func (a *Aggregator) AddEvidence(f *flows.Flow, ev Evidence) {
 			ac = &acc{}
 			a.accs[k] = ac
 		}
-		e := &ac.ev
-		e.Flows += ev.Flows
-		e.Bytes += ev.Bytes
-		if e.FirstSeen == 0 || ev.FirstSeen < e.FirstSeen {
-			e.FirstSeen = ev.FirstSeen
-		}
-		if ev.LastSeen > e.LastSeen {
-			e.LastSeen = ev.LastSeen
-		}
-		if len(ev.Days) > 0 {
-			e.Days.Union(ev.Days)
-		} else {
-			// A window ending exactly at midnight does not touch the next day.
-			last := ev.LastSeen
-			if last > ev.FirstSeen {
-				last--
-			}
-			e.Days.AddRange(DayOf(int64(ev.FirstSeen)), DayOf(int64(last)))
-		}
+		ac.ev.fold(&ev)
 		if k.hasNets {
 			ip := addrOf(f)
 			ac.addNet(netip.PrefixFrom(ip, ip.BitLen()), ev.FirstSeen, a.rules)
 		}
-		if workload != "" && a.samples > 0 {
-			ac.workloads = addSample(ac.workloads, workload, a.samples)
+		ac.addSamples(f, k.kind, workload, service, a.samples)
+	}
+}
+
+// fold adds the evidence of one flow (or one aggregated bucket).
+func (e *Evidence) fold(ev *Evidence) {
+	e.Flows += ev.Flows
+	e.Bytes += ev.Bytes
+	if e.FirstSeen == 0 || ev.FirstSeen < e.FirstSeen {
+		e.FirstSeen = ev.FirstSeen
+	}
+	if ev.LastSeen > e.LastSeen {
+		e.LastSeen = ev.LastSeen
+	}
+	if len(ev.Days) > 0 {
+		e.Days.Union(ev.Days)
+	} else {
+		// A window ending exactly at midnight does not touch the next day.
+		last := ev.LastSeen
+		if last > ev.FirstSeen {
+			last--
 		}
-		if service != "" && a.samples > 0 {
-			ac.services = addSample(ac.services, service, a.samples)
-		}
-		if len(f.DestDomains) > 0 && (k.kind == PeerPublic || k.kind == PeerPrivate || k.kind == PeerSpecial) {
-			for _, d := range f.DestDomains {
-				if d = NormalizeDomain(d); d != "" {
-					ac.domains = addSample(ac.domains, d, MaxDomains)
-				}
+		e.Days.AddRange(DayOf(int64(ev.FirstSeen)), DayOf(int64(last)))
+	}
+}
+
+// addSamples adds a flow's workload, service and domains to the entry's
+// bounded samples.
+func (ac *acc) addSamples(f *flows.Flow, kind string, workload, service string, samples int) {
+	if workload != "" && samples > 0 {
+		ac.workloads = addSample(ac.workloads, workload, samples)
+	}
+	if service != "" && samples > 0 {
+		ac.services = addSample(ac.services, service, samples)
+	}
+	if len(f.DestDomains) > 0 && (kind == PeerPublic || kind == PeerPrivate || kind == PeerSpecial) {
+		for _, d := range f.DestDomains {
+			if d = NormalizeDomain(d); d != "" {
+				ac.domains = addSample(ac.domains, d, MaxDomains)
 			}
 		}
 	}

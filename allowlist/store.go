@@ -421,6 +421,79 @@ func entryLine(doc *yaml.Node, field string, i int) int {
 // policy must be a valid Kubernetes name, label or CIDR.
 func validateEntry(e *Entry) error {
 	p := &e.Peer
+	if err := validatePeer(p); err != nil {
+		return err
+	}
+	if e.Folded != nil {
+		if len(p.Nets) == 0 {
+			return fmt.Errorf("folded: only entries with nets are folded")
+		}
+		if err := e.Folded.validate(); err != nil {
+			return err
+		}
+	}
+	for _, d := range e.Domains {
+		if NormalizeDomain(d) != d {
+			return fmt.Errorf("domains: %q is not a lower-case DNS name (optionally *.-prefixed) outside the cluster domain", d)
+		}
+	}
+	if len(e.Domains) > 0 && p.Kind != PeerPublic && p.Kind != PeerPrivate && p.Kind != PeerSpecial {
+		return fmt.Errorf("domains: only kinds public, private and special take domains")
+	}
+	if e.Source != "" && e.Source != SourcePacketLog {
+		return fmt.Errorf("source: %q is not %s (or absent, for flow logs)", e.Source, SourcePacketLog)
+	}
+	if len(e.Ports) == 0 {
+		return fmt.Errorf("ports: at least one port is required")
+	}
+	for i, pe := range e.Ports {
+		if _, err := ParsePortSpec(pe.Port); err != nil {
+			return fmt.Errorf("ports[%d]: %v", i, err)
+		}
+	}
+	return nil
+}
+
+// validatePeer checks an entry's peer: its kind, names, labels and nets.
+func validatePeer(p *Peer) error {
+	if err := validatePeerNames(p); err != nil {
+		return err
+	}
+	if err := validatePeerLabels(p); err != nil {
+		return err
+	}
+	if len(p.Nets) > 0 && p.Kind != PeerPrivate && p.Kind != PeerPublic && p.Kind != PeerHost && p.Kind != PeerSpecial {
+		return fmt.Errorf("peer.nets: only kinds private, public, special and host take nets")
+	}
+	for _, c := range p.Nets {
+		pr, err := netip.ParsePrefix(c)
+		if err != nil || pr.Masked() != pr {
+			return fmt.Errorf("peer.nets: %q is not a CIDR in canonical form", c)
+		}
+		if p.Kind == PeerSpecial && !Covered(pr, SpecialClassPrefixes(p.Name)) {
+			return fmt.Errorf("peer.nets: %s is not inside the %s ranges", c, p.Name)
+		}
+	}
+	return nil
+}
+
+func validatePeerLabels(p *Peer) error {
+	if len(p.Labels) > 0 && p.Kind != PeerNamespace && p.Kind != PeerNetworkSet && p.Kind != PeerGlobalNetworkSet {
+		return fmt.Errorf("peer.labels: only kinds namespace, networkset and globalnetworkset take labels")
+	}
+	for k, v := range p.Labels {
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			return fmt.Errorf("peer.labels: key %q is not a valid label key", k)
+		}
+		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+			return fmt.Errorf("peer.labels[%s]: %q is not a valid label value", k, v)
+		}
+	}
+	return nil
+}
+
+// validatePeerNames checks the kind, and the namespace and name it needs.
+func validatePeerNames(p *Peer) error {
 	if !ValidPeerKind(p.Kind) {
 		return fmt.Errorf("peer.kind: %q is not one of dns, namespace, networkset, globalnetworkset, host, private, public, special", p.Kind)
 	}
@@ -450,56 +523,6 @@ func validateEntry(e *Entry) error {
 	case PeerSpecial:
 		if !ValidSpecialClass(p.Name) {
 			return fmt.Errorf("peer.name: %q is not a special address class (%s)", p.Name, strings.Join(SpecialClasses(), ", "))
-		}
-	}
-	if len(p.Labels) > 0 && p.Kind != PeerNamespace && p.Kind != PeerNetworkSet && p.Kind != PeerGlobalNetworkSet {
-		return fmt.Errorf("peer.labels: only kinds namespace, networkset and globalnetworkset take labels")
-	}
-	for k, v := range p.Labels {
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			return fmt.Errorf("peer.labels: key %q is not a valid label key", k)
-		}
-		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
-			return fmt.Errorf("peer.labels[%s]: %q is not a valid label value", k, v)
-		}
-	}
-	if len(p.Nets) > 0 && p.Kind != PeerPrivate && p.Kind != PeerPublic && p.Kind != PeerHost && p.Kind != PeerSpecial {
-		return fmt.Errorf("peer.nets: only kinds private, public, special and host take nets")
-	}
-	for _, c := range p.Nets {
-		pr, err := netip.ParsePrefix(c)
-		if err != nil || pr.Masked() != pr {
-			return fmt.Errorf("peer.nets: %q is not a CIDR in canonical form", c)
-		}
-		if p.Kind == PeerSpecial && !Covered(pr, SpecialClassPrefixes(p.Name)) {
-			return fmt.Errorf("peer.nets: %s is not inside the %s ranges", c, p.Name)
-		}
-	}
-	if e.Folded != nil {
-		if len(p.Nets) == 0 {
-			return fmt.Errorf("folded: only entries with nets are folded")
-		}
-		if err := e.Folded.validate(); err != nil {
-			return err
-		}
-	}
-	for _, d := range e.Domains {
-		if NormalizeDomain(d) != d {
-			return fmt.Errorf("domains: %q is not a lower-case DNS name (optionally *.-prefixed) outside the cluster domain", d)
-		}
-	}
-	if len(e.Domains) > 0 && p.Kind != PeerPublic && p.Kind != PeerPrivate && p.Kind != PeerSpecial {
-		return fmt.Errorf("domains: only kinds public, private and special take domains")
-	}
-	if e.Source != "" && e.Source != SourcePacketLog {
-		return fmt.Errorf("source: %q is not %s (or absent, for flow logs)", e.Source, SourcePacketLog)
-	}
-	if len(e.Ports) == 0 {
-		return fmt.Errorf("ports: at least one port is required")
-	}
-	for i, pe := range e.Ports {
-		if _, err := ParsePortSpec(pe.Port); err != nil {
-			return fmt.Errorf("ports[%d]: %v", i, err)
 		}
 	}
 	return nil

@@ -1084,127 +1084,39 @@ func (r *decodeRun) decodeLines(br *bufio.Reader, p plan) error {
 // their chunks; problem lines are made absolute at the end.
 func (r *decodeRun) decodeLinesParallel(cr *chunkReader, p plan) error {
 	nw := r.opt.Workers
-	work := make(chan chunk, nw)
-	nbuf := 2*nw + 2
-	pool := make(chan []byte, nbuf)
-	var abort atomic.Int64 // chunks with seq > abort are skipped
-	abort.Store(math.MaxInt64)
-
-	type result struct {
-		err error
-		seq int
+	pd := &parallelDecode{
+		run:     r,
+		work:    make(chan chunk, nw),
+		nbuf:    2*nw + 2,
+		results: make([]chunkResult, nw),
 	}
-	results := make([]result, nw)
-	var firstHard error // emit and context errors, first by time
-	var hardOnce sync.Once
+	pd.pool = make(chan []byte, pd.nbuf)
+	pd.abort.Store(math.MaxInt64)
 	var wg sync.WaitGroup
 	for id := 0; id < nw; id++ {
 		w := &lineWorker{run: r, id: id, dec: r.newLineDecoder(p), tally: r.newTally()}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ck := range work {
-				if results[id].err == nil && int64(ck.seq) <= abort.Load() {
-					n, err := w.decodeChunk(&ck, 0, true, &abort)
-					r.setLines(ck.seq, n)
-					if err != nil && err != errAborted {
-						results[id] = result{err, ck.seq}
-						var de *DecodeError
-						if errors.As(err, &de) {
-							// Strict: stop after this chunk; earlier chunks
-							// finish so the first problem wins.
-							for {
-								cur := abort.Load()
-								if int64(ck.seq) >= cur || abort.CompareAndSwap(cur, int64(ck.seq)) {
-									break
-								}
-							}
-						} else {
-							hardOnce.Do(func() { firstHard = err })
-							abort.Store(-1)
-						}
-					}
-				}
-				if cap(ck.buf) <= chunkSize {
-					pool <- ck.buf[:0]
-				} else {
-					// A buffer grown for a long line is dropped; nil
-					// tells the reader to allocate a normal one.
-					pool <- nil
-				}
-			}
+			pd.worker(w)
 		}()
 	}
-
-	var readErr error
-	allocated := 0
-	var owned []*[]byte // full-size buffers to give back to chunkPool
-	defer func() {
-		for _, b := range owned {
-			putChunkBuf(b)
-		}
-	}()
-	done := r.ctx.Done()
-	for {
-		var buf []byte
-		got := false
-		select {
-		case buf = <-pool:
-			got = true
-		default:
-			if allocated < nbuf {
-				b := getChunkBuf()
-				owned = append(owned, b)
-				buf, got = (*b)[:0], true
-				allocated++
-			} else {
-				select {
-				case buf = <-pool:
-					got = true
-				case <-done:
-				}
-			}
-		}
-		if !got || r.ctx.Err() != nil {
-			break
-		}
-		if buf == nil {
-			buf = make([]byte, 0, chunkSize)
-		}
-		ck, ok, err := cr.next(buf)
-		if ok {
-			if int64(ck.seq) > abort.Load() {
-				break
-			}
-			select {
-			case work <- ck:
-			case <-done:
-			}
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		if !ok && cr.done {
-			readErr = cr.finish()
-			break
-		}
-	}
-	close(work)
+	readErr := pd.feed(cr)
+	close(pd.work)
 	wg.Wait()
 	starts := r.fixLines()
 
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
-	if firstHard != nil {
-		return firstHard
+	if pd.firstHard != nil {
+		return pd.firstHard
 	}
 	// The strict problem of the earliest chunk (lines within a chunk are
 	// found in order, so the worker's first is the chunk's first).
 	var best *DecodeError
 	bestSeq := math.MaxInt
-	for _, res := range results {
+	for _, res := range pd.results {
 		var de *DecodeError
 		if res.err != nil && errors.As(res.err, &de) && res.seq < bestSeq {
 			best, bestSeq = de, res.seq
@@ -1219,6 +1131,123 @@ func (r *decodeRun) decodeLinesParallel(cr *chunkReader, p plan) error {
 		return best
 	}
 	return readErr
+}
+
+// parallelDecode is the state decodeLinesParallel's reader and workers share.
+type parallelDecode struct {
+	run   *decodeRun
+	work  chan chunk
+	nbuf  int
+	pool  chan []byte
+	abort atomic.Int64 // chunks with seq > abort are skipped
+	// results are each worker's first error and its chunk.
+	results   []chunkResult
+	firstHard error // emit and context errors, first by time
+	hardOnce  sync.Once
+}
+
+type chunkResult struct {
+	err error
+	seq int
+}
+
+// worker decodes chunks until the work channel closes, returning every
+// buffer to the pool.
+func (pd *parallelDecode) worker(w *lineWorker) {
+	res := &pd.results[w.id]
+	for ck := range pd.work {
+		if res.err == nil && int64(ck.seq) <= pd.abort.Load() {
+			n, err := w.decodeChunk(&ck, 0, true, &pd.abort)
+			pd.run.setLines(ck.seq, n)
+			if err != nil && err != errAborted {
+				*res = chunkResult{err, ck.seq}
+				pd.stopAfter(ck.seq, err)
+			}
+		}
+		if cap(ck.buf) <= chunkSize {
+			pd.pool <- ck.buf[:0]
+		} else {
+			// A buffer grown for a long line is dropped; nil tells the
+			// reader to allocate a normal one.
+			pd.pool <- nil
+		}
+	}
+}
+
+// stopAfter records a worker's error: a strict problem stops decoding after
+// its chunk (earlier chunks finish so the first problem wins); any other
+// error stops it at once.
+func (pd *parallelDecode) stopAfter(seq int, err error) {
+	var de *DecodeError
+	if !errors.As(err, &de) {
+		pd.hardOnce.Do(func() { pd.firstHard = err })
+		pd.abort.Store(-1)
+		return
+	}
+	for {
+		cur := pd.abort.Load()
+		if int64(seq) >= cur || pd.abort.CompareAndSwap(cur, int64(seq)) {
+			break
+		}
+	}
+}
+
+// feed reads chunks into the work channel, with buffers from the pool (at
+// most nbuf allocated), until the input ends, the context ends or decoding
+// is aborted; it returns the reader's error.
+func (pd *parallelDecode) feed(cr *chunkReader) error {
+	r := pd.run
+	allocated := 0
+	var owned []*[]byte // full-size buffers to give back to chunkPool
+	defer func() {
+		for _, b := range owned {
+			putChunkBuf(b)
+		}
+	}()
+	done := r.ctx.Done()
+	for {
+		var buf []byte
+		got := false
+		select {
+		case buf = <-pd.pool:
+			got = true
+		default:
+			if allocated < pd.nbuf {
+				b := getChunkBuf()
+				owned = append(owned, b)
+				buf, got = (*b)[:0], true
+				allocated++
+			} else {
+				select {
+				case buf = <-pd.pool:
+					got = true
+				case <-done:
+				}
+			}
+		}
+		if !got || r.ctx.Err() != nil {
+			return nil
+		}
+		if buf == nil {
+			buf = make([]byte, 0, chunkSize)
+		}
+		ck, ok, err := cr.next(buf)
+		if ok {
+			if int64(ck.seq) > pd.abort.Load() {
+				return nil
+			}
+			select {
+			case pd.work <- ck:
+			case <-done:
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if !ok && cr.done {
+			return cr.finish()
+		}
+	}
 }
 
 // chunkPool keeps full-size chunk buffers between Decode calls, so decoding

@@ -313,6 +313,35 @@ func missing(off int, field string) *recErr {
 func (k *kfields) fill(p *PacketLog) *recErr {
 	t, node := p.Time, p.Node
 	*p = PacketLog{Time: t, Node: node, ICMPType: -1, ICMPCode: -1, ICMPID: -1}
+	if err := k.fillIfaces(p); err != nil {
+		return err
+	}
+	if err := k.fillAddrs(p); err != nil {
+		return err
+	}
+	if k.seen&kProto == 0 {
+		if k.truncated || k.frag {
+			return errValue(0, "PROTO", ReasonBadValue, "missing: the packet was truncated or a fragment")
+		}
+		return missing(0, "PROTO")
+	}
+	proto, ok := kernelProto(k.proto)
+	if !ok {
+		return errValue(k.offProto, "PROTO", ReasonBadValue, strconv.Quote(k.proto)+" is not a protocol name or number 1-255")
+	}
+	p.Proto = proto
+	if proto.HasPorts() {
+		if err := k.fillPorts(p); err != nil {
+			return err
+		}
+	}
+	if proto == ProtoICMP || proto == ProtoICMPv6 {
+		return k.fillICMP(p)
+	}
+	return nil
+}
+
+func (k *kfields) fillIfaces(p *PacketLog) *recErr {
 	if k.seen&kIn == 0 {
 		return missing(0, "IN")
 	}
@@ -326,6 +355,10 @@ func (k *kfields) fill(p *PacketLog) *recErr {
 		return errValue(k.offOut, "OUT", ReasonBadValue, strconv.Quote(k.out)+" is not an interface name")
 	}
 	p.In, p.Out = k.in, k.out
+	return nil
+}
+
+func (k *kfields) fillAddrs(p *PacketLog) *recErr {
 	if k.seen&kSrc == 0 {
 		return missing(0, "SRC")
 	}
@@ -347,64 +380,57 @@ func (k *kfields) fill(p *PacketLog) *recErr {
 		return errValue(k.offDst, "DST", ReasonBadValue, k.dst+" is the unspecified address: no packet goes there")
 	}
 	p.Src, p.Dst = src, dst
-	if k.seen&kProto == 0 {
+	return nil
+}
+
+func (k *kfields) fillPorts(p *PacketLog) *recErr {
+	if k.seen&kDpt == 0 || k.seen&kSpt == 0 {
+		field := "DPT"
+		if k.seen&kSpt == 0 {
+			field = "SPT"
+		}
+		why := "missing"
 		if k.truncated || k.frag {
-			return errValue(0, "PROTO", ReasonBadValue, "missing: the packet was truncated or a fragment")
+			why = "missing: the packet was truncated or a fragment"
 		}
-		return missing(0, "PROTO")
+		return errValue(0, field, ReasonBadValue, why)
 	}
-	proto, ok := kernelProto(k.proto)
+	spt, ok := parseUint(k.spt, 65535)
 	if !ok {
-		return errValue(k.offProto, "PROTO", ReasonBadValue, strconv.Quote(k.proto)+" is not a protocol name or number 1-255")
+		return errValue(k.offSpt, "SPT", ReasonBadValue, strconv.Quote(k.spt)+" is not a port 0-65535")
 	}
-	p.Proto = proto
-	if proto.HasPorts() {
-		if k.seen&kDpt == 0 || k.seen&kSpt == 0 {
-			field := "DPT"
-			if k.seen&kSpt == 0 {
-				field = "SPT"
-			}
-			why := "missing"
-			if k.truncated || k.frag {
-				why = "missing: the packet was truncated or a fragment"
-			}
-			return errValue(0, field, ReasonBadValue, why)
-		}
-		spt, ok := parseUint(k.spt, 65535)
+	dpt, ok := parseUint(k.dpt, 65535)
+	if !ok || dpt == 0 {
+		return errValue(k.offDpt, "DPT", ReasonBadValue, strconv.Quote(k.dpt)+" is not a port 1-65535")
+	}
+	p.SrcPort, p.DstPort = uint16(spt), uint16(dpt)
+	return nil
+}
+
+func (k *kfields) fillICMP(p *PacketLog) *recErr {
+	if k.seen&kType != 0 {
+		v, ok := parseUint(k.typ, 255)
 		if !ok {
-			return errValue(k.offSpt, "SPT", ReasonBadValue, strconv.Quote(k.spt)+" is not a port 0-65535")
+			return errValue(k.offType, "TYPE", ReasonBadValue, strconv.Quote(k.typ)+" is not an ICMP type 0-255")
 		}
-		dpt, ok := parseUint(k.dpt, 65535)
-		if !ok || dpt == 0 {
-			return errValue(k.offDpt, "DPT", ReasonBadValue, strconv.Quote(k.dpt)+" is not a port 1-65535")
-		}
-		p.SrcPort, p.DstPort = uint16(spt), uint16(dpt)
+		p.ICMPType = int32(v)
 	}
-	if proto == ProtoICMP || proto == ProtoICMPv6 {
-		if k.seen&kType != 0 {
-			v, ok := parseUint(k.typ, 255)
-			if !ok {
-				return errValue(k.offType, "TYPE", ReasonBadValue, strconv.Quote(k.typ)+" is not an ICMP type 0-255")
-			}
-			p.ICMPType = int32(v)
+	if k.seen&kCode != 0 {
+		v, ok := parseUint(k.code, 255)
+		if !ok {
+			return errValue(k.offCode, "CODE", ReasonBadValue, strconv.Quote(k.code)+" is not an ICMP code 0-255")
 		}
-		if k.seen&kCode != 0 {
-			v, ok := parseUint(k.code, 255)
-			if !ok {
-				return errValue(k.offCode, "CODE", ReasonBadValue, strconv.Quote(k.code)+" is not an ICMP code 0-255")
-			}
-			p.ICMPCode = int32(v)
-		}
-		// IPv4 lines carry the IP header's ID= first; an echo's ICMP id
-		// is the second. IPv6 headers have no ID= field.
-		idx := 1
-		if src.Is6() {
-			idx = 0
-		}
-		if idx < k.nids {
-			if v, ok := parseUint(k.ids[idx], 65535); ok {
-				p.ICMPID = int32(v)
-			}
+		p.ICMPCode = int32(v)
+	}
+	// IPv4 lines carry the IP header's ID= first; an echo's ICMP id is the
+	// second. IPv6 headers have no ID= field.
+	idx := 1
+	if p.Src.Is6() {
+		idx = 0
+	}
+	if idx < k.nids {
+		if v, ok := parseUint(k.ids[idx], 65535); ok {
+			p.ICMPID = int32(v)
 		}
 	}
 	return nil

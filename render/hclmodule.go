@@ -104,31 +104,9 @@ func EncodeHCLModule(opt HCLOptions, files []HCLFile) (*HCLModule, error) {
 	if resource != HCLResourceKubectl && resource != HCLResourceManifest {
 		return nil, fmt.Errorf("hcl: unknown resource type %q (want %s or %s)", opt.Resource, HCLResourceKubectl, HCLResourceManifest)
 	}
-	var items []hclItem
-	for fi, f := range files {
-		for i, o := range f.Objects {
-			m, err := ToMap(o)
-			if err != nil {
-				return nil, fmt.Errorf("hcl: object %d: %w", i, err)
-			}
-			kind, _ := m["kind"].(string)
-			apiVersion, _ := m["apiVersion"].(string)
-			if kind == "" || apiVersion == "" {
-				return nil, fmt.Errorf("hcl: object %d has no apiVersion or kind", i)
-			}
-			md, _ := m["metadata"].(map[string]any)
-			ns, _ := md["namespace"].(string)
-			name, _ := md["name"].(string)
-			typ := resource
-			if apiVersion == k8sNPAPIVersion && kind == "NetworkPolicy" {
-				typ = HCLResourceNetworkPolicy
-			}
-			items = append(items, hclItem{m: m, typ: typ, kind: kind, ns: ns, name: name, file: fi})
-		}
-		for i := range f.StageLabels {
-			l := &f.StageLabels[i]
-			items = append(items, hclItem{label: l, typ: hclResourceLabels, kind: "Stage", name: l.Namespace, file: fi})
-		}
+	items, err := hclItems(files, resource)
+	if err != nil {
+		return nil, err
 	}
 	idents := make([]labelIdent, len(items))
 	for i, it := range items {
@@ -162,33 +140,8 @@ func EncodeHCLModule(opt HCLOptions, files []HCLFile) (*HCLModule, error) {
 			}
 			first = false
 			types[it.typ] = true
-			block := body.AppendNewBlock("resource", []string{it.typ, labels[i]})
-			if it.label != nil {
-				writeStageLabel(block.Body(), *it.label)
-				continue
-			}
-			var err error
-			switch it.typ {
-			case HCLResourceNetworkPolicy:
-				err = writeNetworkPolicyV1(block.Body(), it.m)
-			case HCLResourceManifest:
-				var toks hclwrite.Tokens
-				if toks, err = hclValueTokens(it.m); err == nil {
-					block.Body().SetAttributeRaw("manifest", toks)
-				}
-			default:
-				var toks hclwrite.Tokens
-				if toks, err = hclValueTokens(it.m); err == nil {
-					block.Body().SetAttributeRaw("yaml_body", hclwrite.TokensForFunctionCall("yamlencode", toks))
-				}
-			}
-			if err != nil {
-				return nil, fmt.Errorf("hcl: %s %s: %w", it.kind, objectID(it.ns, it.name), err)
-			}
-			if spec, ok := it.m["spec"].(map[string]any); ok && it.kind != "Tier" {
-				if t, ok := spec["tier"].(string); ok && tiers[t] != "" {
-					block.Body().SetAttributeRaw("depends_on", traversalTuple(tiers[t]))
-				}
+			if err := writeHCLResource(body, &it, labels[i], tiers); err != nil {
+				return nil, err
 			}
 		}
 		out.Files[fi] = hclwrite.Format(f.Bytes())
@@ -198,6 +151,72 @@ func EncodeHCLModule(opt HCLOptions, files []HCLFile) (*HCLModule, error) {
 	}
 	sort.Strings(out.ResourceTypes)
 	return out, nil
+}
+
+// hclItems lists the resources of every file: its objects (as maps, with
+// their resource type) and its stage labels.
+func hclItems(files []HCLFile, resource string) ([]hclItem, error) {
+	var items []hclItem
+	for fi, f := range files {
+		for i, o := range f.Objects {
+			m, err := ToMap(o)
+			if err != nil {
+				return nil, fmt.Errorf("hcl: object %d: %w", i, err)
+			}
+			kind, _ := m["kind"].(string)
+			apiVersion, _ := m["apiVersion"].(string)
+			if kind == "" || apiVersion == "" {
+				return nil, fmt.Errorf("hcl: object %d has no apiVersion or kind", i)
+			}
+			md, _ := m["metadata"].(map[string]any)
+			ns, _ := md["namespace"].(string)
+			name, _ := md["name"].(string)
+			typ := resource
+			if apiVersion == k8sNPAPIVersion && kind == "NetworkPolicy" {
+				typ = HCLResourceNetworkPolicy
+			}
+			items = append(items, hclItem{m: m, typ: typ, kind: kind, ns: ns, name: name, file: fi})
+		}
+		for i := range f.StageLabels {
+			l := &f.StageLabels[i]
+			items = append(items, hclItem{label: l, typ: hclResourceLabels, kind: "Stage", name: l.Namespace, file: fi})
+		}
+	}
+	return items, nil
+}
+
+// writeHCLResource writes one resource block; a policy of a tier the
+// module holds depends_on that Tier.
+func writeHCLResource(body *hclwrite.Body, it *hclItem, label string, tiers map[string]string) error {
+	block := body.AppendNewBlock("resource", []string{it.typ, label})
+	if it.label != nil {
+		writeStageLabel(block.Body(), *it.label)
+		return nil
+	}
+	var err error
+	switch it.typ {
+	case HCLResourceNetworkPolicy:
+		err = writeNetworkPolicyV1(block.Body(), it.m)
+	case HCLResourceManifest:
+		var toks hclwrite.Tokens
+		if toks, err = hclValueTokens(it.m); err == nil {
+			block.Body().SetAttributeRaw("manifest", toks)
+		}
+	default:
+		var toks hclwrite.Tokens
+		if toks, err = hclValueTokens(it.m); err == nil {
+			block.Body().SetAttributeRaw("yaml_body", hclwrite.TokensForFunctionCall("yamlencode", toks))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("hcl: %s %s: %w", it.kind, objectID(it.ns, it.name), err)
+	}
+	if spec, ok := it.m["spec"].(map[string]any); ok && it.kind != "Tier" {
+		if t, ok := spec["tier"].(string); ok && tiers[t] != "" {
+			block.Body().SetAttributeRaw("depends_on", traversalTuple(tiers[t]))
+		}
+	}
+	return nil
 }
 
 // appendComments writes each non-empty line of text as a "# " comment and

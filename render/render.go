@@ -413,86 +413,109 @@ func meta(name, ns, source string) metav1.ObjectMeta {
 
 func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 	prof := opt.Profile
-	pol := &Policy{Namespace: n.Namespace, Name: PolicyName(prof, opt.Flavor, n.Namespace)}
-	var rules []v3.Rule
-	add := func(r v3.Rule, src RuleSource) {
-		src.Index = len(rules)
-		rules = append(rules, r)
-		pol.Rules = append(pol.Rules, src)
-	}
-	domainRules := map[int][]string{} // rule index -> destination.domains
+	b := &calicoRules{pol: &Policy{Namespace: n.Namespace, Name: PolicyName(prof, opt.Flavor, n.Namespace)}, domainRules: map[int][]string{}}
 	for _, r := range calicoDNSRules(prof) {
 		// One rule per protocol: it carries that protocol's DNS port only.
-		add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec(r.Protocol.String(), prof)}})
+		b.add(r, RuleSource{Kind: "dns", Peer: "dns", Ports: []string{dnsPortSpec(r.Protocol.String(), prof)}})
 	}
 	for i, e := range n.RenderedEgress() {
 		if e.Peer.Kind == allowlist.PeerDNS || len(e.Ports) == 0 {
 			continue // the profile's DNS rule covers it; or another entry renders it (RenderedEgress)
 		}
-		groups, err := groupPorts(e)
-		if err != nil {
-			return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
-		}
-		if opt.Domains && e.Peer.Kind == allowlist.PeerPublic && len(e.Domains) > 0 {
-			for _, g := range groups {
-				r, src := domainRule(i, e, g.proto, g.ports, g.specs)
-				add(r, src)
-				domainRules[len(rules)-1] = e.Domains
-			}
-			pol.Warnings = append(pol.Warnings, domainWarning(e))
-			continue
-		}
-		// Addresses a suggested network set holds are selected by the set.
-		rest, setDests := splitBySets(e, opt.NetworkSets)
-		var dests []v3.EntityRule
-		var warns []string
-		if len(setDests) == 0 || len(rest.Peer.Nets) > 0 {
-			dests, warns, err = calicoDestinations(n.Namespace, rest, prof, opt.Facts)
-		}
-		dests = append(dests, setDests...)
-		if err != nil {
-			if !pol.skip(i, e, err) {
-				return nil, fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
-			}
-			continue
-		}
-		pol.Warnings = append(pol.Warnings, warns...)
-		for gi, g := range groups {
-			if len(g.ports) > 0 && !calicoMatchesPorts(g.proto) {
-				// Calico's validator rejects ports with a protocol it
-				// cannot match ports of (UDPLite): allow every port.
-				pol.Warnings = append(pol.Warnings, fmt.Sprintf("%s: Calico cannot match %s ports, so %s renders as every %s port", e.Peer, g.proto.CalicoName(), strings.Join(g.specs, ", "), g.proto.CalicoName()))
-				groups[gi].ports = nil
-			}
-		}
-		for _, d := range dests {
-			for _, g := range groups {
-				r := v3.Rule{Action: v3.Allow, Destination: d}
-				proto := calicoProtocol(g.proto)
-				r.Protocol = &proto
-				for _, p := range g.ports {
-					r.Destination.Ports = append(r.Destination.Ports, numorstring.SinglePort(p))
-				}
-				r.Metadata = &v3.RuleMetadata{Annotations: map[string]string{EntryAnnotation: e.Peer.Summary(peerNetsShown)}}
-				if e.Source != "" {
-					r.Metadata.Annotations[EvidenceAnnotation] = e.Source
-				}
-				add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.Summary(peerNetsShown), Ports: g.specs})
-			}
+		if err := b.entry(n, i, e, opt); err != nil {
+			return nil, err
 		}
 	}
 	if prof.Policy.LogDenied {
-		add(v3.Rule{Action: v3.Log}, RuleSource{Kind: "log"})
+		b.add(v3.Rule{Action: v3.Log}, RuleSource{Kind: "log"})
 	}
-	add(v3.Rule{Action: v3.Deny}, RuleSource{Kind: "deny"})
+	b.add(v3.Rule{Action: v3.Deny}, RuleSource{Kind: "deny"})
+	if err := b.objects(n, opt); err != nil {
+		return nil, err
+	}
+	return b.pol, nil
+}
 
+// calicoRules collects a Calico policy's egress rules with their sources.
+type calicoRules struct {
+	pol         *Policy
+	rules       []v3.Rule
+	domainRules map[int][]string // rule index -> destination.domains
+}
+
+func (b *calicoRules) add(r v3.Rule, src RuleSource) {
+	src.Index = len(b.rules)
+	b.rules = append(b.rules, r)
+	b.pol.Rules = append(b.pol.Rules, src)
+}
+
+// entry adds the rules of egress entry i.
+func (b *calicoRules) entry(n *allowlist.Namespace, i int, e allowlist.Entry, opt Options) error {
+	pol := b.pol
+	groups, err := groupPorts(e)
+	if err != nil {
+		return fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+	}
+	if opt.Domains && e.Peer.Kind == allowlist.PeerPublic && len(e.Domains) > 0 {
+		for _, g := range groups {
+			r, src := domainRule(i, e, g.proto, g.ports, g.specs)
+			b.add(r, src)
+			b.domainRules[len(b.rules)-1] = e.Domains
+		}
+		pol.Warnings = append(pol.Warnings, domainWarning(e))
+		return nil
+	}
+	// Addresses a suggested network set holds are selected by the set.
+	rest, setDests := splitBySets(e, opt.NetworkSets)
+	var dests []v3.EntityRule
+	var warns []string
+	if len(setDests) == 0 || len(rest.Peer.Nets) > 0 {
+		dests, warns, err = calicoDestinations(n.Namespace, rest, opt.Profile, opt.Facts)
+	}
+	dests = append(dests, setDests...)
+	if err != nil {
+		if !pol.skip(i, e, err) {
+			return fmt.Errorf("namespace %s: egress[%d]: %w", n.Namespace, i, err)
+		}
+		return nil
+	}
+	pol.Warnings = append(pol.Warnings, warns...)
+	for gi, g := range groups {
+		if len(g.ports) > 0 && !calicoMatchesPorts(g.proto) {
+			// Calico's validator rejects ports with a protocol it
+			// cannot match ports of (UDPLite): allow every port.
+			pol.Warnings = append(pol.Warnings, fmt.Sprintf("%s: Calico cannot match %s ports, so %s renders as every %s port", e.Peer, g.proto.CalicoName(), strings.Join(g.specs, ", "), g.proto.CalicoName()))
+			groups[gi].ports = nil
+		}
+	}
+	for _, d := range dests {
+		for _, g := range groups {
+			r := v3.Rule{Action: v3.Allow, Destination: d}
+			proto := calicoProtocol(g.proto)
+			r.Protocol = &proto
+			for _, p := range g.ports {
+				r.Destination.Ports = append(r.Destination.Ports, numorstring.SinglePort(p))
+			}
+			r.Metadata = &v3.RuleMetadata{Annotations: map[string]string{EntryAnnotation: e.Peer.Summary(peerNetsShown)}}
+			if e.Source != "" {
+				r.Metadata.Annotations[EvidenceAnnotation] = e.Source
+			}
+			b.add(r, RuleSource{Kind: "entry", Entry: i, Peer: e.Peer.Summary(peerNetsShown), Ports: g.specs})
+		}
+	}
+	return nil
+}
+
+// objects builds the policy object (staged or enforced) from the rules.
+func (b *calicoRules) objects(n *allowlist.Namespace, opt Options) error {
+	prof, pol := opt.Profile, b.pol
 	order := prof.Policy.Order
 	spec := v3.NetworkPolicySpec{
 		Tier:     prof.Policy.Tier,
 		Order:    &order,
 		Selector: "all()",
 		Types:    []v3.PolicyType{v3.PolicyTypeEgress},
-		Egress:   rules,
+		Egress:   b.rules,
 	}
 	m := meta(pol.Name, n.Namespace, opt.Source)
 	if opt.Flavor == FlavorCalicoStaged {
@@ -509,14 +532,14 @@ func renderCalico(n *allowlist.Namespace, opt Options) (*Policy, error) {
 		np.Spec = spec
 		pol.Objects = append(pol.Objects, np)
 	}
-	if len(domainRules) > 0 {
-		obj, err := withDomains(pol.Objects[len(pol.Objects)-1], domainRules)
+	if len(b.domainRules) > 0 {
+		obj, err := withDomains(pol.Objects[len(pol.Objects)-1], b.domainRules)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pol.Objects[len(pol.Objects)-1] = obj
 	}
-	return pol, nil
+	return nil
 }
 
 func calicoDNSRules(prof *config.Profile) []v3.Rule {

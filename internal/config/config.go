@@ -315,147 +315,186 @@ var tierNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // Validate checks the profile for values that would make invalid policy.
 func (p *Profile) Validate() error {
-	var errs []string
-	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	var pr problems
 	if p.Version != Version {
-		bad("version: %d is not supported (this build reads version %d)", p.Version, Version)
+		pr.bad("version: %d is not supported (this build reads version %d)", p.Version, Version)
 	}
+	p.validateTiers(&pr)
+	p.validateDNS(&pr)
+	p.validateAggregation(&pr)
+	p.validatePolicy(&pr)
+	p.validateRollout(&pr)
+	p.validatePacketLogs(&pr)
+	p.validateTerraform(&pr)
+	if len(pr) > 0 {
+		return errors.New(strings.Join(pr, "\n"))
+	}
+	return nil
+}
+
+// problems collects what Validate finds, one line each.
+type problems []string
+
+func (pr *problems) bad(f string, a ...any) { *pr = append(*pr, fmt.Sprintf(f, a...)) }
+
+// validateTiers checks the tiers and excluded namespaces.
+func (p *Profile) validateTiers(pr *problems) {
 	if msgs := validation.IsQualifiedName(p.Tiers.LabelKey); len(msgs) > 0 {
-		bad("tiers.labelKey: %q is not a valid label key: %s", p.Tiers.LabelKey, strings.Join(msgs, "; "))
+		pr.bad("tiers.labelKey: %q is not a valid label key: %s", p.Tiers.LabelKey, strings.Join(msgs, "; "))
 	}
 	for _, t := range append(append([]string{}, p.Tiers.Order...), p.Tiers.Deferred...) {
 		if msgs := validation.IsValidLabelValue(t); len(msgs) > 0 || t == "" {
-			bad("tiers: %q is not a valid label value", t)
+			pr.bad("tiers: %q is not a valid label value", t)
 		}
 	}
 	for _, d := range p.Tiers.Deferred {
 		if !contains(p.Tiers.Order, d) {
-			bad("tiers.deferred: %q is not in tiers.order", d)
+			pr.bad("tiers.deferred: %q is not in tiers.order", d)
 		}
 	}
 	for i, r := range p.Tiers.NameRules {
 		if r.Prefix == "" || r.Tier == "" {
-			bad("tiers.nameRules[%d]: prefix and tier are required", i)
+			pr.bad("tiers.nameRules[%d]: prefix and tier are required", i)
 		}
 	}
 	for _, ns := range p.ExcludedNamespaces {
 		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-			bad("excludedNamespaces: %q is not a valid namespace name", ns)
+			pr.bad("excludedNamespaces: %q is not a valid namespace name", ns)
 		}
 	}
+}
+
+// validateDNS checks how DNS is allowed.
+func (p *Profile) validateDNS(pr *problems) {
 	switch p.DNS.Form {
 	case DNSFormNets:
 		if len(p.DNS.Addresses) == 0 {
-			bad("dns.addresses: at least one address is required with form %q", DNSFormNets)
+			pr.bad("dns.addresses: at least one address is required with form %q", DNSFormNets)
 		}
 	case DNSFormSelector:
 		if p.DNS.Namespace == "" || p.DNS.Selector == "" {
-			bad("dns: namespace and selector are required with form %q", DNSFormSelector)
+			pr.bad("dns: namespace and selector are required with form %q", DNSFormSelector)
 		}
 	default:
-		bad("dns.form: %q is not %q or %q", p.DNS.Form, DNSFormNets, DNSFormSelector)
+		pr.bad("dns.form: %q is not %q or %q", p.DNS.Form, DNSFormNets, DNSFormSelector)
 	}
 	if p.DNS.Namespace != "" {
 		if msgs := validation.IsDNS1123Label(p.DNS.Namespace); len(msgs) > 0 {
-			bad("dns.namespace: %q is not a valid namespace name", p.DNS.Namespace)
+			pr.bad("dns.namespace: %q is not a valid namespace name", p.DNS.Namespace)
 		}
 	}
 	if p.DNS.Selector != "" {
 		// It goes into rendered policy as a rule selector.
 		if sel, err := selector.Parse(p.DNS.Selector); err != nil {
-			bad("dns.selector: %v", err)
+			pr.bad("dns.selector: %v", err)
 		} else if sel.UsesGlobal() {
-			bad("dns.selector: %q: global() is only valid in a namespaceSelector", p.DNS.Selector)
+			pr.bad("dns.selector: %q: global() is only valid in a namespaceSelector", p.DNS.Selector)
 		}
 	}
 	if p.DNS.Port == 0 {
-		bad("dns.port: must be 1-65535")
+		pr.bad("dns.port: must be 1-65535")
 	}
+}
+
+// validateAggregation checks aggregation and stability.
+func (p *Profile) validateAggregation(pr *problems) {
 	if p.Aggregation.MaxCIDRs < 1 {
-		bad("aggregation.maxCIDRs: must be at least 1")
+		pr.bad("aggregation.maxCIDRs: must be at least 1")
 	}
 	if p.Aggregation.MinPrefixV4 < 0 || p.Aggregation.MinPrefixV4 > 32 {
-		bad("aggregation.minPrefixV4: must be 0-32")
+		pr.bad("aggregation.minPrefixV4: must be 0-32")
 	}
 	if p.Aggregation.MinPrefixV6 < 0 || p.Aggregation.MinPrefixV6 > 128 {
-		bad("aggregation.minPrefixV6: must be 0-128")
+		pr.bad("aggregation.minPrefixV6: must be 0-128")
 	}
 	if p.Aggregation.MaxAddresses < 1 {
-		bad("aggregation.maxAddresses: must be at least 1")
+		pr.bad("aggregation.maxAddresses: must be at least 1")
 	}
 	if p.Aggregation.WorkloadSamples < 0 {
-		bad("aggregation.workloadSamples: must not be negative")
+		pr.bad("aggregation.workloadSamples: must not be negative")
 	}
 	if p.Stability.MinimumWindow <= 0 || p.Stability.StabilizationPeriod <= 0 {
-		bad("stability: minimumWindow and stabilizationPeriod must be positive")
+		pr.bad("stability: minimumWindow and stabilizationPeriod must be positive")
 	}
+}
+
+// validatePolicy checks the rendered policy's tier and name.
+func (p *Profile) validatePolicy(pr *problems) {
 	if !tierNameRE.MatchString(p.Policy.Tier) || len(p.Policy.Tier) > 63 || p.Policy.Tier == "default" {
-		bad("policy.tier: %q is not a valid non-default tier name (lower-case alphanumerics and '-', at most 63)", p.Policy.Tier)
+		pr.bad("policy.tier: %q is not a valid non-default tier name (lower-case alphanumerics and '-', at most 63)", p.Policy.Tier)
 	} else if p.Policy.Tier == "adminnetworkpolicy" || p.Policy.Tier == "baselineadminnetworkpolicy" {
-		bad("policy.tier: %q is a tier Calico reserves for (Baseline)AdminNetworkPolicy, with a fixed order and defaultAction Pass", p.Policy.Tier)
+		pr.bad("policy.tier: %q is a tier Calico reserves for (Baseline)AdminNetworkPolicy, with a fixed order and defaultAction Pass", p.Policy.Tier)
 	}
 	if p.Policy.TierOrder >= 1000000 {
-		bad("policy.tierOrder: %v must be below the default tier's 1000000, or an allow-all policy there could cancel the allowlist", p.Policy.TierOrder)
+		pr.bad("policy.tierOrder: %v must be below the default tier's 1000000, or an allow-all policy there could cancel the allowlist", p.Policy.TierOrder)
 	}
 	if msgs := validation.IsDNS1123Subdomain(p.Policy.K8sName); len(msgs) > 0 {
-		bad("policy.k8sName: %q is not a valid object name", p.Policy.K8sName)
+		pr.bad("policy.k8sName: %q is not a valid object name", p.Policy.K8sName)
 	}
+}
+
+// validateRollout checks rollout.
+func (p *Profile) validateRollout(pr *problems) {
 	if p.Rollout.PerWave < 1 {
-		bad("rollout.perWave: must be at least 1")
+		pr.bad("rollout.perWave: must be at least 1")
 	}
 	if msgs := validation.IsQualifiedName(p.Rollout.StageLabel); len(msgs) > 0 {
-		bad("rollout.stageLabel: %q is not a valid label key", p.Rollout.StageLabel)
+		pr.bad("rollout.stageLabel: %q is not a valid label key", p.Rollout.StageLabel)
 	}
 	// The observe GlobalNetworkPolicy is rendered in the default tier: its
 	// name is a DNS label, or "default.<label>" (Calico's tiered-name rule).
 	if op := p.Rollout.ObservePolicy.Name; !observeNameRE.MatchString(op) || len(op) > 253 {
-		bad("rollout.observePolicy.name: %q is not a valid default-tier GlobalNetworkPolicy name (a DNS label, optionally prefixed \"default.\")", op)
+		pr.bad("rollout.observePolicy.name: %q is not a valid default-tier GlobalNetworkPolicy name (a DNS label, optionally prefixed \"default.\")", op)
 	}
 	for _, t := range p.Rollout.ObservePolicy.Tiers {
 		// They go into the observe policy's namespaceSelector.
 		if msgs := validation.IsValidLabelValue(t); len(msgs) > 0 || t == "" {
-			bad("rollout.observePolicy.tiers: %q is not a valid label value", t)
+			pr.bad("rollout.observePolicy.tiers: %q is not a valid label value", t)
 		}
 	}
+}
+
+// validatePacketLogs checks packet logs.
+func (p *Profile) validatePacketLogs(pr *problems) {
 	if !logPrefixRE.MatchString(p.PacketLogs.Prefix) || p.PacketLogs.Prefix == "" || len(p.PacketLogs.Prefix) > 127 {
-		bad("packetLogs.prefix: %q is not a Felix logPrefix (1-127 of letters, digits, '%%', ':', ' ', '/', '_', '-')", p.PacketLogs.Prefix)
+		pr.bad("packetLogs.prefix: %q is not a Felix logPrefix (1-127 of letters, digits, '%%', ':', ' ', '/', '_', '-')", p.PacketLogs.Prefix)
 	}
 	if !ifacePrefixRE.MatchString(p.PacketLogs.InterfacePrefix) {
-		bad("packetLogs.interfacePrefix: %q is not an interface name prefix (1-4 letters or digits)", p.PacketLogs.InterfacePrefix)
+		pr.bad("packetLogs.interfacePrefix: %q is not an interface name prefix (1-4 letters or digits)", p.PacketLogs.InterfacePrefix)
 	}
 	if d := p.PacketLogs.DedupWindow.D(); d < time.Second || d > time.Hour {
-		bad("packetLogs.dedupWindow: %s is not between 1s and 1h", FormatDuration(d))
+		pr.bad("packetLogs.dedupWindow: %s is not between 1s and 1h", FormatDuration(d))
 	}
 	if strings.TrimSpace(p.PacketLogs.LokiSelector) == "" || !strings.HasPrefix(strings.TrimSpace(p.PacketLogs.LokiSelector), "{") {
-		bad("packetLogs.lokiSelector: %q is not a LogQL stream selector ({label=\"value\", ...} with optional line filters)", p.PacketLogs.LokiSelector)
+		pr.bad("packetLogs.lokiSelector: %q is not a LogQL stream selector ({label=\"value\", ...} with optional line filters)", p.PacketLogs.LokiSelector)
 	}
+}
+
+// validateTerraform checks the Terraform output.
+func (p *Profile) validateTerraform(pr *problems) {
 	switch p.Terraform.Resource {
 	case "kubectl_manifest", "kubernetes_manifest":
 	default:
-		bad("terraform.resource: %q is not kubectl_manifest or kubernetes_manifest", p.Terraform.Resource)
+		pr.bad("terraform.resource: %q is not kubectl_manifest or kubernetes_manifest", p.Terraform.Resource)
 	}
 	for ns, d := range p.Terraform.StackDirs {
 		if !stackDirRE.MatchString(d) {
-			bad("terraform.stackDirs[%s]: %q is not a relative directory of letters, digits, '-', '_', '.' and '/'", ns, d)
+			pr.bad("terraform.stackDirs[%s]: %q is not a relative directory of letters, digits, '-', '_', '.' and '/'", ns, d)
 		}
 	}
 	if !stackDirRE.MatchString(p.Terraform.SharedStack) {
-		bad("terraform.sharedStack: %q is not a relative directory name", p.Terraform.SharedStack)
+		pr.bad("terraform.sharedStack: %q is not a relative directory name", p.Terraform.SharedStack)
 	}
 	switch p.Terraform.RequiredProviders {
 	case "auto", "always", "never":
 	default:
-		bad("terraform.requiredProviders: %q is not auto, always or never", p.Terraform.RequiredProviders)
+		pr.bad("terraform.requiredProviders: %q is not auto, always or never", p.Terraform.RequiredProviders)
 	}
 	switch p.Terraform.StageLabels {
 	case "kubernetes_labels", "none":
 	default:
-		bad("terraform.stageLabels: %q is not kubernetes_labels or none", p.Terraform.StageLabels)
+		pr.bad("terraform.stageLabels: %q is not kubernetes_labels or none", p.Terraform.StageLabels)
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
 }
 
 var (

@@ -76,20 +76,9 @@ func ESSourceID(endpoint, index, cluster string) string {
 // and time-outs are accepted, marked in the source record and recorded as
 // store warnings.
 func Elasticsearch(ctx context.Context, st *allowlist.Store, opt ESOptions) (*ESResult, error) {
-	client := opt.Client
-	if client == nil {
-		var err error
-		if client, err = es.NewClient(opt.Config); err != nil {
-			return nil, err
-		}
-	}
-	cluster := opt.Cluster
-	if cluster == "" {
-		cluster = es.DefaultCluster
-	}
-	index := opt.Index
-	if index == "" {
-		index = es.DefaultIndex(cluster)
+	client, index, cluster, err := esTarget(opt)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now
 	if opt.Now != nil {
@@ -142,20 +131,50 @@ func Elasticsearch(ctx context.Context, st *allowlist.Store, opt ESOptions) (*ES
 	if err != nil {
 		return res, err
 	}
+	sink.countOtherReporters(sr)
+	esApply(st, prev, subtract, sink, q, res)
+	return res, nil
+}
 
-	// Documents counted, not read: dst copies and unknown reporters, as
-	// the file decoder would have skipped them.
+// esTarget is the client, index and cluster the options name (defaults
+// filled in).
+func esTarget(opt ESOptions) (client *es.Client, index, cluster string, err error) {
+	client = opt.Client
+	if client == nil {
+		if client, err = es.NewClient(opt.Config); err != nil {
+			return nil, "", "", err
+		}
+	}
+	cluster = opt.Cluster
+	if cluster == "" {
+		cluster = es.DefaultCluster
+	}
+	index = opt.Index
+	if index == "" {
+		index = es.DefaultIndex(cluster)
+	}
+	return client, index, cluster, nil
+}
+
+// countOtherReporters counts documents that were counted, not read: dst
+// copies and unknown reporters, as the file decoder would have skipped them.
+func (s *esSink) countOtherReporters(sr *es.Result) {
 	for rep, c := range sr.OtherReporters {
 		reason := allowlist.SkipDstReported
 		if rep != "dst" {
 			reason = allowlist.SkipReporterUnknown
 		}
-		esAddSkipped(&sink.agg.Stats, reason, c.Docs)
-		if sink.ov != nil {
-			esAddSkipped(&sink.ov.Stats, reason, c.Overlap)
+		esAddSkipped(&s.agg.Stats, reason, c.Docs)
+		if s.ov != nil {
+			esAddSkipped(&s.ov.Stats, reason, c.Overlap)
 		}
 	}
+}
 
+// esApply merges a whole window into the store and records the source
+// (watermark, provisional overlap sums, partial reads as warnings).
+func esApply(st *allowlist.Store, prev *allowlist.SourceRecord, subtract bool, sink *esSink, q es.Query, res *ESResult) {
+	sr := res.Search
 	var prevRecords int64
 	var rec allowlist.SourceRecord
 	if prev != nil {
@@ -184,22 +203,21 @@ func Elasticsearch(ctx context.Context, st *allowlist.Store, opt ESOptions) (*ES
 	if a.To > rec.To {
 		rec.To = a.To
 	}
-	rec.Watermark = allowlist.Time(to.Unix())
+	rec.Watermark = allowlist.Time(q.To.Unix())
 	rec.Provisional = nil
 	if sink.ov != nil {
-		rec.Provisional = allowlist.NewProvisional(sink.ov, allowlist.Time(overlapFrom.Unix()))
+		rec.Provisional = allowlist.NewProvisional(sink.ov, allowlist.Time(q.OverlapFrom.Unix()))
 	}
 	if sr.Partial {
 		rec.Partial = true
 		for _, w := range sr.Warnings {
 			if strings.HasPrefix(w, es.PartialWarningPrefix) {
-				st.AddWarning(fmt.Sprintf("elasticsearch %s, window %s..%s: %s", res.SourceID, from.Format(time.RFC3339), to.Format(time.RFC3339), w))
+				st.AddWarning(fmt.Sprintf("elasticsearch %s, window %s..%s: %s", res.SourceID, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), w))
 			}
 		}
 	}
 	st.PutSource(rec)
 	res.Stats = a
-	return res, nil
 }
 
 // esWindow decides where to start reading, and whether the previous run's

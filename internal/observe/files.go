@@ -250,42 +250,10 @@ type resumePoint struct {
 // the decoder can start at the resume point without reading the input
 // again when keep covers it.
 func identify(c *contentReader, known []allowlist.SourceRecord) (best resumePoint, keep []byte, keepFrom int64, err error) {
-	var bounds []int64
-	for _, r := range known {
-		if r.Kind == allowlist.SourceFile && r.Bytes > 0 {
-			bounds = append(bounds, r.Bytes)
-		}
-	}
-	slices.Sort(bounds)
-	bounds = slices.Compact(bounds)
-	matches := func(at int64) bool {
-		id := c.id()
-		for _, r := range known {
-			if r.Kind == allowlist.SourceFile && r.Bytes == at && r.ID == id {
-				return true
-			}
-		}
-		return false
-	}
 	best.h = clone(c.h)
-	// The head, kept, stopping at every record size inside it.
-	head := make([]byte, 0, allowlist.HeadBytes)
-	for c.pos < allowlist.HeadBytes && !c.ended() {
-		at := int64(allowlist.HeadBytes)
-		for _, b := range bounds {
-			if b > c.pos {
-				at = min(at, b)
-				break
-			}
-		}
-		n, rerr := c.Read(head[c.pos:at])
-		head = head[:c.pos]
-		if rerr != nil && !errors.Is(rerr, io.EOF) && c.damaged == nil {
-			return best, nil, 0, rerr
-		}
-		if n > 0 && slices.Contains(bounds, c.pos) && matches(c.pos) {
-			best = resumePoint{offset: c.pos, lines: c.lines, h: clone(c.h)}
-		}
+	head, err := c.readHead(known, &best)
+	if err != nil {
+		return best, nil, 0, err
 	}
 	// Larger records whose head is this content's head: follow them.
 	headID := c.id()
@@ -312,7 +280,7 @@ func identify(c *contentReader, known []allowlist.SourceRecord) (best resumePoin
 		if !reached {
 			break
 		}
-		if matches(at) {
+		if c.matches(known, at) {
 			best = resumePoint{offset: at, lines: c.lines, h: clone(c.h)}
 		}
 	}
@@ -327,6 +295,50 @@ func identify(c *contentReader, known []allowlist.SourceRecord) (best resumePoin
 		return best, nil, 0, rerr
 	}
 	return best, buf[:n], keepFrom, nil
+}
+
+// matches reports whether a file record of this size has the content read
+// so far.
+func (c *contentReader) matches(known []allowlist.SourceRecord, at int64) bool {
+	id := c.id()
+	for _, r := range known {
+		if r.Kind == allowlist.SourceFile && r.Bytes == at && r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// readHead reads the head (allowlist.HeadBytes) and returns it, stopping at
+// every record size inside it to check the record (best: the longest match).
+func (c *contentReader) readHead(known []allowlist.SourceRecord, best *resumePoint) ([]byte, error) {
+	var bounds []int64
+	for _, r := range known {
+		if r.Kind == allowlist.SourceFile && r.Bytes > 0 {
+			bounds = append(bounds, r.Bytes)
+		}
+	}
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
+	head := make([]byte, 0, allowlist.HeadBytes)
+	for c.pos < allowlist.HeadBytes && !c.ended() {
+		at := int64(allowlist.HeadBytes)
+		for _, b := range bounds {
+			if b > c.pos {
+				at = min(at, b)
+				break
+			}
+		}
+		n, rerr := c.Read(head[c.pos:at])
+		head = head[:c.pos]
+		if rerr != nil && !errors.Is(rerr, io.EOF) && c.damaged == nil {
+			return nil, rerr
+		}
+		if n > 0 && slices.Contains(bounds, c.pos) && c.matches(known, c.pos) {
+			*best = resumePoint{offset: c.pos, lines: c.lines, h: clone(c.h)}
+		}
+	}
+	return head, nil
 }
 
 // findFile returns the file record with the given content ID.
@@ -345,67 +357,144 @@ func findFile(known []allowlist.SourceRecord, id string) *allowlist.SourceRecord
 func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.SourceRecord, in flows.Input, opt FileOptions, workers int) (*InputResult, *allowlist.Aggregator, error) {
 	ir := &InputResult{Name: in.Name}
 	known := append(slices.Clip(st.Meta.Sources), earlier...)
-	var rd io.Reader
-	var offset int64
-	startLine := 1
-	var cr *contentReader
-	var stdinHash hash.Hash
+	src, err := openInput(in, opt, known, ir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if src == nil {
+		return ir, nil, nil // already ingested
+	}
+	defer src.close()
+	rd := src.rd
+	if opt.Progress != nil {
+		rd = opt.Progress.Reader(rd)
+	}
+	stats, agg, err := decodeInput(ctx, st, in.Name, rd, opt, workers, src.startLine)
+	ir.Decode = stats
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Used = agg.Stats.Used
+	rec := allowlist.SourceRecord{Kind: allowlist.SourceFile, Path: in.Name, Records: stats.Records, From: agg.Stats.From, To: agg.Stats.To}
+	if in.Stdin {
+		rec.ID = hashID(src.stdinHash)
+		if findFile(known, rec.ID) != nil {
+			ir.Outcome = OutcomeSkipped
+			return ir, nil, nil
+		}
+	} else {
+		done, err := src.settleFile(in.Name, ir, &rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if done {
+			return ir, nil, nil
+		}
+	}
+	if ir.Decode.Records == 0 && ir.Decode.Bad > 0 {
+		return reject(ir), nil, nil
+	}
+	ir.Outcome = OutcomeIngested
+	src.noteResumed(ir)
+	ir.Record = &rec
+	return ir, agg, nil
+}
+
+// inputSource is an opened input, positioned where its new content starts.
+type inputSource struct {
+	rd        io.Reader
+	cr        *contentReader // files
+	stdinHash hash.Hash      // standard input
+	offset    int64          // the resume point
+	startLine int
+	closers   []io.Closer
+}
+
+func (s *inputSource) close() {
+	for _, c := range s.closers {
+		c.Close()
+	}
+}
+
+// noteResumed notes on a resumed input where it was resumed.
+func (s *inputSource) noteResumed(ir *InputResult) {
+	if s.offset > 0 {
+		ir.Outcome = OutcomeResumed
+		ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", s.offset, s.offset))
+	}
+}
+
+// openInput opens an input at the point where its content starts to be new.
+// nil and no error: the input was ingested before (ir says so).
+func openInput(in flows.Input, opt FileOptions, known []allowlist.SourceRecord, ir *InputResult) (*inputSource, error) {
 	if in.Stdin {
 		stdin := opt.Stdin
 		if stdin == nil {
 			stdin = os.Stdin
 		}
-		stdinHash = sha256.New()
-		rd = io.TeeReader(flows.Decompress(stdin), stdinHash)
-	} else {
-		rc, err := in.Open()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-		}
-		defer rc.Close()
-		cr = newContentReader(rc)
-		best, keep, keepFrom, err := identify(cr, known)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-		}
-		if best.offset == cr.pos && cr.ended() && cr.damaged == nil && findFile(known, cr.id()) != nil {
-			ir.Outcome = OutcomeSkipped
-			return ir, nil, nil
-		}
-		offset, startLine = best.offset, best.lines+1
-		if testHookFingerprinted != nil {
-			testHookFingerprinted(in.Path)
-		}
-		if offset >= keepFrom && keepFrom+int64(len(keep)) == cr.pos {
-			// Decode from the resume point: what was kept first, then
-			// the rest as it is read (and hashed).
-			rd = io.MultiReader(bytes.NewReader(keep[offset-keepFrom:]), cr)
-		} else {
-			// Content was read past the resume point without being
-			// kept (a record with this head that did not match, or one
-			// from an older calico-plan without a head): read the
-			// input again from the resume point.
-			if testHookReread != nil {
-				testHookReread(in.Path)
-			}
-			rc2, err := in.Open()
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-			}
-			defer rc2.Close()
-			if _, err := io.CopyN(io.Discard, rc2, offset); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", in.Name, err)
-			}
-			cr = &contentReader{r: rc2, h: best.h, pos: offset, lines: best.lines, head: cr.head}
-			rd = cr
-		}
-		if offset > 0 {
-			ir.Offset = offset
-		}
+		s := &inputSource{stdinHash: sha256.New(), startLine: 1}
+		s.rd = io.TeeReader(flows.Decompress(stdin), s.stdinHash)
+		return s, nil
 	}
-	if opt.Progress != nil {
-		rd = opt.Progress.Reader(rd)
+	rc, err := in.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.Name, err)
 	}
+	s := &inputSource{closers: []io.Closer{rc}}
+	if err := s.resume(in, rc, known, ir); err != nil || ir.Outcome == OutcomeSkipped {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// resume finds the resume point of a file's content and positions the
+// source there (ir.Outcome OutcomeSkipped: nothing new).
+func (s *inputSource) resume(in flows.Input, rc io.Reader, known []allowlist.SourceRecord, ir *InputResult) error {
+	cr := newContentReader(rc)
+	best, keep, keepFrom, err := identify(cr, known)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.Name, err)
+	}
+	if best.offset == cr.pos && cr.ended() && cr.damaged == nil && findFile(known, cr.id()) != nil {
+		ir.Outcome = OutcomeSkipped
+		return nil
+	}
+	s.offset, s.startLine = best.offset, best.lines+1
+	if testHookFingerprinted != nil {
+		testHookFingerprinted(in.Path)
+	}
+	if s.offset > 0 {
+		ir.Offset = s.offset
+	}
+	if s.offset >= keepFrom && keepFrom+int64(len(keep)) == cr.pos {
+		// Decode from the resume point: what was kept first, then the
+		// rest as it is read (and hashed).
+		s.cr = cr
+		s.rd = io.MultiReader(bytes.NewReader(keep[s.offset-keepFrom:]), cr)
+		return nil
+	}
+	// Content was read past the resume point without being kept (a record
+	// with this head that did not match, or one from an older calico-plan
+	// without a head): read the input again from the resume point.
+	if testHookReread != nil {
+		testHookReread(in.Path)
+	}
+	rc2, err := in.Open()
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.Name, err)
+	}
+	s.closers = append(s.closers, rc2)
+	if _, err := io.CopyN(io.Discard, rc2, s.offset); err != nil {
+		return fmt.Errorf("%s: %w", in.Name, err)
+	}
+	s.cr = &contentReader{r: rc2, h: best.h, pos: s.offset, lines: best.lines, head: cr.head}
+	s.rd = s.cr
+	return nil
+}
+
+// decodeInput decodes an input into one aggregator (one per worker, merged).
+func decodeInput(ctx context.Context, st *allowlist.Store, name string, rd io.Reader, opt FileOptions, workers, startLine int) (flows.Stats, *allowlist.Aggregator, error) {
 	aggs := make([]*allowlist.Aggregator, workers)
 	for i := range aggs {
 		aggs[i] = allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
@@ -414,7 +503,7 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 	if packets == nil {
 		packets = PacketLogOptionsFor(st, nil)
 	}
-	stats, err := flows.Decode(ctx, rd, in.Name, flows.Options{Strict: opt.Strict, Workers: workers, StartLine: startLine, Packets: packets},
+	stats, err := flows.Decode(ctx, rd, name, flows.Options{Strict: opt.Strict, Workers: workers, StartLine: startLine, Packets: packets},
 		func(w int, f *flows.Flow) error {
 			aggs[w].Add(f)
 			if opt.Progress != nil {
@@ -422,93 +511,83 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 			}
 			return nil
 		})
-	ir.Decode = stats
 	if err != nil {
-		return nil, nil, err
+		return stats, nil, err
 	}
 	agg := aggs[0]
 	for _, a := range aggs[1:] {
 		agg.Merge(a)
 	}
-	ir.Used = agg.Stats.Used
-	rec := allowlist.SourceRecord{Kind: allowlist.SourceFile, Path: in.Name, Records: stats.Records, From: agg.Stats.From, To: agg.Stats.To}
-	resumed := func() {
-		if offset > 0 {
-			ir.Outcome = OutcomeResumed
-			ir.Notes = append(ir.Notes, fmt.Sprintf("resumed at byte %d: the first %d bytes were ingested before", offset, offset))
-		}
+	return stats, agg, nil
+}
+
+// settleFile decides how much of a decoded file counts and fills its
+// record (bytes, content ID, head). done: nothing is counted (ir says why).
+func (s *inputSource) settleFile(name string, ir *InputResult, rec *allowlist.SourceRecord) (done bool, err error) {
+	cr, offset := s.cr, s.offset
+	consumed := cr.pos
+	switch {
+	case cr.damaged != nil && ir.Decode.Documents && ir.Decode.Records > 0:
+		// Records of a JSON document cut off by the damage: a complete
+		// copy could not be resumed where this one breaks, so none of
+		// them counts now.
+		ir.Outcome = OutcomeRejected
+		ir.Notes = append(ir.Notes, "the gzip stream breaks inside a JSON document: none of its records is counted (a complete copy of the file could not be resumed where this one breaks); observe the complete file")
+		return true, nil
+	case cr.damaged != nil:
+		// Only the complete lines before the damage were decoded: the
+		// part of the line the damage cut off is read again, whole,
+		// from a complete copy of the file.
+		consumed = cr.lastNL
+	case cr.last != '\n' && ir.Decode.ByReason[flows.ReasonTruncatedLine] > 0 && cr.lastNL >= offset:
+		// The last line is still being written: leave it for the next run.
+		// It is not a bad record: it is re-read once complete.
+		consumed = cr.lastNL
+		ir.Notes = append(ir.Notes, "the last line is incomplete (still being written?); it will be read on the next observe")
+		uncountTruncatedLine(&ir.Decode)
 	}
-	if in.Stdin {
-		rec.ID = hashID(stdinHash)
-		if findFile(known, rec.ID) != nil {
-			ir.Outcome = OutcomeSkipped
-			return ir, nil, nil
-		}
-	} else {
-		consumed := cr.pos
-		switch {
-		case cr.damaged != nil && stats.Documents && stats.Records > 0:
-			// Records of a JSON document cut off by the damage: a complete
-			// copy could not be resumed where this one breaks, so none of
-			// them counts now.
-			ir.Outcome = OutcomeRejected
-			ir.Notes = append(ir.Notes, "the gzip stream breaks inside a JSON document: none of its records is counted (a complete copy of the file could not be resumed where this one breaks); observe the complete file")
-			return ir, nil, nil
-		case cr.damaged != nil:
-			// Only the complete lines before the damage were decoded: the
-			// part of the line the damage cut off is read again, whole,
-			// from a complete copy of the file.
-			consumed = cr.lastNL
-		case cr.last != '\n' && stats.ByReason[flows.ReasonTruncatedLine] > 0 && cr.lastNL >= offset:
-			// The last line is still being written: leave it for the next run.
-			// It is not a bad record: it is re-read once complete.
-			consumed = cr.lastNL
-			ir.Notes = append(ir.Notes, "the last line is incomplete (still being written?); it will be read on the next observe")
-			ir.Decode.Bad--
-			if ir.Decode.ByReason[flows.ReasonTruncatedLine]--; ir.Decode.ByReason[flows.ReasonTruncatedLine] == 0 {
-				delete(ir.Decode.ByReason, flows.ReasonTruncatedLine)
-			}
-			ex := ir.Decode.Examples[:0]
-			for _, p := range ir.Decode.Examples {
-				if p.Reason != flows.ReasonTruncatedLine {
-					ex = append(ex, p)
-				}
-			}
-			ir.Decode.Examples = ex
-		}
-		if consumed < offset {
-			consumed = offset
-		}
-		if ir.Decode.Records == 0 && ir.Decode.Bad > 0 {
-			return reject(ir), nil, nil
-		}
-		if consumed == offset {
-			// Only the start of a line since the last run: nothing
-			// consumed, and the record of this prefix stays as it is.
-			ir.Outcome = OutcomeIngested
-			resumed()
-			return ir, nil, nil
-		}
-		rec.Bytes = consumed
-		switch consumed {
-		case cr.pos:
-			rec.ID = cr.id()
-		case cr.lastNL:
-			rec.ID = cr.idAtLastLine()
-		default:
-			return nil, nil, fmt.Errorf("%s: internal error: consumed %d bytes, neither the end (%d) nor the last line (%d)", in.Name, consumed, cr.pos, cr.lastNL)
-		}
-		if consumed > allowlist.HeadBytes {
-			rec.Head = cr.head
-		}
+	if consumed < offset {
+		consumed = offset
 	}
 	if ir.Decode.Records == 0 && ir.Decode.Bad > 0 {
-		return reject(ir), nil, nil
+		reject(ir)
+		return true, nil
 	}
-	ir.Outcome = OutcomeIngested
-	resumed()
-	ir.Record = &rec
-	return ir, agg, nil
+	if consumed == offset {
+		// Only the start of a line since the last run: nothing
+		// consumed, and the record of this prefix stays as it is.
+		ir.Outcome = OutcomeIngested
+		s.noteResumed(ir)
+		return true, nil
+	}
+	rec.Bytes = consumed
+	switch consumed {
+	case cr.pos:
+		rec.ID = cr.id()
+	case cr.lastNL:
+		rec.ID = cr.idAtLastLine()
+	default:
+		return true, fmt.Errorf("%s: internal error: consumed %d bytes, neither the end (%d) nor the last line (%d)", name, consumed, cr.pos, cr.lastNL)
+	}
+	if consumed > allowlist.HeadBytes {
+		rec.Head = cr.head
+	}
+	return false, nil
+}
+
+// uncountTruncatedLine takes the incomplete last line out of the bad records.
+func uncountTruncatedLine(st *flows.Stats) {
+	st.Bad--
+	if st.ByReason[flows.ReasonTruncatedLine]--; st.ByReason[flows.ReasonTruncatedLine] == 0 {
+		delete(st.ByReason, flows.ReasonTruncatedLine)
+	}
+	ex := st.Examples[:0]
+	for _, p := range st.Examples {
+		if p.Reason != flows.ReasonTruncatedLine {
+			ex = append(ex, p)
+		}
+	}
+	st.Examples = ex
 }
 
 // reject marks an input that held bad records and no valid one: it is

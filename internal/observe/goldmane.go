@@ -240,75 +240,109 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 		}
 	}
 	res.Restarted = w.restarted
-	m := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))}
+	l := &goldmaneListing{st: st, opt: &opt, res: res, iv: iv, phase: -1,
+		m: &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))}}
 	if w.fresh {
-		if m.open, err = openAtFirst(ctx, w.lo, to.Unix(), &opt); err != nil {
+		if l.m.open, err = openAtFirst(ctx, w.lo, to.Unix(), &opt); err != nil {
 			return nil, err
 		}
 	}
-	// One List per UTC day: Goldmane aggregates a key over the whole
-	// window, and evidence counts days. Goldmane lists only the buckets
-	// that lie wholly inside a window, and its buckets align to its own
-	// start, not to the epoch: each window starts one interval (less a
-	// second) early, so the bucket straddling its start, which the
-	// previous window (or run) could not list, is listed by this one.
-	// Buckets that start at or before lo-Interval end by lo and were
-	// listed before (the watermark's bucket grid, or the previous day).
-	early := time.Duration(iv-1) * time.Second
-	var marks goldmane.MarkBuilder
-	phase := int64(-1) // Goldmane's bucket grid (buckets align to its start, not the epoch)
-	partial := false
-	for lo := time.Unix(w.lo, 0).UTC(); lo.Before(to); {
-		hi := time.Date(lo.Year(), lo.Month(), lo.Day()+1, 0, 0, 0, 0, time.UTC)
-		if hi.After(to) {
-			hi = to
-		}
-		var info goldmane.ListInfo
-		var err error
-		for attempt := 0; attempt < 3; attempt++ {
-			sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(st.Profile())), open: maps.Clone(m.open)}
-			var n int64 // this attempt's results: a discarded attempt counts none
-			info, err = opt.Client.List(ctx, lo.Add(-early), hi, opt.PageSize, func(r *pb.FlowResult) error {
-				n++
-				if st := r.GetFlow().GetStartTime(); st > 0 {
-					phase = st % iv
-				}
-				marks.AddResult(r, opt.Interval)
-				return sub.add(r)
-			})
-			if err != nil {
-				return nil, err
-			}
-			if !info.Unstable || attempt == 2 {
-				res.Results += n
-				m.agg.Merge(sub.agg)
-				m.unmapped += sub.unmapped
-				m.examples = append(m.examples, sub.examples...)
-				m.open = sub.open
-				break
-			}
-			fmt.Fprintf(opt.Log, "goldmane: results shifted while paging %s..%s (data expired or arrived); listing again\n", lo.Format(time.RFC3339), hi.Format(time.RFC3339))
-		}
-		if info.Unstable {
-			if !opt.AllowPartial {
-				return nil, fmt.Errorf("goldmane %s: results kept shifting while paging %s..%s, so some flows may be missing; retry, or pass --allow-partial to keep them with a recorded warning", opt.SourceID, lo.Format(time.RFC3339), hi.Format(time.RFC3339))
-			}
-			partial = true
-		}
-		lo = hi
+	if err := l.listDays(ctx, w.lo, to); err != nil {
+		return nil, err
 	}
 	res.Gaps = w.gaps
 	for _, g := range res.Gaps {
 		st.AddGap(g)
 	}
-	st.Apply(m.agg)
+	st.Apply(l.m.agg)
+	l.record(rec, &w, to)
+	return res, nil
+}
+
+// goldmaneListing is one GoldmaneList run's reading state.
+type goldmaneListing struct {
+	st      *allowlist.Store
+	opt     *GoldmaneOptions
+	res     *GoldmaneResult
+	iv      int64 // the bucket interval, seconds
+	m       *mapper
+	marks   goldmane.MarkBuilder
+	phase   int64 // Goldmane's bucket grid (buckets align to its start, not the epoch); -1: unknown
+	partial bool
+}
+
+// listDays lists [lo, to) with one List per UTC day: Goldmane aggregates a
+// key over the whole window, and evidence counts days. Goldmane lists only
+// the buckets that lie wholly inside a window, and its buckets align to its
+// own start, not to the epoch: each window starts one interval (less a
+// second) early, so the bucket straddling its start, which the previous
+// window (or run) could not list, is listed by this one. Buckets that start
+// at or before lo-Interval end by lo and were listed before (the
+// watermark's bucket grid, or the previous day).
+func (l *goldmaneListing) listDays(ctx context.Context, from int64, to time.Time) error {
+	early := time.Duration(l.iv-1) * time.Second
+	for lo := time.Unix(from, 0).UTC(); lo.Before(to); {
+		hi := time.Date(lo.Year(), lo.Month(), lo.Day()+1, 0, 0, 0, 0, time.UTC)
+		if hi.After(to) {
+			hi = to
+		}
+		info, err := l.listDay(ctx, lo, hi, early)
+		if err != nil {
+			return err
+		}
+		if info.Unstable {
+			if !l.opt.AllowPartial {
+				return fmt.Errorf("goldmane %s: results kept shifting while paging %s..%s, so some flows may be missing; retry, or pass --allow-partial to keep them with a recorded warning", l.opt.SourceID, lo.Format(time.RFC3339), hi.Format(time.RFC3339))
+			}
+			l.partial = true
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// listDay lists one window, again (up to three times) while its results
+// shift under the paging; the last attempt's results are kept.
+func (l *goldmaneListing) listDay(ctx context.Context, lo, hi time.Time, early time.Duration) (goldmane.ListInfo, error) {
+	var info goldmane.ListInfo
+	for attempt := 0; attempt < 3; attempt++ {
+		sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(l.st.Profile())), open: maps.Clone(l.m.open)}
+		var n int64 // this attempt's results: a discarded attempt counts none
+		var err error
+		info, err = l.opt.Client.List(ctx, lo.Add(-early), hi, l.opt.PageSize, func(r *pb.FlowResult) error {
+			n++
+			if st := r.GetFlow().GetStartTime(); st > 0 {
+				l.phase = st % l.iv
+			}
+			l.marks.AddResult(r, l.opt.Interval)
+			return sub.add(r)
+		})
+		if err != nil {
+			return info, err
+		}
+		if !info.Unstable || attempt == 2 {
+			l.res.Results += n
+			l.m.agg.Merge(sub.agg)
+			l.m.unmapped += sub.unmapped
+			l.m.examples = append(l.m.examples, sub.examples...)
+			l.m.open = sub.open
+			break
+		}
+		fmt.Fprintf(l.opt.Log, "goldmane: results shifted while paging %s..%s (data expired or arrived); listing again\n", lo.Format(time.RFC3339), hi.Format(time.RFC3339))
+	}
+	return info, nil
+}
+
+// record advances the source's watermark and records what was read.
+func (l *goldmaneListing) record(rec *allowlist.SourceRecord, w *window, to time.Time) {
+	st, opt, res, m, iv := l.st, l.opt, l.res, l.m, l.iv
 	// Goldmane lists a bucket only when it lies wholly inside the window, so
 	// the next window must start on its bucket grid: at the last bucket
 	// boundary at or before `to`. The bucket straddling `to` (not listed
 	// now) is then listed next time.
 	wm := to.Unix() - iv // grid unknown (nothing listed): one bucket back is safe
-	if phase >= 0 {
-		wm = to.Unix() - ((to.Unix()-phase)%iv+iv)%iv
+	if l.phase >= 0 {
+		wm = to.Unix() - ((to.Unix()-l.phase)%iv+iv)%iv
 	}
 	if wm < w.from {
 		wm = w.from
@@ -326,19 +360,18 @@ func GoldmaneList(ctx context.Context, st *allowlist.Store, opt GoldmaneOptions)
 	if m.agg.Stats.To > r.To {
 		r.To = m.agg.Stats.To
 	}
-	switch mk := marks.Mark(); {
+	switch mk := l.marks.Mark(); {
 	case mk != nil:
 		r.Mark = storeMark(mk)
 	case w.restarted:
 		r.Mark = nil // the old one names the lost Goldmane
 	}
-	if partial {
+	if l.partial {
 		r.Partial = true
 		st.AddWarning(fmt.Sprintf("goldmane %s: results shifted while paging up to %s; some flows may be missing", opt.SourceID, to.Format(time.RFC3339)))
 	}
 	st.PutSource(r)
 	res.Unmapped, res.Examples, res.Stats, res.Watermark = m.unmapped, m.examples, m.agg.Stats, res.To
-	return res, nil
 }
 
 // checkWindow decides what of [w.from, to) Goldmane can no longer supply,
@@ -444,80 +477,36 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 	default:
 		start, fo.Fresh = time.Unix(horizon, 0), true
 	}
-	newAgg := func() *allowlist.Aggregator { return allowlist.NewAggregator(allowlist.NewClassifier(st.Profile())) }
-	pending := &mapper{agg: newAgg()} // flows after the last watermark
-	ready := newAgg()                 // flows up to the last watermark, not yet saved
-	var wm time.Time
-	var mark *goldmane.Mark
-	restarted := false
-	var gaps []allowlist.Gap
-	var results int64
-	lastSave := time.Now() // checkpoint pacing is wall-clock time, not data time
-	checkpoint := func() error {
-		if wm.IsZero() {
-			return nil
-		}
-		for _, g := range gaps {
-			st.AddGap(g)
-		}
-		st.Apply(ready)
-		r := allowlist.SourceRecord{Kind: allowlist.SourceGoldmane, ID: opt.SourceID}
-		if old := st.FindSource(allowlist.SourceGoldmane, opt.SourceID); old != nil {
-			r = *old
-		}
-		r.Watermark = allowlist.Time(wm.Unix())
-		r.Records += results
-		if r.From == 0 || (ready.Stats.From != 0 && ready.Stats.From < r.From) {
-			r.From = ready.Stats.From
-		}
-		if ready.Stats.To > r.To {
-			r.To = ready.Stats.To
-		}
-		if mark != nil || restarted {
-			r.Mark = storeMark(mark)
-		}
-		st.PutSource(r)
-		if err := opt.Save(); err != nil {
-			return err
-		}
-		ready, gaps, results = newAgg(), nil, 0
-		lastSave = time.Now()
-		fmt.Fprintf(opt.Log, "goldmane: checkpoint at %s\n", wm.UTC().Format(time.RFC3339))
-		return nil
-	}
-	var pendingResults int64 // delivered after the last watermark: may come again
+	run := &goldmaneFollowing{st: st, opt: &opt, lastSave: time.Now()}
+	run.pending = &mapper{agg: run.newAgg()}
+	run.ready = run.newAgg()
 	fo.OnFlow = func(r *pb.FlowResult) error {
-		pendingResults++
-		return pending.add(r)
+		run.pendingResults++
+		return run.pending.add(r)
 	}
 	fo.OnOpen = func(r *pb.FlowResult, n int64) error {
-		pendingResults++
-		return pending.addOpen(r, n)
+		run.pendingResults++
+		return run.pending.addOpen(r, n)
 	}
-	fo.OnGap = func(g goldmane.Gap) error {
-		gaps = append(gaps, gapOf(opt.SourceID, g.From, g.To, g.Restart))
-		why := "Goldmane keeps about one hour"
-		if g.Restart {
-			why = "Goldmane restarted"
-		}
-		fmt.Fprintf(opt.Log, "goldmane: GAP %s to %s: flows lost (%s); stability clocks restart\n", g.From.UTC().Format(time.RFC3339), g.To.UTC().Format(time.RFC3339), why)
-		return nil
+	fo.OnGap = run.onGap
+	fo.OnWatermark = run.onWatermark
+	followDefaults(&fo, &opt.GoldmaneOptions)
+	run.f = goldmane.NewFollower(opt.Client, fo)
+	err = run.f.Run(ctx, start)
+	if cerr := run.checkpoint(); cerr != nil {
+		return errors.Join(err, cerr)
 	}
-	var f *goldmane.Follower
-	fo.OnWatermark = func(t time.Time) error {
-		ready.Merge(pending.agg)
-		pending.agg = newAgg()
-		results += pendingResults
-		pendingResults = 0
-		wm = t
-		if m := f.Mark(); m != mark {
-			mark, restarted = m, m == nil
-		}
-		if time.Since(lastSave) >= opt.Checkpoint {
-			return checkpoint()
-		}
-		return nil
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped by SIGINT/SIGTERM: the last checkpoint is saved
 	}
+	if run.pending.unmapped > 0 {
+		fmt.Fprintf(opt.Log, "goldmane: %d flows could not be mapped (first: %v)\n", run.pending.unmapped, run.pending.examples)
+	}
+	return err
+}
+
+// followDefaults fills the follower's unset tuning from the options.
+func followDefaults(fo *goldmane.FollowOptions, opt *GoldmaneOptions) {
 	if fo.Log == nil {
 		fo.Log = opt.Log
 	}
@@ -542,16 +531,85 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 	if fo.OnWait == nil {
 		fo.OnWait = opt.OnWait
 	}
-	f = goldmane.NewFollower(opt.Client, fo)
-	err = f.Run(ctx, start)
-	if cerr := checkpoint(); cerr != nil {
-		return errors.Join(err, cerr)
+}
+
+// goldmaneFollowing is one GoldmaneFollow run's state between checkpoints.
+type goldmaneFollowing struct {
+	st        *allowlist.Store
+	opt       *FollowOptions
+	f         *goldmane.Follower
+	pending   *mapper               // flows after the last watermark
+	ready     *allowlist.Aggregator // flows up to the last watermark, not yet saved
+	wm        time.Time
+	mark      *goldmane.Mark
+	restarted bool
+	gaps      []allowlist.Gap
+	results   int64
+	// pendingResults were delivered after the last watermark: they may come again.
+	pendingResults int64
+	lastSave       time.Time // checkpoint pacing is wall-clock time, not data time
+}
+
+func (g *goldmaneFollowing) newAgg() *allowlist.Aggregator {
+	return allowlist.NewAggregator(allowlist.NewClassifier(g.st.Profile()))
+}
+
+func (g *goldmaneFollowing) onGap(gap goldmane.Gap) error {
+	g.gaps = append(g.gaps, gapOf(g.opt.SourceID, gap.From, gap.To, gap.Restart))
+	why := "Goldmane keeps about one hour"
+	if gap.Restart {
+		why = "Goldmane restarted"
 	}
-	if err != nil && ctx.Err() != nil {
-		return nil // stopped by SIGINT/SIGTERM: the last checkpoint is saved
+	fmt.Fprintf(g.opt.Log, "goldmane: GAP %s to %s: flows lost (%s); stability clocks restart\n", gap.From.UTC().Format(time.RFC3339), gap.To.UTC().Format(time.RFC3339), why)
+	return nil
+}
+
+func (g *goldmaneFollowing) onWatermark(t time.Time) error {
+	g.ready.Merge(g.pending.agg)
+	g.pending.agg = g.newAgg()
+	g.results += g.pendingResults
+	g.pendingResults = 0
+	g.wm = t
+	if m := g.f.Mark(); m != g.mark {
+		g.mark, g.restarted = m, m == nil
 	}
-	if pending.unmapped > 0 {
-		fmt.Fprintf(opt.Log, "goldmane: %d flows could not be mapped (first: %v)\n", pending.unmapped, pending.examples)
+	if time.Since(g.lastSave) >= g.opt.Checkpoint {
+		return g.checkpoint()
 	}
-	return err
+	return nil
+}
+
+// checkpoint saves exactly the buckets up to the watermark.
+func (g *goldmaneFollowing) checkpoint() error {
+	if g.wm.IsZero() {
+		return nil
+	}
+	st, ready := g.st, g.ready
+	for _, gap := range g.gaps {
+		st.AddGap(gap)
+	}
+	st.Apply(ready)
+	r := allowlist.SourceRecord{Kind: allowlist.SourceGoldmane, ID: g.opt.SourceID}
+	if old := st.FindSource(allowlist.SourceGoldmane, g.opt.SourceID); old != nil {
+		r = *old
+	}
+	r.Watermark = allowlist.Time(g.wm.Unix())
+	r.Records += g.results
+	if r.From == 0 || (ready.Stats.From != 0 && ready.Stats.From < r.From) {
+		r.From = ready.Stats.From
+	}
+	if ready.Stats.To > r.To {
+		r.To = ready.Stats.To
+	}
+	if g.mark != nil || g.restarted {
+		r.Mark = storeMark(g.mark)
+	}
+	st.PutSource(r)
+	if err := g.opt.Save(); err != nil {
+		return err
+	}
+	g.ready, g.gaps, g.results = g.newAgg(), nil, 0
+	g.lastSave = time.Now()
+	fmt.Fprintf(g.opt.Log, "goldmane: checkpoint at %s\n", g.wm.UTC().Format(time.RFC3339))
+	return nil
 }

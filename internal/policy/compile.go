@@ -391,17 +391,8 @@ func portsSupported(proto uint8) bool {
 
 func (l *Loader) rule(d *diag, cc *ruleCtx, f string, ar *apiv3.Rule, dir direction) (rule, bool) {
 	var r rule
-	switch ar.Action {
-	case apiv3.Allow:
-		r.action = actAllow
-	case apiv3.Deny:
-		r.action = actDeny
-	case apiv3.Pass:
-		r.action = actPass
-	case apiv3.Log:
-		r.action = actLog
-	default:
-		d.fatalf(f+".action", "invalid action %q (want Allow, Deny, Log or Pass)", ar.Action)
+	var ok bool
+	if r.action, ok = compileAction(d, f, ar); !ok {
 		return r, false
 	}
 	if ar.IPVersion != nil {
@@ -411,10 +402,46 @@ func (l *Loader) rule(d *diag, cc *ruleCtx, f string, ar *apiv3.Rule, dir direct
 			r.ipVersion = uint8(*ar.IPVersion)
 		}
 	}
+	if !ruleProtocols(d, f, ar, &r) {
+		return r, false
+	}
+	checkRulePorts(d, f, ar, r.proto)
+	ruleICMP(d, f, ar, &r)
+	checkRuleCIDRVersions(d, f, ar)
+	ruleHTTP(d, f, ar, dir, &r)
+	checkRuleServices(d, f, ar, dir)
+	var okSrc, okDst bool
+	r.src, okSrc = l.entity(d, cc, f+".source", &ar.Source)
+	r.dst, okDst = l.entity(d, cc, f+".destination", &ar.Destination)
+	if !okSrc || !okDst {
+		return r, false
+	}
+	r.namedPortIn = len(r.src.ports.named)+len(r.src.notPorts.named)+len(r.dst.ports.named)+len(r.dst.notPorts.named) > 0
+	return r, true
+}
+
+func compileAction(d *diag, f string, ar *apiv3.Rule) (ruleAction, bool) {
+	switch ar.Action {
+	case apiv3.Allow:
+		return actAllow, true
+	case apiv3.Deny:
+		return actDeny, true
+	case apiv3.Pass:
+		return actPass, true
+	case apiv3.Log:
+		return actLog, true
+	}
+	d.fatalf(f+".action", "invalid action %q (want Allow, Deny, Log or Pass)", ar.Action)
+	return 0, false
+}
+
+// ruleProtocols compiles protocol and notProtocol; false: the rule cannot
+// be compiled.
+func ruleProtocols(d *diag, f string, ar *apiv3.Rule, r *rule) bool {
 	proto, exact, ok := protocolNumber(ar.Protocol)
 	if !ok {
 		d.fatalf(f+".protocol", "invalid protocol %q", ar.Protocol.String())
-		return r, false
+		return false
 	} else if !exact {
 		d.errf(f+".protocol", "protocol name %q must be one of TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite (case-sensitive) or 1-255", ar.Protocol.String())
 	}
@@ -423,23 +450,32 @@ func (l *Loader) rule(d *diag, cc *ruleCtx, f string, ar *apiv3.Rule, dir direct
 		np, exact, ok := protocolNumber(ar.NotProtocol)
 		if !ok {
 			d.fatalf(f+".notProtocol", "invalid protocol %q", ar.NotProtocol.String())
-			return r, false
+			return false
 		} else if !exact {
 			d.errf(f+".notProtocol", "protocol name %q must be one of TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite (case-sensitive) or 1-255", ar.NotProtocol.String())
 		}
 		r.notProto = np
 	}
+	return true
+}
+
+func checkRulePorts(d *diag, f string, ar *apiv3.Rule, proto uint8) {
 	hasPorts := len(ar.Source.Ports)+len(ar.Source.NotPorts)+len(ar.Destination.Ports)+len(ar.Destination.NotPorts) > 0
-	if hasPorts && (ar.Protocol == nil || !portsSupported(proto)) {
-		for _, pf := range []struct {
-			name string
-			n    int
-		}{{"source.ports", len(ar.Source.Ports)}, {"source.notPorts", len(ar.Source.NotPorts)}, {"destination.ports", len(ar.Destination.Ports)}, {"destination.notPorts", len(ar.Destination.NotPorts)}} {
-			if pf.n > 0 {
-				d.errf(f+"."+pf.name, "rules that specify ports must set protocol to TCP, UDP or SCTP")
-			}
+	if !hasPorts || ar.Protocol != nil && portsSupported(proto) {
+		return
+	}
+	for _, pf := range []struct {
+		name string
+		n    int
+	}{{"source.ports", len(ar.Source.Ports)}, {"source.notPorts", len(ar.Source.NotPorts)}, {"destination.ports", len(ar.Destination.Ports)}, {"destination.notPorts", len(ar.Destination.NotPorts)}} {
+		if pf.n > 0 {
+			d.errf(f+"."+pf.name, "rules that specify ports must set protocol to TCP, UDP or SCTP")
 		}
 	}
+}
+
+func ruleICMP(d *diag, f string, ar *apiv3.Rule, r *rule) {
+	proto := r.proto
 	icmpProto := proto == uint8(ProtoICMP) || proto == uint8(ProtoICMPv6)
 	r.icmp = compileICMP(d, f+".icmp", ar.ICMP)
 	r.notICMP = compileICMP(d, f+".notICMP", ar.NotICMP)
@@ -457,7 +493,10 @@ func (l *Loader) rule(d *diag, cc *ruleCtx, f string, ar *apiv3.Rule, dir direct
 			d.errf(f+".ipVersion", "ipVersion must be 6 with protocol ICMPv6")
 		}
 	}
-	// IPv4/IPv6 consistency across the rule's CIDRs.
+}
+
+// checkRuleCIDRVersions checks IPv4/IPv6 consistency across the rule's CIDRs.
+func checkRuleCIDRVersions(d *diag, f string, ar *apiv3.Rule) {
 	var seen4, seen6 bool
 	for _, nf := range []struct {
 		name string
@@ -480,19 +519,26 @@ func (l *Loader) rule(d *diag, cc *ruleCtx, f string, ar *apiv3.Rule, dir direct
 		}
 		seen4, seen6 = seen4 || v4, seen6 || v6
 	}
-	if ar.HTTP != nil {
-		r.http = true
-		if ar.Action != apiv3.Allow {
-			d.errf(f+".http", "application-layer (http) matches are only valid in Allow rules")
-		}
-		if dir == dirEgress {
-			d.errf(f+".http", "application-layer (http) matches are not allowed in egress rules")
-		}
-		if ar.Protocol != nil && proto != uint8(ProtoTCP) {
-			d.errf(f+".protocol", "http matches require protocol TCP")
-		}
+}
+
+func ruleHTTP(d *diag, f string, ar *apiv3.Rule, dir direction, r *rule) {
+	if ar.HTTP == nil {
+		return
 	}
-	// services placement and exclusivity.
+	r.http = true
+	if ar.Action != apiv3.Allow {
+		d.errf(f+".http", "application-layer (http) matches are only valid in Allow rules")
+	}
+	if dir == dirEgress {
+		d.errf(f+".http", "application-layer (http) matches are not allowed in egress rules")
+	}
+	if ar.Protocol != nil && r.proto != uint8(ProtoTCP) {
+		d.errf(f+".protocol", "http matches require protocol TCP")
+	}
+}
+
+// checkRuleServices checks services placement and exclusivity.
+func checkRuleServices(d *diag, f string, ar *apiv3.Rule, dir direction) {
 	if dir == dirEgress && ar.Source.Services != nil {
 		d.errf(f+".source.services", "services are not allowed in an egress rule source")
 	}
@@ -505,14 +551,6 @@ func (l *Loader) rule(d *diag, cc *ruleCtx, f string, ar *apiv3.Rule, dir direct
 	if ar.Destination.Services != nil && len(ar.Destination.NotPorts) > 0 {
 		d.errf(f+".destination.notPorts", "cannot specify notPorts with a service selector")
 	}
-	var okSrc, okDst bool
-	r.src, okSrc = l.entity(d, cc, f+".source", &ar.Source)
-	r.dst, okDst = l.entity(d, cc, f+".destination", &ar.Destination)
-	if !okSrc || !okDst {
-		return r, false
-	}
-	r.namedPortIn = len(r.src.ports.named)+len(r.src.notPorts.named)+len(r.dst.ports.named)+len(r.dst.notPorts.named) > 0
-	return r, true
 }
 
 func compileICMP(d *diag, f string, in *apiv3.ICMPFields) icmpMatch {
@@ -567,6 +605,21 @@ func parseRuleNet(d *diag, f, s string, negated bool) (netip.Prefix, bool) {
 
 func (l *Loader) entity(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule) (entity, bool) {
 	var e entity
+	ok := entityNets(d, f, er, &e)
+	if !l.entitySelectors(d, cc, f, er, &e) {
+		return e, false
+	}
+	var pok, nok bool
+	e.ports, pok = compilePorts(d, f+".ports", er.Ports)
+	e.notPorts, nok = compilePorts(d, f+".notPorts", er.NotPorts)
+	ok = ok && pok && nok
+	if er.Services != nil {
+		e.svc = entityService(d, cc, f, er)
+	}
+	return e, ok
+}
+
+func entityNets(d *diag, f string, er *apiv3.EntityRule, e *entity) bool {
 	ok := true
 	for i, n := range er.Nets {
 		if p, good := parseRuleNet(d, fmt.Sprintf("%s.nets[%d]", f, i), n, false); good {
@@ -582,6 +635,12 @@ func (l *Loader) entity(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule) (e
 			ok = false
 		}
 	}
+	return ok
+}
+
+// entitySelectors compiles the selector, namespace selector, service
+// accounts and notSelector into e.sel and e.notSel; false: one does not parse.
+func (l *Loader) entitySelectors(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule, e *entity) bool {
 	if strings.Contains(er.Selector, "global()") {
 		d.errf(f+".selector", "global() can only be used in an EntityRule namespaceSelector")
 	}
@@ -592,7 +651,7 @@ func (l *Loader) entity(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule) (e
 	if er.NamespaceSelector != "" {
 		s := l.parseSelector(d, f+".namespaceSelector", er.NamespaceSelector)
 		if s == nil {
-			return e, false
+			return false
 		}
 		if s.UsesGlobal() && !s.IsGlobal() {
 			d.errf(f+".namespaceSelector", "global() cannot be combined with other selectors")
@@ -603,25 +662,18 @@ func (l *Loader) entity(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule) (e
 	}
 	var parts []*selector.Selector
 	if er.ServiceAccounts != nil {
-		var sa []*selector.Selector
-		if er.ServiceAccounts.Selector != "" {
-			s := l.parseSelector(d, f+".serviceAccounts.selector", er.ServiceAccounts.Selector)
-			if s == nil {
-				return e, false
-			}
-			sa = append(sa, s.WithPrefix(ServiceAccountLabelPrefix))
+		sa, ok := l.serviceAccountSelector(d, f, er.ServiceAccounts)
+		if !ok {
+			return false
 		}
-		if len(er.ServiceAccounts.Names) > 0 {
-			sa = append(sa, selector.In(LabelServiceAccount, er.ServiceAccounts.Names...))
-		}
-		if len(sa) > 0 {
-			parts = append(parts, selector.And(sa...))
+		if sa != nil {
+			parts = append(parts, sa)
 		}
 	}
 	if er.Selector != "" {
 		s := l.parseSelector(d, f+".selector", er.Selector)
 		if s == nil {
-			return e, false
+			return false
 		}
 		parts = append(parts, s)
 	}
@@ -634,39 +686,56 @@ func (l *Loader) entity(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule) (e
 	if er.NotSelector != "" {
 		e.notSel = l.parseSelector(d, f+".notSelector", er.NotSelector)
 		if e.notSel == nil {
-			return e, false
+			return false
 		}
 	}
-	var pok, nok bool
-	e.ports, pok = compilePorts(d, f+".ports", er.Ports)
-	e.notPorts, nok = compilePorts(d, f+".notPorts", er.NotPorts)
-	ok = ok && pok && nok
-	if er.Services != nil {
-		if er.Services.Name == "" {
-			d.errf(f+".services.name", "must specify a service name")
+	return true
+}
+
+// serviceAccountSelector is the selector an entity's serviceAccounts stand
+// for (nil: none); false: its selector does not parse.
+func (l *Loader) serviceAccountSelector(d *diag, f string, sam *apiv3.ServiceAccountMatch) (*selector.Selector, bool) {
+	var sa []*selector.Selector
+	if sam.Selector != "" {
+		s := l.parseSelector(d, f+".serviceAccounts.selector", sam.Selector)
+		if s == nil {
+			return nil, false
 		}
-		if er.NamespaceSelector != "" {
-			d.errf(f+".services", "cannot specify namespaceSelector and services in the same rule")
-		}
-		if er.Selector != "" || er.NotSelector != "" {
-			d.errf(f+".services", "cannot specify selector/notSelector and services in the same rule")
-		}
-		if er.ServiceAccounts != nil {
-			d.errf(f+".services", "cannot specify serviceAccounts and services in the same rule")
-		}
-		if len(er.Nets) > 0 || len(er.NotNets) > 0 {
-			d.errf(f+".services", "cannot specify nets/notNets and services in the same rule")
-		}
-		ns := er.Services.Namespace
-		if ns == "" {
-			if cc.global {
-				d.errf(f+".services.namespace", "must specify a namespace in a global policy")
-			}
-			ns = cc.policyNS
-		}
-		e.svc = &serviceMatch{name: er.Services.Name, namespace: ns}
+		sa = append(sa, s.WithPrefix(ServiceAccountLabelPrefix))
 	}
-	return e, ok
+	if len(sam.Names) > 0 {
+		sa = append(sa, selector.In(LabelServiceAccount, sam.Names...))
+	}
+	if len(sa) == 0 {
+		return nil, true
+	}
+	return selector.And(sa...), true
+}
+
+func entityService(d *diag, cc *ruleCtx, f string, er *apiv3.EntityRule) *serviceMatch {
+	if er.Services.Name == "" {
+		d.errf(f+".services.name", "must specify a service name")
+	}
+	if er.NamespaceSelector != "" {
+		d.errf(f+".services", "cannot specify namespaceSelector and services in the same rule")
+	}
+	if er.Selector != "" || er.NotSelector != "" {
+		d.errf(f+".services", "cannot specify selector/notSelector and services in the same rule")
+	}
+	if er.ServiceAccounts != nil {
+		d.errf(f+".services", "cannot specify serviceAccounts and services in the same rule")
+	}
+	if len(er.Nets) > 0 || len(er.NotNets) > 0 {
+		d.errf(f+".services", "cannot specify nets/notNets and services in the same rule")
+	}
+	ns := er.Services.Namespace
+	if ns == "" {
+		if cc.global {
+			d.errf(f+".services.namespace", "must specify a namespace in a global policy")
+		}
+		ns = cc.policyNS
+	}
+	return &serviceMatch{name: er.Services.Name, namespace: ns}
 }
 
 var portNameRegex = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)

@@ -319,7 +319,17 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 	if cfg.DefaultIPVersion != 0 && cfg.DefaultIPVersion != 4 && cfg.DefaultIPVersion != 6 {
 		return nil, fmt.Errorf("DefaultIPVersion must be 0, 4 or 6, not %d", cfg.DefaultIPVersion)
 	}
-	// Tiers: loaded ones, the built-in ones, and any a policy references.
+	e.buildTiers(set)
+	e.buildPlans(set, cfg)
+	e.buildServiceAccounts(cfg)
+	e.buildNetworkSets(set)
+	e.relateRules(set)
+	return e, nil
+}
+
+// buildTiers orders the tiers (loaded ones, the built-in ones, and any a
+// policy references) and each tier's policies in evaluation order.
+func (e *Evaluator) buildTiers(set *Set) {
 	tiers := map[string]*Tier{}
 	for _, t := range set.Tiers {
 		if _, dup := tiers[t.Name]; !dup {
@@ -376,40 +386,56 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 			return strings.Compare(a.sortKey, b.sortKey)
 		})
 	}
-	// Which enforced policies a staged one replaces (replace mode).
-	replaced := map[*Policy]bool{}
-	if cfg.PendingReplacesEnforced {
-		type key struct {
-			kind     Kind
-			ns, name string
+}
+
+// scopeFilter decides which policies each scope evaluates.
+type scopeFilter struct {
+	replaceMode bool
+	// replaced are the enforced policies a staged one replaces (replace mode).
+	replaced map[*Policy]bool
+}
+
+func newScopeFilter(set *Set, cfg Config) scopeFilter {
+	f := scopeFilter{replaceMode: cfg.PendingReplacesEnforced, replaced: map[*Policy]bool{}}
+	if !cfg.PendingReplacesEnforced {
+		return f
+	}
+	type key struct {
+		kind     Kind
+		ns, name string
+	}
+	enforced := map[key]*Policy{}
+	for _, p := range set.Policies {
+		if !p.Kind.Staged() {
+			enforced[key{p.Kind, p.Namespace, p.Name}] = p
 		}
-		enforced := map[key]*Policy{}
-		for _, p := range set.Policies {
-			if !p.Kind.Staged() {
-				enforced[key{p.Kind, p.Namespace, p.Name}] = p
-			}
-		}
-		for _, p := range set.Policies {
-			if p.Kind.Staged() && p.StagedAction != StagedIgnore {
-				if q := enforced[key{p.Kind.Enforced(), p.Namespace, p.Name}]; q != nil {
-					replaced[q] = true
-				}
+	}
+	for _, p := range set.Policies {
+		if p.Kind.Staged() && p.StagedAction != StagedIgnore {
+			if q := enforced[key{p.Kind.Enforced(), p.Namespace, p.Name}]; q != nil {
+				f.replaced[q] = true
 			}
 		}
 	}
-	inScope := func(p *Policy, sc scope) bool {
-		if sc == scopeEnforced {
-			return !p.Kind.Staged()
-		}
-		if p.Kind.Staged() {
-			if p.StagedAction == StagedDelete {
-				return false
-			}
-			return !(cfg.PendingReplacesEnforced && p.StagedAction == StagedIgnore)
-		}
-		return !replaced[p]
+	return f
+}
+
+func (f scopeFilter) inScope(p *Policy, sc scope) bool {
+	if sc == scopeEnforced {
+		return !p.Kind.Staged()
 	}
-	// Namespace labels.
+	if p.Kind.Staged() {
+		if p.StagedAction == StagedDelete {
+			return false
+		}
+		return !(f.replaceMode && p.StagedAction == StagedIgnore)
+	}
+	return !f.replaced[p]
+}
+
+// namespaceLabels are the labels of every namespace the set or the
+// configuration names (configured labels merged over the Namespace objects').
+func namespaceLabels(set *Set, cfg Config) map[string]map[string]string {
 	nsLabels := map[string]map[string]string{}
 	for ns, l := range set.Namespaces {
 		nsLabels[ns] = maps.Clone(l)
@@ -430,81 +456,117 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 			nsLabels[s.Namespace] = map[string]string{}
 		}
 	}
-	profiles := map[string]*Profile{}
+	return nsLabels
+}
+
+// planBuilder builds the per-namespace plans.
+type planBuilder struct {
+	tiers    []*tierInfo
+	scopes   scopeFilter
+	nsLabels map[string]map[string]string
+	profiles map[string]*Profile
+}
+
+// buildPlans builds a plan for every known namespace, host endpoints and
+// namespaces nothing names.
+func (e *Evaluator) buildPlans(set *Set, cfg Config) {
+	b := planBuilder{tiers: e.tiers, scopes: newScopeFilter(set, cfg), nsLabels: namespaceLabels(set, cfg), profiles: map[string]*Profile{}}
 	for _, p := range set.Profiles {
-		profiles[p.Name] = p
+		b.profiles[p.Name] = p
 	}
-	build := func(ns string, known bool) *plan {
-		pl := &plan{ns: ns}
-		var knownLabels selector.Labels
-		isKnown := func(string) bool { return false }
-		if known {
-			m := maps.Clone(nsLabels[ns])
-			if m == nil {
-				m = map[string]string{}
-			}
-			m[LabelK8sNamespace] = ns
-			m[LabelName] = ns
-			pl.nsLabels = selector.MakeLabels(m).WithPrefix(NamespaceLabelPrefix)
-			pl.profile = profiles["kns."+ns]
-			pl.profileName = "kns." + ns
-			// Namespaced plans only serve workload endpoints (the policed
-			// namespaced kind), which all carry these labels.
-			knownLabels = selector.Merge(nil, selector.FromPairs(LabelNamespace, ns, LabelOrchestrator, OrchestratorK8s), pl.nsLabels)
-			isKnown = func(k string) bool {
-				return k == LabelNamespace || k == LabelOrchestrator || strings.HasPrefix(k, NamespaceLabelPrefix)
-			}
-		} else if ns == "" {
-			// Host endpoints: no namespace, no inherited namespace labels.
-			pl.profileName = "projectcalico-default-allow"
-			isKnown = func(k string) bool { return k == LabelNamespace || strings.HasPrefix(k, NamespaceLabelPrefix) }
+	for ns := range b.nsLabels {
+		e.plans[ns] = b.build(ns, true)
+	}
+	e.hostPlan = b.build("", false)
+	e.unknownPlan = b.build("?", false)
+}
+
+func (b *planBuilder) build(ns string, known bool) *plan {
+	pl := &plan{ns: ns}
+	var knownLabels selector.Labels
+	isKnown := func(string) bool { return false }
+	if known {
+		m := maps.Clone(b.nsLabels[ns])
+		if m == nil {
+			m = map[string]string{}
 		}
-		for dir := dirIngress; dir <= dirEgress; dir++ {
-			for sc := scopeEnforced; sc <= scopePending; sc++ {
-				for _, ti := range e.tiers {
-					var pols []*Policy
-					for _, p := range ti.policies {
-						if dir == dirIngress && !p.Ingress || dir == dirEgress && !p.Egress || !inScope(p, sc) {
-							continue
-						}
-						if p.Namespace != "" && (!known || p.Namespace != ns) {
-							continue
-						}
-						if !p.Selector.Possible(knownLabels, isKnown) {
-							continue
-						}
-						pols = append(pols, p)
-					}
-					if len(pols) > 0 {
-						tp := tierPlan{tier: ti.tier, pols: pols, guards: make([]guard, len(pols))}
-						for i, p := range pols {
-							if known && p.Selector.Certain(knownLabels, isKnown) {
-								tp.guards[i].always = true
-								continue
-							}
-							for _, eq := range p.Selector.RequiredEquals() {
-								// The namespace and orchestrator labels are
-								// already implied by the plan.
-								if eq.Key != LabelNamespace && eq.Key != LabelOrchestrator {
-									tp.guards[i] = guard{key: eq.Key, value: eq.Value}
-									break
-								}
-							}
-						}
-						pl.tiers[dir][sc] = append(pl.tiers[dir][sc], tp)
-					}
+		m[LabelK8sNamespace] = ns
+		m[LabelName] = ns
+		pl.nsLabels = selector.MakeLabels(m).WithPrefix(NamespaceLabelPrefix)
+		pl.profile = b.profiles["kns."+ns]
+		pl.profileName = "kns." + ns
+		// Namespaced plans only serve workload endpoints (the policed
+		// namespaced kind), which all carry these labels.
+		knownLabels = selector.Merge(nil, selector.FromPairs(LabelNamespace, ns, LabelOrchestrator, OrchestratorK8s), pl.nsLabels)
+		isKnown = func(k string) bool {
+			return k == LabelNamespace || k == LabelOrchestrator || strings.HasPrefix(k, NamespaceLabelPrefix)
+		}
+	} else if ns == "" {
+		// Host endpoints: no namespace, no inherited namespace labels.
+		pl.profileName = "projectcalico-default-allow"
+		isKnown = func(k string) bool { return k == LabelNamespace || strings.HasPrefix(k, NamespaceLabelPrefix) }
+	}
+	pc := planContext{ns: ns, known: known, knownLabels: knownLabels, isKnown: isKnown}
+	for dir := dirIngress; dir <= dirEgress; dir++ {
+		for sc := scopeEnforced; sc <= scopePending; sc++ {
+			for _, ti := range b.tiers {
+				if tp, ok := b.tierPlan(ti, dir, sc, &pc); ok {
+					pl.tiers[dir][sc] = append(pl.tiers[dir][sc], tp)
 				}
 			}
-			pl.samePending[dir] = samePlans(pl.tiers[dir][scopeEnforced], pl.tiers[dir][scopePending])
 		}
-		return pl
+		pl.samePending[dir] = samePlans(pl.tiers[dir][scopeEnforced], pl.tiers[dir][scopePending])
 	}
-	for ns := range nsLabels {
-		e.plans[ns] = build(ns, true)
+	return pl
+}
+
+// planContext is what a plan's namespace tells about its endpoints.
+type planContext struct {
+	ns          string
+	known       bool
+	knownLabels selector.Labels
+	isKnown     func(string) bool
+}
+
+// tierPlan lists the tier's policies that can select an endpoint of the
+// plan in this direction and scope, with their guards; false: none can.
+func (b *planBuilder) tierPlan(ti *tierInfo, dir direction, sc scope, pc *planContext) (tierPlan, bool) {
+	var pols []*Policy
+	for _, p := range ti.policies {
+		if dir == dirIngress && !p.Ingress || dir == dirEgress && !p.Egress || !b.scopes.inScope(p, sc) {
+			continue
+		}
+		if p.Namespace != "" && (!pc.known || p.Namespace != pc.ns) {
+			continue
+		}
+		if !p.Selector.Possible(pc.knownLabels, pc.isKnown) {
+			continue
+		}
+		pols = append(pols, p)
 	}
-	e.hostPlan = build("", false)
-	e.unknownPlan = build("?", false)
-	// Service accounts.
+	if len(pols) == 0 {
+		return tierPlan{}, false
+	}
+	tp := tierPlan{tier: ti.tier, pols: pols, guards: make([]guard, len(pols))}
+	for i, p := range pols {
+		if pc.known && p.Selector.Certain(pc.knownLabels, pc.isKnown) {
+			tp.guards[i].always = true
+			continue
+		}
+		for _, eq := range p.Selector.RequiredEquals() {
+			// The namespace and orchestrator labels are already implied by
+			// the plan.
+			if eq.Key != LabelNamespace && eq.Key != LabelOrchestrator {
+				tp.guards[i] = guard{key: eq.Key, value: eq.Value}
+				break
+			}
+		}
+	}
+	return tp, true
+}
+
+// buildServiceAccounts prefixes the service accounts' labels as Calico does.
+func (e *Evaluator) buildServiceAccounts(cfg Config) {
 	e.saLabels = map[string]map[string]selector.Labels{}
 	for ns, sas := range cfg.ServiceAccountLabels {
 		e.saLabels[ns] = map[string]selector.Labels{}
@@ -517,7 +579,11 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 			e.saLabels[ns][sa] = selector.MakeLabels(m).WithPrefix(ServiceAccountLabelPrefix)
 		}
 	}
-	// Network sets, with the labels Calico gives them.
+}
+
+// buildNetworkSets gives the network sets the labels Calico gives them and
+// indexes their nets (by prefix, and the prefix lengths in use per family).
+func (e *Evaluator) buildNetworkSets(set *Set) {
 	for _, s := range set.NetworkSets {
 		ls := []selector.Labels{s.Labels}
 		if s.Namespace != "" {
@@ -541,50 +607,58 @@ func NewEvaluator(set *Set, cfg Config) (*Evaluator, error) {
 			}
 		}
 	}
-	e.classes = buildClasses(&cfg)
+}
+
+// relateRules precomputes, for every rule of the policies and profiles,
+// which network sets its selectors match and how its nets relate to the
+// address classes.
+func (e *Evaluator) relateRules(set *Set) {
+	e.classes = buildClasses(&e.cfg)
 	e.setRel = make([]classRels, len(e.netsets))
 	for i := range e.netsets {
 		e.setRel[i] = relateClasses(&e.classes, e.netsets[i].set.Nets)
 	}
 	e.entRel = map[*entity]*[2]classRels{}
 	e.selSets = map[*selector.Selector][]int32{}
-	addSel := func(sel *selector.Selector) {
-		if sel == nil {
-			return
-		}
-		if _, done := e.selSets[sel]; done {
-			return
-		}
-		var idx []int32
-		for i := range e.netsets {
-			if sel.Matches(e.netsets[i].labels) {
-				idx = append(idx, int32(i))
-			}
-		}
-		e.selSets[sel] = idx
+	for _, p := range set.Policies {
+		e.relate(p.ingress)
+		e.relate(p.egress)
 	}
-	addRules := func(rs []rule) {
-		for i := range rs {
-			for _, en := range []*entity{&rs[i].src, &rs[i].dst} {
-				addSel(en.sel)
-				addSel(en.notSel)
-				if len(en.nets) > 0 || len(en.notNets) > 0 {
-					if _, done := e.entRel[en]; !done {
-						e.entRel[en] = &[2]classRels{relateClasses(&e.classes, en.nets), relateClasses(&e.classes, en.notNets)}
-					}
+	for _, p := range set.Profiles {
+		e.relate(p.ingress)
+		e.relate(p.egress)
+	}
+}
+
+func (e *Evaluator) relate(rs []rule) {
+	for i := range rs {
+		for _, en := range []*entity{&rs[i].src, &rs[i].dst} {
+			e.selectSets(en.sel)
+			e.selectSets(en.notSel)
+			if len(en.nets) > 0 || len(en.notNets) > 0 {
+				if _, done := e.entRel[en]; !done {
+					e.entRel[en] = &[2]classRels{relateClasses(&e.classes, en.nets), relateClasses(&e.classes, en.notNets)}
 				}
 			}
 		}
 	}
-	for _, p := range set.Policies {
-		addRules(p.ingress)
-		addRules(p.egress)
+}
+
+// selectSets records which network sets a rule selector matches.
+func (e *Evaluator) selectSets(sel *selector.Selector) {
+	if sel == nil {
+		return
 	}
-	for _, p := range set.Profiles {
-		addRules(p.ingress)
-		addRules(p.egress)
+	if _, done := e.selSets[sel]; done {
+		return
 	}
-	return e, nil
+	var idx []int32
+	for i := range e.netsets {
+		if sel.Matches(e.netsets[i].labels) {
+			idx = append(idx, int32(i))
+		}
+	}
+	e.selSets[sel] = idx
 }
 
 func samePlans(a, b []tierPlan) bool {

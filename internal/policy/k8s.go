@@ -135,115 +135,13 @@ func k8sProto(p *corev1.Protocol) (uint8, bool) {
 // rule's index among the policy's converted rules is Calico's rule index in
 // traces). A rule Calico's converter cannot convert is dropped.
 func (l *Loader) k8sRule(d *diag, f, peerField, ns string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, dir direction) []rule {
-	// Group ports by protocol; a port entry without a number opens every
-	// port of its protocol; no port entries at all open every protocol.
-	var groups []*k8sProtoPorts
-	if len(ports) == 0 {
-		groups = []*k8sProtoPorts{{all: true}}
+	groups, ok := k8sPortGroups(d, f, ports)
+	if !ok {
+		return nil
 	}
-	for i := range ports {
-		pp := &ports[i]
-		pf := fmt.Sprintf("%s.ports[%d]", f, i)
-		proto, ok := k8sProto(pp.Protocol)
-		if !ok {
-			d.errf(pf+".protocol", "invalid protocol %q (want TCP, UDP or SCTP); rule dropped", *pp.Protocol)
-			return nil
-		}
-		var g *k8sProtoPorts
-		for _, x := range groups {
-			if x.proto == proto {
-				g = x
-			}
-		}
-		if g == nil {
-			g = &k8sProtoPorts{proto: proto}
-			groups = append(groups, g)
-		}
-		if pp.Port == nil {
-			if pp.EndPort != nil {
-				d.errf(pf+".endPort", "endPort requires port")
-			}
-			g.all = true
-			continue
-		}
-		if pp.Port.Type == intstr.String { // a named port
-			if pp.EndPort != nil {
-				// Calico's converter cannot express "name:end" and drops the rule.
-				d.errf(pf+".endPort", "endPort cannot be used with a named port; Calico drops this rule")
-				return nil
-			}
-			if !portNameRegex.MatchString(pp.Port.StrVal) {
-				d.errf(pf+".port", "invalid port name %q; rule dropped", pp.Port.StrVal)
-				return nil
-			}
-			g.ports.named = append(g.ports.named, pp.Port.StrVal)
-			continue
-		}
-		lo := pp.Port.IntVal
-		hi := lo
-		if pp.EndPort != nil {
-			hi = *pp.EndPort
-			if hi < lo {
-				d.errf(pf+".endPort", "endPort %d is below port %d; rule dropped", hi, lo)
-				return nil
-			}
-		}
-		if lo < 1 || hi > 65535 {
-			d.errf(pf+".port", "port %d-%d out of range 1-65535; rule dropped", lo, hi)
-			return nil
-		}
-		g.ports.ranges = append(g.ports.ranges, portRange{uint16(lo), uint16(hi)})
-	}
-	// Calico emits protocols in sorted order of their names.
-	slices.SortFunc(groups, func(a, b *k8sProtoPorts) int {
-		return compareStrings(protoName(a.proto), protoName(b.proto))
-	})
-	var peerEntities []entity
-	if len(peers) == 0 {
-		peerEntities = []entity{{}}
-	}
-	for i := range peers {
-		pe := &peers[i]
-		ef := fmt.Sprintf("%s.%s[%d]", f, peerField, i)
-		var e entity
-		if pe.IPBlock != nil {
-			if pe.PodSelector != nil || pe.NamespaceSelector != nil {
-				d.errf(ef, "ipBlock cannot be combined with podSelector or namespaceSelector")
-			}
-			cidr, err := netip.ParsePrefix(pe.IPBlock.CIDR)
-			if err != nil {
-				d.errf(ef+".ipBlock.cidr", "invalid CIDR %q; rule dropped", pe.IPBlock.CIDR)
-				return nil
-			}
-			e.nets = []netip.Prefix{cidr.Masked()}
-			for j, ex := range pe.IPBlock.Except {
-				xp, err := netip.ParsePrefix(ex)
-				if err != nil {
-					d.errf(fmt.Sprintf("%s.ipBlock.except[%d]", ef, j), "invalid CIDR %q; rule dropped", ex)
-					return nil
-				}
-				if !cidr.Masked().Contains(xp.Addr()) || xp.Bits() < cidr.Bits() {
-					d.errf(fmt.Sprintf("%s.ipBlock.except[%d]", ef, j), "%s is not inside %s", ex, pe.IPBlock.CIDR)
-				}
-				e.notNets = append(e.notNets, xp.Masked())
-			}
-		} else {
-			podSel, ok := k8sSelector(d, ef+".podSelector", pe.PodSelector, true)
-			if !ok {
-				return nil
-			}
-			nsSel, ok := k8sSelector(d, ef+".namespaceSelector", pe.NamespaceSelector, false)
-			if !ok {
-				return nil
-			}
-			if nsSel != nil {
-				nsSel = nsSel.WithPrefix(NamespaceLabelPrefix).SubstituteAll(selAllNamespaced)
-			} else {
-				nsSel = selector.Eq(LabelNamespace, ns)
-			}
-			e.sel = selector.And(nsSel, podSel)
-		}
-		peerEntities = append(peerEntities, e)
+	peerEntities, ok := k8sPeers(d, f, peerField, ns, peers)
+	if !ok {
+		return nil
 	}
 	var out []rule
 	for _, g := range groups {
@@ -265,6 +163,148 @@ func (l *Loader) k8sRule(d *diag, f, peerField, ns string, peers []networkingv1.
 		}
 	}
 	return out
+}
+
+// k8sPortGroups groups a rule's ports by protocol, in Calico's order; a port
+// entry without a number opens every port of its protocol; no port entries
+// at all open every protocol. false: the rule is dropped.
+func k8sPortGroups(d *diag, f string, ports []networkingv1.NetworkPolicyPort) ([]*k8sProtoPorts, bool) {
+	var groups []*k8sProtoPorts
+	if len(ports) == 0 {
+		groups = []*k8sProtoPorts{{all: true}}
+	}
+	for i := range ports {
+		pp := &ports[i]
+		pf := fmt.Sprintf("%s.ports[%d]", f, i)
+		proto, ok := k8sProto(pp.Protocol)
+		if !ok {
+			d.errf(pf+".protocol", "invalid protocol %q (want TCP, UDP or SCTP); rule dropped", *pp.Protocol)
+			return nil, false
+		}
+		var g *k8sProtoPorts
+		for _, x := range groups {
+			if x.proto == proto {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &k8sProtoPorts{proto: proto}
+			groups = append(groups, g)
+		}
+		if !g.add(d, pf, pp) {
+			return nil, false
+		}
+	}
+	// Calico emits protocols in sorted order of their names.
+	slices.SortFunc(groups, func(a, b *k8sProtoPorts) int {
+		return compareStrings(protoName(a.proto), protoName(b.proto))
+	})
+	return groups, true
+}
+
+// add adds one port entry to its protocol's group; false: the rule is dropped.
+func (g *k8sProtoPorts) add(d *diag, pf string, pp *networkingv1.NetworkPolicyPort) bool {
+	if pp.Port == nil {
+		if pp.EndPort != nil {
+			d.errf(pf+".endPort", "endPort requires port")
+		}
+		g.all = true
+		return true
+	}
+	if pp.Port.Type == intstr.String { // a named port
+		if pp.EndPort != nil {
+			// Calico's converter cannot express "name:end" and drops the rule.
+			d.errf(pf+".endPort", "endPort cannot be used with a named port; Calico drops this rule")
+			return false
+		}
+		if !portNameRegex.MatchString(pp.Port.StrVal) {
+			d.errf(pf+".port", "invalid port name %q; rule dropped", pp.Port.StrVal)
+			return false
+		}
+		g.ports.named = append(g.ports.named, pp.Port.StrVal)
+		return true
+	}
+	lo := pp.Port.IntVal
+	hi := lo
+	if pp.EndPort != nil {
+		hi = *pp.EndPort
+		if hi < lo {
+			d.errf(pf+".endPort", "endPort %d is below port %d; rule dropped", hi, lo)
+			return false
+		}
+	}
+	if lo < 1 || hi > 65535 {
+		d.errf(pf+".port", "port %d-%d out of range 1-65535; rule dropped", lo, hi)
+		return false
+	}
+	g.ports.ranges = append(g.ports.ranges, portRange{uint16(lo), uint16(hi)})
+	return true
+}
+
+// k8sPeers converts a rule's peers to entities (no peers: everything);
+// false: the rule is dropped.
+func k8sPeers(d *diag, f, peerField, ns string, peers []networkingv1.NetworkPolicyPeer) ([]entity, bool) {
+	var peerEntities []entity
+	if len(peers) == 0 {
+		peerEntities = []entity{{}}
+	}
+	for i := range peers {
+		pe := &peers[i]
+		ef := fmt.Sprintf("%s.%s[%d]", f, peerField, i)
+		var e entity
+		var ok bool
+		if pe.IPBlock != nil {
+			if pe.PodSelector != nil || pe.NamespaceSelector != nil {
+				d.errf(ef, "ipBlock cannot be combined with podSelector or namespaceSelector")
+			}
+			ok = k8sIPBlock(d, ef, pe.IPBlock, &e)
+		} else {
+			e.sel, ok = k8sPeerSelector(d, ef, ns, pe)
+		}
+		if !ok {
+			return nil, false
+		}
+		peerEntities = append(peerEntities, e)
+	}
+	return peerEntities, true
+}
+
+func k8sIPBlock(d *diag, ef string, b *networkingv1.IPBlock, e *entity) bool {
+	cidr, err := netip.ParsePrefix(b.CIDR)
+	if err != nil {
+		d.errf(ef+".ipBlock.cidr", "invalid CIDR %q; rule dropped", b.CIDR)
+		return false
+	}
+	e.nets = []netip.Prefix{cidr.Masked()}
+	for j, ex := range b.Except {
+		xp, err := netip.ParsePrefix(ex)
+		if err != nil {
+			d.errf(fmt.Sprintf("%s.ipBlock.except[%d]", ef, j), "invalid CIDR %q; rule dropped", ex)
+			return false
+		}
+		if !cidr.Masked().Contains(xp.Addr()) || xp.Bits() < cidr.Bits() {
+			d.errf(fmt.Sprintf("%s.ipBlock.except[%d]", ef, j), "%s is not inside %s", ex, b.CIDR)
+		}
+		e.notNets = append(e.notNets, xp.Masked())
+	}
+	return true
+}
+
+func k8sPeerSelector(d *diag, ef, ns string, pe *networkingv1.NetworkPolicyPeer) (*selector.Selector, bool) {
+	podSel, ok := k8sSelector(d, ef+".podSelector", pe.PodSelector, true)
+	if !ok {
+		return nil, false
+	}
+	nsSel, ok := k8sSelector(d, ef+".namespaceSelector", pe.NamespaceSelector, false)
+	if !ok {
+		return nil, false
+	}
+	if nsSel != nil {
+		nsSel = nsSel.WithPrefix(NamespaceLabelPrefix).SubstituteAll(selAllNamespaced)
+	} else {
+		nsSel = selector.Eq(LabelNamespace, ns)
+	}
+	return selector.And(nsSel, podSel), true
 }
 
 func protoName(p uint8) string {

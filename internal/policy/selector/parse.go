@@ -139,102 +139,127 @@ func (lx *lexer) run() *ParseError {
 			lx.toks = append(lx.toks, token{kind: tEOF, pos: p})
 			return nil
 		}
-		lastLabel := len(lx.toks) > 0 && lx.toks[len(lx.toks)-1].kind == tLabel
-		emit := func(k tokKind, end int, val string) {
-			lx.toks = append(lx.toks, token{kind: k, pos: p, val: val})
-			lx.pos = end
-		}
+		var err *ParseError
 		switch c := in[p]; c {
 		case '(':
-			emit(tLParen, p+1, "")
+			lx.emit(tLParen, p, p+1, "")
 		case ')':
-			emit(tRParen, p+1, "")
+			lx.emit(tRParen, p, p+1, "")
 		case '{':
-			emit(tLBrace, p+1, "")
+			lx.emit(tLBrace, p, p+1, "")
 		case '}':
-			emit(tRBrace, p+1, "")
+			lx.emit(tRBrace, p, p+1, "")
 		case ',':
-			emit(tComma, p+1, "")
+			lx.emit(tComma, p, p+1, "")
 		case '"', '\'':
 			end := strings.IndexByte(in[p+1:], c)
 			if end < 0 {
 				return lx.errf(p, "unterminated string")
 			}
-			emit(tString, p+1+end+1, in[p+1:p+1+end])
-		case '=':
-			if !strings.HasPrefix(in[p:], "==") {
-				return lx.errf(p, "expected '=='")
-			}
-			emit(tEq, p+2, "")
-		case '!':
-			if strings.HasPrefix(in[p:], "!=") {
-				emit(tNe, p+2, "")
-			} else {
-				emit(tNot, p+1, "")
-			}
-		case '&':
-			if !strings.HasPrefix(in[p:], "&&") {
-				return lx.errf(p, "expected '&&'")
-			}
-			emit(tAnd, p+2, "")
-		case '|':
-			if !strings.HasPrefix(in[p:], "||") {
-				return lx.errf(p, "expected '||'")
-			}
-			emit(tOr, p+2, "")
+			lx.emit(tString, p, p+1+end+1, in[p+1:p+1+end])
+		case '=', '!', '&', '|':
+			err = lx.symbol(p)
 		default:
-			if lastLabel {
-				if end, ok := lx.word(p, "contains"); ok {
-					emit(tContains, end, "")
-				} else if end, ok := lx.word(p, "starts", "with"); ok {
-					emit(tStartsWith, end, "")
-				} else if end, ok := lx.word(p, "ends", "with"); ok {
-					emit(tEndsWith, end, "")
-				} else if end, ok := lx.word(p, "not", "in"); ok {
-					emit(tNotIn, end, "")
-				} else if end, ok := lx.word(p, "in"); ok {
-					emit(tIn, end, "")
-				} else {
-					return lx.errf(p, "expected an operator after label %q", lx.toks[len(lx.toks)-1].val)
-				}
-				continue
-			}
-			if strings.HasPrefix(in[p:], "has(") {
-				q := lx.skipBlanks(p + 4)
-				id, q, err := lx.ident(q)
-				if err != nil {
-					return err
-				}
-				q = lx.skipBlanks(q)
-				if q >= len(in) || in[q] != ')' {
-					return lx.errf(q, "expected ')' to close has(")
-				}
-				emit(tHas, q+1, id)
-				continue
-			}
-			if strings.HasPrefix(in[p:], "all(") {
-				q := lx.skipBlanks(p + 4)
-				if q >= len(in) || in[q] != ')' {
-					return lx.errf(q, "expected ')' after all(")
-				}
-				emit(tAll, q+1, "")
-				continue
-			}
-			if strings.HasPrefix(in[p:], "global(") {
-				q := lx.skipBlanks(p + 7)
-				if q >= len(in) || in[q] != ')' {
-					return lx.errf(q, "expected ')' after global(")
-				}
-				emit(tGlobal, q+1, "")
-				continue
-			}
-			id, end, err := lx.ident(p)
-			if err != nil {
-				return err
-			}
-			emit(tLabel, end, id)
+			err = lx.wordToken(p)
+		}
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// emit appends a token that starts at p and continues lexing at end.
+func (lx *lexer) emit(k tokKind, p, end int, val string) {
+	lx.toks = append(lx.toks, token{kind: k, pos: p, val: val})
+	lx.pos = end
+}
+
+// symbol lexes the operators spelled with =, !, & and |.
+func (lx *lexer) symbol(p int) *ParseError {
+	in := lx.in
+	switch in[p] {
+	case '=':
+		if !strings.HasPrefix(in[p:], "==") {
+			return lx.errf(p, "expected '=='")
+		}
+		lx.emit(tEq, p, p+2, "")
+	case '!':
+		if strings.HasPrefix(in[p:], "!=") {
+			lx.emit(tNe, p, p+2, "")
+		} else {
+			lx.emit(tNot, p, p+1, "")
+		}
+	case '&':
+		if !strings.HasPrefix(in[p:], "&&") {
+			return lx.errf(p, "expected '&&'")
+		}
+		lx.emit(tAnd, p, p+2, "")
+	case '|':
+		if !strings.HasPrefix(in[p:], "||") {
+			return lx.errf(p, "expected '||'")
+		}
+		lx.emit(tOr, p, p+2, "")
+	}
+	return nil
+}
+
+// wordToken lexes an operator word after a label, a function (has, all,
+// global) or a label.
+func (lx *lexer) wordToken(p int) *ParseError {
+	in := lx.in
+	if len(lx.toks) > 0 && lx.toks[len(lx.toks)-1].kind == tLabel {
+		return lx.operatorWord(p)
+	}
+	if strings.HasPrefix(in[p:], "has(") {
+		q := lx.skipBlanks(p + 4)
+		id, q, err := lx.ident(q)
+		if err != nil {
+			return err
+		}
+		q = lx.skipBlanks(q)
+		if q >= len(in) || in[q] != ')' {
+			return lx.errf(q, "expected ')' to close has(")
+		}
+		lx.emit(tHas, p, q+1, id)
+		return nil
+	}
+	for _, fn := range []struct {
+		open string
+		kind tokKind
+	}{{"all(", tAll}, {"global(", tGlobal}} {
+		if strings.HasPrefix(in[p:], fn.open) {
+			q := lx.skipBlanks(p + len(fn.open))
+			if q >= len(in) || in[q] != ')' {
+				return lx.errf(q, "expected ')' after %s", fn.open)
+			}
+			lx.emit(fn.kind, p, q+1, "")
+			return nil
+		}
+	}
+	id, end, err := lx.ident(p)
+	if err != nil {
+		return err
+	}
+	lx.emit(tLabel, p, end, id)
+	return nil
+}
+
+// operatorWord lexes the operator words that follow a label.
+func (lx *lexer) operatorWord(p int) *ParseError {
+	if end, ok := lx.word(p, "contains"); ok {
+		lx.emit(tContains, p, end, "")
+	} else if end, ok := lx.word(p, "starts", "with"); ok {
+		lx.emit(tStartsWith, p, end, "")
+	} else if end, ok := lx.word(p, "ends", "with"); ok {
+		lx.emit(tEndsWith, p, end, "")
+	} else if end, ok := lx.word(p, "not", "in"); ok {
+		lx.emit(tNotIn, p, end, "")
+	} else if end, ok := lx.word(p, "in"); ok {
+		lx.emit(tIn, p, end, "")
+	} else {
+		return lx.errf(p, "expected an operator after label %q", lx.toks[len(lx.toks)-1].val)
+	}
+	return nil
 }
 
 type parser struct {
