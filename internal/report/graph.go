@@ -25,7 +25,7 @@ var edgeKinds = []string{graph.EdgeAllowed, EdgeAdded, EdgeChanged, EdgeRemoved,
 
 // kindText explains an edge kind in the legend.
 var kindText = map[string]string{
-	graph.EdgeAllowed:   "allowed, unchanged",
+	graph.EdgeAllowed:   "allowlisted, not changed",
 	EdgeAdded:           "allowed by this change",
 	EdgeChanged:         "ports changed by this change",
 	EdgeRemoved:         "no longer allowed after this change",
@@ -157,6 +157,9 @@ type svgNode struct {
 
 type svgEdge struct {
 	D, Class, Width, Title string
+	// Label (the ports) sits at the middle of the curve.
+	Label  string
+	LX, LY int
 }
 
 type svgView struct {
@@ -208,11 +211,11 @@ func layout(g *graph.Graph) *svgView {
 					sn.Sub += " · " + n.Tier
 				}
 				sn.Sub = shorten(sn.Sub, svgMaxText+8)
-				if sn.Sub != "" {
-					sn.Title += " (" + n.Stage + " · " + n.Tier + ")"
-				}
-			} else {
+			}
+			if sn.Sub == "" {
 				sn.TY = sn.Y + 21
+			} else {
+				sn.Title += " (" + n.Stage + " · " + n.Tier + ")"
 			}
 			v.Nodes = append(v.Nodes, sn)
 		}
@@ -227,7 +230,8 @@ func layout(g *graph.Graph) *svgView {
 		width := 1 + math.Log10(float64(max(e.Flows, 1)))/2
 		title := byID[e.From].Label + " → " + byID[e.To].Label + ": " + edgeText(e)
 		v.Edges = append(v.Edges, svgEdge{D: fmt.Sprintf("M%d,%d C%d,%d %d,%d %d,%d", x1, y1, mid, y1, mid, y2, x2-6, y2),
-			Class: "edge-" + e.Kind, Width: fmt.Sprintf("%.1f", width), Title: title})
+			Class: "edge-" + e.Kind, Width: fmt.Sprintf("%.1f", width), Title: title,
+			Label: shorten(strings.Join(e.Ports, ", "), 28), LX: mid, LY: (y1+y2)/2 - 4})
 	}
 	return v
 }
