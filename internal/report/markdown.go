@@ -24,7 +24,7 @@ var statusMark = map[string]string{StatusOK: "✅ ok", StatusChanges: "📝 chan
 // touches open, the others collapsed).
 func WriteMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## calico-plan report: %s\n\n", esc(r.Result))
+	fmt.Fprintf(&b, "## calico-plan report: %s\n\n", r.Result)
 	if r.Title != "" {
 		fmt.Fprintf(&b, "%s\n\n", esc(r.Title))
 	}
