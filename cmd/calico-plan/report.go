@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -112,6 +113,9 @@ when there is one).` + clusterFlagsHelp,
 			}
 			if err != nil {
 				return err
+			}
+			if n := utf8.RuneCount(buf.Bytes()); format == output.MD && n > report.CommentLimit {
+				fmt.Fprintf(g.stderr, "warning: the report is %d characters, more than a GitHub comment holds (%d): post -o html instead, or split the change\n", n, report.CommentLimit)
 			}
 			if file != "" {
 				if err := fsutil.WriteFile(file, buf.Bytes(), 0o644); err != nil {

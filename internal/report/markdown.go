@@ -9,6 +9,10 @@ import (
 	"github.com/calico-plan/calico-plan/internal/output"
 )
 
+// CommentLimit is the longest pull-request comment GitHub accepts, in
+// characters; a longer Markdown report needs -o html or a smaller change.
+const CommentLimit = 65536
+
 // detailsAfter is the number of lines of a namespace diff above which the
 // Markdown collapses it (as diff -o md does).
 const detailsAfter = 8

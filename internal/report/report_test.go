@@ -141,6 +141,25 @@ func TestHostileValuesStayTextInHTML(t *testing.T) {
 		}
 	})
 	require.Equal(t, 2, titles)
+
+	// Every in-page link has its target, and ids are unique.
+	ids := map[string]bool{}
+	var links []string
+	walk(doc, func(x *html.Node) {
+		for _, a := range x.Attr {
+			switch a.Key {
+			case "id":
+				require.False(t, ids[a.Val], "id %q twice", a.Val)
+				ids[a.Val] = true
+			case "href":
+				links = append(links, strings.TrimPrefix(a.Val, "#"))
+			}
+		}
+	})
+	require.GreaterOrEqual(t, len(links), 8)
+	for _, l := range links {
+		require.True(t, ids[l], "link #%s has no target", l)
+	}
 }
 
 func TestHostileValuesStayTextInMarkdown(t *testing.T) {
