@@ -41,7 +41,7 @@ clean:
 # built or fetched into E2E_CACHE (default ~/.cache/calico-plan/e2e) on first
 # use: etcd from Debian, kube-apiserver from the Go module proxy (about 7
 # CPU-minutes the first time, seconds afterwards).
-e2e: e2e-kube e2e-terraform
+e2e: e2e-kube e2e-terraform e2e-report
 
 E2E_TOOLS := e2e/tools
 e2e-kube:
@@ -58,6 +58,15 @@ e2e-kube:
 # validate, plan.
 e2e-terraform:
 	$(GO) test -tags e2e -count=1 -timeout 20m -parallel 2 -v ./e2e/terraform
+
+# The HTML page of 'calico-plan report' in headless Chromium (Debian's
+# chromium, installed by e2e/tools/chromium.sh when missing and root): it
+# renders, its links resolve, a screenshot is produced (kept in
+# E2E_ARTIFACTS, default a new temporary directory named in the log).
+.PHONY: e2e-report
+e2e-report:
+	@chromium=$$(sh $(E2E_TOOLS)/chromium.sh) && echo "e2e-report: chromium $$chromium" && \
+	E2E_CHROMIUM=$$chromium $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/report
 
 # Observe the committed demo dataset, show the status, explain a namespace and
 # render staged policies for every namespace.

@@ -78,6 +78,7 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 		newCheckCmd(g),
 		newDiffCmd(g),
 		newGraphCmd(g),
+		newReportCmd(g),
 	)
 	acceptDays(root)
 	flagOutput(root, g.stderr)

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/internal/report"
+	"github.com/calico-plan/calico-plan/render"
+)
+
+// formatHTML is report's self-contained HTML page.
+const formatHTML output.Format = "html"
+
+func newReportCmd(g *globals) *cobra.Command {
+	var against, flowArgs, policies []string
+	var base, flavor, out, file, now string
+	var strict bool
+	var perWave int
+	cf := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:   "report (--base GIT_REF | --against PATH...) [--flows PATH...] [--cluster FILE] [-o md|html] [--out FILE]",
+		Short: "One pull-request report: diff, check, the egress graph of what changes and the wave plan",
+		Long: `report puts what a reviewer needs about a change to the allowlists in one
+document:
+
+  diff    what the change does to egress, weighted by observed traffic
+          ('calico-plan diff': --base GIT_REF compares the store at the ref
+          with the store now, --against PATH the committed policy files with
+          the policies rendered from the store now)
+  check   the policies rendered from the store now (every namespace, Stable
+          or not, with --flavor; plus --policies, the cluster's other
+          policies) replayed against the recorded flows of --flows, with the
+          probes ('calico-plan check'); left out without --flows
+  graph   the egress of the namespaces the diff changes ('calico-plan
+          graph'); with --base each edge is marked added, changed (ports) or
+          removed
+  waves   the rollout plan, the waves holding a changed namespace first
+          ('calico-plan waves')
+
+Formats:
+  md    one Markdown document for a pull-request comment; the graph is a
+        mermaid block the forge draws
+  html  one self-contained HTML page (inline CSS, the graph as inline SVG
+        with a table of its edges and the Graphviz dot text; no script, no
+        external URL) for people outside the forge
+
+--out FILE writes the file atomically instead of standard output.
+
+Exit codes: 0 no changes and no problems; 2 changes, and check found no
+problems (or did not run); 3 check found problems (a would-deny flow or a
+probe that got through; with --strict also unknown verdicts), whatever the
+diff; 1 error (a bad ref, unreadable flows, a committed file that does not
+parse, a namespace that cannot be rendered: the report is still written
+when there is one).` + clusterFlagsHelp,
+		Example: `  calico-plan report --base origin/main --flows flows/ --cluster cluster.yaml -o md > comment.md
+  calico-plan report --base origin/main --flows flows/ --policies stacks/calico -o html --out report.html
+  calico-plan report --against policies/ --flows flows.log.gz --namespaces ns.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := output.Parse(out, output.MD, formatHTML)
+			if err != nil {
+				return err
+			}
+			if (len(against) > 0) == (base != "") {
+				return fmt.Errorf("give --against PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
+			}
+			fl, err := render.ParseFlavor(flavor)
+			if err != nil {
+				return err
+			}
+			judge, err := parseNow(now)
+			if err != nil {
+				return err
+			}
+			if perWave < 0 {
+				return fmt.Errorf("--per-wave must be at least 1")
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			facts, err := cf.load(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			opt := report.Options{Base: base, Against: against, Flavor: fl, Facts: facts, Policies: policies, Strict: strict,
+				Now: judge, PerWave: perWave, StoreArgs: g.globalArgs(), ClusterArgs: cf.String()}
+			if len(flowArgs) > 0 {
+				if opt.Flows, err = flows.ExpandInputs(flowArgs); err != nil {
+					return err
+				}
+				prof := st.Profile()
+				pl := prof.PacketLogs
+				opt.Packets = &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
+					PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
+			}
+			rep, err := report.Make(cmd.Context(), st, opt)
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if format == formatHTML {
+				err = report.WriteHTML(&buf, rep)
+			} else {
+				err = report.WriteMarkdown(&buf, rep)
+			}
+			if err != nil {
+				return err
+			}
+			if n := utf8.RuneCount(buf.Bytes()); format == output.MD && n > report.CommentLimit {
+				fmt.Fprintf(g.stderr, "warning: the report is %d characters, more than a GitHub comment holds (%d): post -o html instead, or split the change\n", n, report.CommentLimit)
+			}
+			if file != "" {
+				if err := fsutil.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "wrote %s: %s (exit %d)\n", file, rep.Result, rep.ExitCode)
+			} else if _, err := g.stdout.Write(buf.Bytes()); err != nil {
+				return err
+			}
+			switch rep.ExitCode {
+			case report.ExitError:
+				return &codeError{code: exitError, err: fmt.Errorf("report: %s (see the report)", rep.Result)}
+			case report.ExitProblems:
+				return &codeError{code: exitProblems}
+			case report.ExitChanges:
+				return &codeError{code: exitChanges}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
+	f.StringArrayVar(&against, "against", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	f.StringVar(&flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
+	f.StringArrayVar(&flowArgs, "flows", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
+	f.StringArrayVar(&policies, "policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
+	f.BoolVar(&strict, "strict", false, "count unknown verdicts as problems (exit 3)")
+	f.StringVarP(&out, "output", "o", "md", "output format: md (a pull-request comment) or html (a self-contained page)")
+	f.StringVar(&file, "out", "", "write the report to this file (atomically) instead of standard output")
+	f.IntVar(&perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
+	f.StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
+	cf.register(cmd)
+	return cmd
+}
