@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet lint fmt-check demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube e2e-terraform
+.PHONY: all build test vet lint fmt-check docs demo demo-data bench bench-observe proto fuzz clean e2e e2e-kube e2e-terraform
 
 all: build
 
@@ -31,6 +31,11 @@ fmt-check:
 
 clean:
 	rm -rf bin $(DEMO_OUT)
+
+# Regenerate docs/commands.md (every command's --help) from the commands;
+# 'make test' fails when it is out of date.
+docs:
+	$(GO) test -count=1 -run '^TestCommandReference$$' ./cmd/calico-plan -update
 
 # Tests against real components (README, "How it is tested"). The tools are
 # built or fetched into E2E_CACHE (default ~/.cache/calico-plan/e2e) on first
