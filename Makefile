@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet lint fmt-check demo demo-data bench bench-observe bench-cold-demo proto fuzz clean e2e e2e-kube e2e-terraform
+.PHONY: all build test vet lint fmt-check docs demo demo-data bench bench-observe bench-cold-demo proto fuzz clean e2e e2e-kube e2e-terraform e2e-report
 
 all: build
 
@@ -37,6 +37,11 @@ fmt-check:
 clean:
 	rm -rf bin $(DEMO_OUT)
 
+# Regenerate docs/commands.md (every command's --help) from the commands;
+# 'make test' fails when it is out of date.
+docs:
+	$(GO) test -count=1 -run '^TestCommandReference$$' ./cmd/calico-plan -update
+
 # Tests against real components (README, "How it is tested"). The tools are
 # built or fetched into E2E_CACHE (default ~/.cache/calico-plan/e2e) on first
 # use: etcd from Debian, kube-apiserver from the Go module proxy (about 7
@@ -63,7 +68,6 @@ e2e-terraform:
 # chromium, installed by e2e/tools/chromium.sh when missing and root): it
 # renders, its links resolve, a screenshot is produced (kept in
 # E2E_ARTIFACTS, default a new temporary directory named in the log).
-.PHONY: e2e-report
 e2e-report:
 	@chromium=$$(sh $(E2E_TOOLS)/chromium.sh) && echo "e2e-report: chromium $$chromium" && \
 	E2E_CHROMIUM=$$chromium $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/report

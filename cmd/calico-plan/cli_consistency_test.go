@@ -39,8 +39,9 @@ func TestEveryCommandFollowsTheFlagConventions(t *testing.T) {
 	// Reports share one -o vocabulary; manifests and pictures have their own.
 	reports := []string{"status", "explain", "waves", "check", "diff"}
 	ownFormats := map[string][]string{
-		"render": {"yaml", "json", "hcl"},           // manifests
+		"render": {"yaml", "json", "hcl"},          // manifests
 		"graph":  {"mermaid", "md", "dot", "json"}, // pictures
+		"report": {"md", "html"},                   // one document for a pull request
 	}
 	report := []string{}
 	for _, f := range output.ReportFormats {

@@ -229,3 +229,19 @@ func acceptDays(cmd *cobra.Command) {
 		acceptDays(c)
 	}
 }
+
+// byDefault fills --by from the environment when it is not given, at run
+// time, so that --help (and the generated reference) does not show the
+// login name of whoever printed it.
+func byDefault(cmd *cobra.Command, by *string) {
+	pre := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		if *by == "" {
+			*by = byName()
+		}
+		if pre != nil {
+			return pre(c, args)
+		}
+		return nil
+	}
+}

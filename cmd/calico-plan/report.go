@@ -19,25 +19,26 @@ import (
 const formatHTML output.Format = "html"
 
 func newReportCmd(g *globals) *cobra.Command {
-	var against, flowArgs, policies []string
-	var base, flavor, out, file, now string
+	var against, flowArgs, clusterPolicies []string
+	var base, flavor, file, now string
+	var out *outputFlag
 	var strict bool
 	var perWave int
 	cf := &clusterFlags{}
 	cmd := &cobra.Command{
-		Use:   "report (--base GIT_REF | --against PATH...) [--flows PATH...] [--cluster FILE] [-o md|html] [--out FILE]",
+		Use:   "report (--base GIT_REF | --policies PATH...) [--from FLOWS...] [--cluster FILE] [-o md|html] [--out FILE]",
 		Short: "One pull-request report: diff, check, the egress graph of what changes and the wave plan",
 		Long: `report puts what a reviewer needs about a change to the allowlists in one
 document:
 
   diff    what the change does to egress, weighted by observed traffic
           ('calico-plan diff': --base GIT_REF compares the store at the ref
-          with the store now, --against PATH the committed policy files with
+          with the store now, --policies PATH the committed policy files with
           the policies rendered from the store now)
   check   the policies rendered from the store now (every namespace, Stable
-          or not, with --flavor; plus --policies, the cluster's other
-          policies) replayed against the recorded flows of --flows, with the
-          probes ('calico-plan check'); left out without --flows
+          or not, with --flavor; plus --cluster-policies, the cluster's
+          other policies) replayed against the recorded flows of --from,
+          with the probes ('calico-plan check'); left out without --from
   graph   the egress of the namespaces the diff changes ('calico-plan
           graph'); with --base each edge is marked added, changed (ports) or
           removed
@@ -59,17 +60,17 @@ probe that got through; with --strict also unknown verdicts), whatever the
 diff; 1 error (a bad ref, unreadable flows, a committed file that does not
 parse, a namespace that cannot be rendered: the report is still written
 when there is one).` + clusterFlagsHelp,
-		Example: `  calico-plan report --base origin/main --flows flows/ --cluster cluster.yaml -o md > comment.md
-  calico-plan report --base origin/main --flows flows/ --policies stacks/calico -o html --out report.html
-  calico-plan report --against policies/ --flows flows.log.gz --namespaces ns.yaml`,
+		Example: `  calico-plan report --base origin/main --from flows/ --cluster cluster.yaml -o md > comment.md
+  calico-plan report --base origin/main --from flows/ --cluster-policies stacks/calico -o html --out report.html
+  calico-plan report --policies policies/ --from flows.log.gz --namespace-file ns.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := output.Parse(out, output.MD, formatHTML)
+			format, err := out.format()
 			if err != nil {
 				return err
 			}
 			if (len(against) > 0) == (base != "") {
-				return fmt.Errorf("give --against PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
+				return fmt.Errorf("give --policies PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
 			}
 			fl, err := render.ParseFlavor(flavor)
 			if err != nil {
@@ -90,7 +91,7 @@ when there is one).` + clusterFlagsHelp,
 			if err != nil {
 				return err
 			}
-			opt := report.Options{Base: base, Against: against, Flavor: fl, Facts: facts, Policies: policies, Strict: strict,
+			opt := report.Options{Base: base, Against: against, Flavor: fl, Facts: facts, Policies: clusterPolicies, Strict: strict,
 				Now: judge, PerWave: perWave, StoreArgs: g.globalArgs(), ClusterArgs: cf.String()}
 			if len(flowArgs) > 0 {
 				if opt.Flows, err = flows.ExpandInputs(flowArgs); err != nil {
@@ -138,12 +139,14 @@ when there is one).` + clusterFlagsHelp,
 	}
 	f := cmd.Flags()
 	f.StringVar(&base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
-	f.StringArrayVar(&against, "against", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	f.StringArrayVar(&against, "policies", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	deprecatedAlias(cmd, "policies", "against")
 	f.StringVar(&flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
-	f.StringArrayVar(&flowArgs, "flows", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
-	f.StringArrayVar(&policies, "policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
+	f.StringArrayVar(&flowArgs, "from", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
+	deprecatedAlias(cmd, "from", "flows")
+	f.StringArrayVar(&clusterPolicies, "cluster-policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
 	f.BoolVar(&strict, "strict", false, "count unknown verdicts as problems (exit 3)")
-	f.StringVarP(&out, "output", "o", "md", "output format: md (a pull-request comment) or html (a self-contained page)")
+	out = addOutputFlag(cmd, output.MD, formatHTML)
 	f.StringVar(&file, "out", "", "write the report to this file (atomically) instead of standard output")
 	f.IntVar(&perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
 	f.StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 const demoCluster = "../../testdata/demo/cluster.yaml"
 
@@ -74,18 +72,18 @@ func golden(t *testing.T, name, got string) {
 func TestReportGoldenFromTheDemoStore(t *testing.T) {
 	repo, git := gitRepo(t)
 	store := filepath.Join(repo, "allowlists")
-	mustRun(t, "observe", "--store", store, "--from", demoFlows, "--namespaces", demoNS)
+	mustRun(t, "observe", "--store", store, "--from", demoFlows, "--namespace-file", demoNS)
 	git("add", "-A")
 	git("commit", "-q", "-m", "observed")
 
 	// Nothing changed, the demo traffic replays cleanly: exit 0.
-	out, _, err := run(t, "", "report", "--store", store, "--base", "HEAD", "--flows", demoFlows, "--cluster", demoCluster)
+	out, _, err := run(t, "", "report", "--store", store, "--base", "HEAD", "--from", demoFlows, "--cluster", demoCluster)
 	require.NoError(t, err)
 	has(t, out, "## calico-plan report: no changes\n")
 	has(t, out, "The change touches no namespace's egress.")
 
 	reviewedChange(t, store)
-	args := []string{"report", "--store", store, "--base", "HEAD", "--flows", demoFlows, "--cluster", demoCluster}
+	args := []string{"report", "--store", store, "--base", "HEAD", "--from", demoFlows, "--cluster", demoCluster}
 	norm := func(s string) string { return strings.ReplaceAll(s, store, "STORE") }
 	for _, format := range []string{"md", "html"} {
 		out, errs, err := run(t, "", append(args, "-o", format)...)
@@ -115,17 +113,17 @@ func TestReportGoldenFromTheDemoStore(t *testing.T) {
 	out, _, err = run(t, "", "report", "--store", store, "--base", "HEAD")
 	require.Equal(t, exitChanges, exitCodeOf(err))
 	has(t, out, "## calico-plan report: changes (not checked)")
-	has(t, out, "### Check: not run\n\nNo recorded flows given \\(--flows\\)")
+	has(t, out, "### Check: not run\n\nNo recorded flows given \\(--from\\)")
 }
 
 func TestReportAgainstCommittedFiles(t *testing.T) {
 	store, pol := renderedDemo(t)
-	out, _, err := run(t, "", "report", "--store", store, "--against", pol, "--namespaces", demoNS)
+	out, _, err := run(t, "", "report", "--store", store, "--policies", pol, "--namespace-file", demoNS)
 	require.NoError(t, err)
 	has(t, out, "## calico-plan report: no changes (not checked)")
 
 	reviewedChange(t, store)
-	out, _, err = run(t, "", "report", "--store", store, "--against", pol, "--namespaces", demoNS, "--flows", demoFlows)
+	out, _, err = run(t, "", "report", "--store", store, "--policies", pol, "--namespace-file", demoNS, "--from", demoFlows)
 	require.Equal(t, exitProblems, exitCodeOf(err))
 	has(t, out, "| tasks | 1 | 2 | 0 |")
 	has(t, out, "so edges are not marked as changed")
@@ -135,7 +133,7 @@ func TestReportAgainstCommittedFiles(t *testing.T) {
 	// file that does not parse is an error, and the report still comes.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: x}\nspec: {order: nope}\n"), 0o644))
-	out, _, err = run(t, "", "report", "--store", store, "--against", pol, "--flows", demoFlows, "--policies", bad)
+	out, _, err = run(t, "", "report", "--store", store, "--policies", pol, "--from", demoFlows, "--cluster-policies", bad)
 	require.Equal(t, exitError, exitCodeOf(err))
 	has(t, out, "## calico-plan report: error")
 	has(t, out, "#### Policy files\n\n- "+bad)
@@ -147,11 +145,11 @@ func TestReportFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{}, "give --against PATH"},
-		{[]string{"--base", "HEAD", "--against", "x"}, "not both"},
+		{[]string{}, "give --policies PATH"},
+		{[]string{"--base", "HEAD", "--policies", "x"}, "not both"},
 		{[]string{"--base", "HEAD", "-o", "json"}, `unknown output format "json" (want md, html)`},
 		{[]string{"--base", "HEAD", "--flavor", "nope"}, "nope"},
-		{[]string{"--base", "HEAD", "--cluster", demoCluster, "--namespaces", demoNS}, "not both"},
+		{[]string{"--base", "HEAD", "--cluster", demoCluster, "--namespace-file", demoNS}, "not both"},
 	} {
 		_, _, err := run(t, "", append([]string{"report", "--store", store}, tc.args...)...)
 		require.ErrorContains(t, err, tc.want, "%v", tc.args)

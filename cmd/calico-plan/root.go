@@ -45,10 +45,21 @@ would deny, then enforced, namespace by namespace.
 
 The workflow:
   1. observe   read flow logs (files from Calico Enterprise or Goldmane, Elasticsearch,
-               or Goldmane over gRPC) into the allowlist store (./allowlists)
+               Goldmane over gRPC, packet logs from Loki) into the store (./allowlists)
   2. status    see which namespaces have been observed long enough to be Stable
-  3. explain   review a namespace's allowlist: every rule with its evidence
-  4. render    write the policy: --flavor calico-staged first, calico (or k8s) later
+  3. explain   review a namespace's allowlist: every rule with its evidence (graph
+               draws it)
+  4. waves     plan the rollout; promote moves a namespace to staged, then enforced,
+               once its gates pass (rollback and allow when something needs it)
+  5. render    write the policies (--rollout: the whole desired state) and apply them
+  6. check and diff in CI: replay the flows against the policies of a pull
+               request, and weigh what changes
+
+Conventions: -o table|wide|json|yaml|md on every report (render writes yaml, json
+or hcl; graph mermaid, md, dot or json); -n NS, repeatable, wherever a command
+takes namespaces; cluster facts from --cluster FILE, --namespace-file FILE or
+--kubeconfig/--context; --dry-run on every command that changes the store;
+durations take days (7d). Full reference: docs/commands.md.
 
 Every command reads the cluster profile (--config; built-in default: a
 Calico OSS 3.30 homelab with NodeLocal DNS and tiers as a 'tier' namespace
@@ -62,24 +73,45 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 	root.SetErr(g.stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "cluster profile YAML (default: the built-in profile, see 'calico-plan profile')")
 	root.PersistentFlags().StringVar(&g.storeDir, "store", defaultStoreDir, "allowlist store directory (one YAML file per namespace; commit it to git)")
+	groups := []*cobra.Group{
+		{ID: "sources", Title: "Sources (read flows and cluster facts):"},
+		{ID: "review", Title: "Review (what was observed, and why a rule exists):"},
+		{ID: "rollout", Title: "Rollout (plan, promote, render):"},
+		{ID: "ci", Title: "CI (pull requests):"},
+	}
+	root.AddGroup(groups...)
+	// Commands are listed in workflow order, not alphabetically.
+	cobra.EnableCommandSorting = false
 	root.AddCommand(
 		newObserveCmd(g),
-		newStatusCmd(g),
-		newRenderCmd(g),
-		newExplainCmd(g),
-		newProfileCmd(g),
+		newSnapshotCmd(g),
 		newGenerateCmd(g),
-		newVersionCmd(g),
+		newStatusCmd(g),
+		newExplainCmd(g),
+		newGraphCmd(g),
+		newProfileCmd(g),
 		newWavesCmd(g),
 		newPromoteCmd(g),
 		newRollbackCmd(g),
 		newAllowCmd(g),
-		newSnapshotCmd(g),
+		newRenderCmd(g),
 		newCheckCmd(g),
 		newDiffCmd(g),
-		newGraphCmd(g),
 		newReportCmd(g),
+		newVersionCmd(g),
 	)
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "observe", "snapshot", "generate":
+			c.GroupID = "sources"
+		case "status", "explain", "graph", "profile":
+			c.GroupID = "review"
+		case "waves", "promote", "rollback", "allow", "render":
+			c.GroupID = "rollout"
+		case "check", "diff", "report":
+			c.GroupID = "ci"
+		}
+	}
 	acceptDays(root)
 	flagOutput(root, g.stderr)
 	return root

@@ -91,7 +91,7 @@ func reportPage(t *testing.T, dir string) string {
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 
 	page := filepath.Join(dir, "report.html")
-	out, err = runIn(bin, "report", "--store", "allowlists", "--base", "HEAD", "--flows", filepath.Join(demo, "flows.log.gz"),
+	out, err = runIn(bin, "report", "--store", "allowlists", "--base", "HEAD", "--from", filepath.Join(demo, "flows.log.gz"),
 		"--cluster", filepath.Join(demo, "cluster.yaml"), "-o", "html", "--out", page)
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee) && ee.ExitCode() == 3, "the change cuts observed traffic: exit 3, got %v: %s", err, out)

@@ -76,7 +76,7 @@ func Make(ctx context.Context, st *allowlist.Store, opt Options) (*Report, error
 	// check: the policies rendered from the store now (the proposal), with
 	// the cluster's other policies.
 	if len(opt.Flows) == 0 {
-		in.CheckNote = "No recorded flows given (--flows): the proposed policies were not replayed against traffic."
+		in.CheckNote = "No recorded flows given (--from): the proposed policies were not replayed against traffic."
 	} else {
 		rep, note, err := checkProposal(ctx, st, opt)
 		if err != nil {
