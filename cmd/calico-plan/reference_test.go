@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-
 const referencePath = "../../docs/commands.md"
 
 // commandReference is docs/commands.md: every command's --help, as the

@@ -13,7 +13,6 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 )
 
-
 const demoCluster = "../../testdata/demo/cluster.yaml"
 
 // has asserts that the report holds sub, printing only sub when not.
