@@ -18,13 +18,18 @@ import (
 // formatHTML is report's self-contained HTML page.
 const formatHTML output.Format = "html"
 
+// reportOpts are report's flags.
+type reportOpts struct {
+	against, flowArgs, clusterPolicies []string
+	base, flavor, file, now            string
+	out                                *outputFlag
+	strict                             bool
+	perWave                            int
+	cf                                 clusterFlags
+}
+
 func newReportCmd(g *globals) *cobra.Command {
-	var against, flowArgs, clusterPolicies []string
-	var base, flavor, file, now string
-	var out *outputFlag
-	var strict bool
-	var perWave int
-	cf := &clusterFlags{}
+	o := &reportOpts{}
 	cmd := &cobra.Command{
 		Use:   "report (--base GIT_REF | --policies PATH...) [--from FLOWS...] [--cluster FILE] [-o md|html] [--out FILE]",
 		Short: "One pull-request report: diff, check, the egress graph of what changes and the wave plan",
@@ -64,92 +69,94 @@ when there is one).` + clusterFlagsHelp,
   calico-plan report --base origin/main --from flows/ --cluster-policies stacks/calico -o html --out report.html
   calico-plan report --policies policies/ --from flows.log.gz --namespace-file ns.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := out.format()
-			if err != nil {
-				return err
-			}
-			if (len(against) > 0) == (base != "") {
-				return fmt.Errorf("give --policies PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
-			}
-			fl, err := render.ParseFlavor(flavor)
-			if err != nil {
-				return err
-			}
-			judge, err := parseNow(now)
-			if err != nil {
-				return err
-			}
-			if perWave < 0 {
-				return fmt.Errorf("--per-wave must be at least 1")
-			}
-			st, err := g.openStore()
-			if err != nil {
-				return err
-			}
-			facts, err := cf.load(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			opt := report.Options{Base: base, Against: against, Flavor: fl, Facts: facts, Policies: clusterPolicies, Strict: strict,
-				Now: judge, PerWave: perWave, StoreArgs: g.globalArgs(), ClusterArgs: cf.String()}
-			if len(flowArgs) > 0 {
-				if opt.Flows, err = flows.ExpandInputs(flowArgs); err != nil {
-					return err
-				}
-				prof := st.Profile()
-				pl := prof.PacketLogs
-				opt.Packets = &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
-					PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
-			}
-			rep, err := report.Make(cmd.Context(), st, opt)
-			if err != nil {
-				return err
-			}
-			var buf bytes.Buffer
-			if format == formatHTML {
-				err = report.WriteHTML(&buf, rep)
-			} else {
-				err = report.WriteMarkdown(&buf, rep)
-			}
-			if err != nil {
-				return err
-			}
-			if n := utf8.RuneCount(buf.Bytes()); format == output.MD && n > report.CommentLimit {
-				fmt.Fprintf(g.stderr, "warning: the report is %d characters, more than a GitHub comment holds (%d): post -o html instead, or split the change\n", n, report.CommentLimit)
-			}
-			if file != "" {
-				if err := fsutil.WriteFile(file, buf.Bytes(), 0o644); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stderr, "wrote %s: %s (exit %d)\n", file, rep.Result, rep.ExitCode)
-			} else if _, err := g.stdout.Write(buf.Bytes()); err != nil {
-				return err
-			}
-			switch rep.ExitCode {
-			case report.ExitError:
-				return &codeError{code: exitError, err: fmt.Errorf("report: %s (see the report)", rep.Result)}
-			case report.ExitProblems:
-				return &codeError{code: exitProblems}
-			case report.ExitChanges:
-				return &codeError{code: exitChanges}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runReport(cmd, g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
-	f.StringArrayVar(&against, "policies", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
+	f.StringVar(&o.base, "base", "", "git ref of the store to compare the store now with (e.g. origin/main)")
+	f.StringArrayVar(&o.against, "policies", nil, "committed policy files or directories (*.yaml, *.yml, *.json, *.tf; repeatable)")
 	deprecatedAlias(cmd, "policies", "against")
-	f.StringVar(&flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
-	f.StringArrayVar(&flowArgs, "from", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
+	f.StringVar(&o.flavor, "flavor", "calico", "flavor the store is rendered with: calico, calico-staged or k8s")
+	f.StringArrayVar(&o.flowArgs, "from", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
 	deprecatedAlias(cmd, "from", "flows")
-	f.StringArrayVar(&clusterPolicies, "cluster-policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
-	f.BoolVar(&strict, "strict", false, "count unknown verdicts as problems (exit 3)")
-	out = addOutputFlag(cmd, output.MD, formatHTML)
-	f.StringVar(&file, "out", "", "write the report to this file (atomically) instead of standard output")
-	f.IntVar(&perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
-	f.StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
-	cf.register(cmd)
+	f.StringArrayVar(&o.clusterPolicies, "cluster-policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
+	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
+	o.out = addOutputFlag(cmd, output.MD, formatHTML)
+	f.StringVar(&o.file, "out", "", "write the report to this file (atomically) instead of standard output")
+	f.IntVar(&o.perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
+	f.StringVar(&o.now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
+	o.cf.register(cmd)
 	return cmd
+}
+
+func runReport(cmd *cobra.Command, g *globals, o *reportOpts) error {
+	format, err := o.out.format()
+	if err != nil {
+		return err
+	}
+	if (len(o.against) > 0) == (o.base != "") {
+		return fmt.Errorf("give --policies PATH (committed policy files) or --base GIT_REF (the store at a commit), not both")
+	}
+	fl, err := render.ParseFlavor(o.flavor)
+	if err != nil {
+		return err
+	}
+	judge, err := parseNow(o.now)
+	if err != nil {
+		return err
+	}
+	if o.perWave < 0 {
+		return fmt.Errorf("--per-wave must be at least 1")
+	}
+	st, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	facts, err := o.cf.load(cmd.Context(), g)
+	if err != nil {
+		return err
+	}
+	opt := report.Options{Base: o.base, Against: o.against, Flavor: fl, Facts: facts, Policies: o.clusterPolicies, Strict: o.strict,
+		Now: judge, PerWave: o.perWave, StoreArgs: g.globalArgs(), ClusterArgs: o.cf.String()}
+	if len(o.flowArgs) > 0 {
+		if opt.Flows, err = flows.ExpandInputs(o.flowArgs); err != nil {
+			return err
+		}
+		prof := st.Profile()
+		pl := prof.PacketLogs
+		opt.Packets = &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
+			PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
+	}
+	rep, err := report.Make(cmd.Context(), st, opt)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if format == formatHTML {
+		err = report.WriteHTML(&buf, rep)
+	} else {
+		err = report.WriteMarkdown(&buf, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if n := utf8.RuneCount(buf.Bytes()); format == output.MD && n > report.CommentLimit {
+		fmt.Fprintf(g.stderr, "warning: the report is %d characters, more than a GitHub comment holds (%d): post -o html instead, or split the change\n", n, report.CommentLimit)
+	}
+	if o.file != "" {
+		if err := fsutil.WriteFile(o.file, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "wrote %s: %s (exit %d)\n", o.file, rep.Result, rep.ExitCode)
+	} else if _, err := g.stdout.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	switch rep.ExitCode {
+	case report.ExitError:
+		return &codeError{code: exitError, err: fmt.Errorf("report: %s (see the report)", rep.Result)}
+	case report.ExitProblems:
+		return &codeError{code: exitProblems}
+	case report.ExitChanges:
+		return &codeError{code: exitChanges}
+	}
+	return nil
 }
