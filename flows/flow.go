@@ -131,7 +131,10 @@ func ParseReporter(s string) (Reporter, bool) {
 	return ReporterUnknown, false
 }
 
-// Protocol is an IANA IP protocol number; 0 means unknown.
+// Protocol is an IANA IP protocol number; 0 means unknown. It is the one
+// protocol type of the module (flows, allowlists, the policy evaluator and
+// diff), with both spellings: String gives the flow-log one ("tcp",
+// "icmp6"), CalicoName the one a Calico rule takes ("TCP", "ICMPv6").
 type Protocol uint8
 
 const (
@@ -185,6 +188,42 @@ func (p Protocol) CalicoName() string {
 // HasPorts reports whether the protocol carries port numbers.
 func (p Protocol) HasPorts() bool {
 	return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP || p == ProtoUDPLite
+}
+
+// ParseCalicoProtocolName reads a protocol name as a Calico rule's
+// protocol field spells it: TCP, UDP, ICMP, ICMPv6, SCTP or UDPLite. Calico
+// matches the names case-sensitively; a name that matches only in another
+// case is still returned, with exact false, so callers can say so.
+func ParseCalicoProtocolName(s string) (p Protocol, exact, ok bool) {
+	switch s {
+	case "TCP":
+		return ProtoTCP, true, true
+	case "UDP":
+		return ProtoUDP, true, true
+	case "ICMP":
+		return ProtoICMP, true, true
+	case "ICMPv6":
+		return ProtoICMPv6, true, true
+	case "SCTP":
+		return ProtoSCTP, true, true
+	case "UDPLite":
+		return ProtoUDPLite, true, true
+	}
+	switch strings.ToLower(s) {
+	case "tcp":
+		return ProtoTCP, false, true
+	case "udp":
+		return ProtoUDP, false, true
+	case "icmp":
+		return ProtoICMP, false, true
+	case "icmpv6":
+		return ProtoICMPv6, false, true
+	case "sctp":
+		return ProtoSCTP, false, true
+	case "udplite":
+		return ProtoUDPLite, false, true
+	}
+	return 0, false, false
 }
 
 // ParseProtocol accepts a protocol name in any case (tcp, UDP, icmp6,

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/flows"
 	"github.com/calico-plan/calico-plan/internal/policy/selector"
 )
 
@@ -269,27 +270,36 @@ func typesString(in, eg bool) string {
 	return "[" + strings.Join(t, ", ") + "]"
 }
 
-var protoNames = map[string]string{"tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "icmpv6": "ICMPv6", "sctp": "SCTP", "udplite": "UDPLite"}
-var protoNumbers = map[int]string{6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 132: "SCTP", 136: "UDPLite"}
-
+// protoName is a rule protocol in Calico's spelling (flows.Protocol's
+// CalicoName for the protocols Calico names), "any" for none, or as written.
 func protoName(p *numorstring.Protocol) string {
 	if p == nil {
 		return "any"
 	}
 	s := p.String()
-	if n, ok := protoNames[strings.ToLower(s)]; ok {
+	if n := calicoProtoName(s); n != "" {
 		return n
 	}
-	if v, err := strconv.Atoi(s); err == nil {
-		if n, ok := protoNumbers[v]; ok {
+	if v, err := strconv.Atoi(s); err == nil && v >= 0 && v <= 255 {
+		if n := flows.Protocol(v).CalicoName(); n != strconv.Itoa(v) {
 			return n
 		}
 	}
 	return s
 }
 
+// calicoProtoName is Calico's spelling of a protocol name in any case; ""
+// when it names none.
+func calicoProtoName(s string) string {
+	if p, _, ok := flows.ParseCalicoProtocolName(s); ok {
+		return p.CalicoName()
+	}
+	return ""
+}
+
 func hasPorts(proto string) bool {
-	return proto == "TCP" || proto == "UDP" || proto == "SCTP" || proto == "UDPLite"
+	p, exact, ok := flows.ParseCalicoProtocolName(proto)
+	return ok && exact && p.HasPorts()
 }
 
 func parseNets(field string, in []string) ([]netip.Prefix, error) {
@@ -474,7 +484,7 @@ func k8sRule(r networkingv1.NetworkPolicyEgressRule, subject string) ([]atom, er
 		for _, p := range r.Ports {
 			proto := "TCP"
 			if p.Protocol != nil {
-				proto = protoNames[strings.ToLower(string(*p.Protocol))]
+				proto = calicoProtoName(string(*p.Protocol))
 				if proto == "" {
 					proto = string(*p.Protocol)
 				}

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/calico-plan/calico-plan/allowlist"
@@ -151,10 +150,7 @@ func (w *weigher) points(n *allowlist.Namespace) []*point {
 			if err != nil {
 				continue
 			}
-			pt.proto = strconv.Itoa(int(spec.Proto))
-			if n, ok := protoNumbers[int(spec.Proto)]; ok {
-				pt.proto = n
-			}
+			pt.proto = spec.Proto.CalicoName()
 			pt.portNum = spec.Port
 			out = append(out, &pt)
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/calico-plan/calico-plan/flows"
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/projectcalico/api/pkg/lib/numorstring"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -348,41 +349,8 @@ func protocolNumber(p *numorstring.Protocol) (uint8, bool, bool) {
 	if n, err := p.NumValue(); err == nil {
 		return n, n != 0, n != 0
 	}
-	exact := true
-	var n uint8
-	switch p.StrVal {
-	case "TCP":
-		n = uint8(ProtoTCP)
-	case "UDP":
-		n = uint8(ProtoUDP)
-	case "ICMP":
-		n = uint8(ProtoICMP)
-	case "ICMPv6":
-		n = uint8(ProtoICMPv6)
-	case "SCTP":
-		n = uint8(ProtoSCTP)
-	case "UDPLite":
-		n = uint8(ProtoUDPLite)
-	default:
-		exact = false
-		switch strings.ToLower(p.StrVal) {
-		case "tcp":
-			n = uint8(ProtoTCP)
-		case "udp":
-			n = uint8(ProtoUDP)
-		case "icmp":
-			n = uint8(ProtoICMP)
-		case "icmpv6":
-			n = uint8(ProtoICMPv6)
-		case "sctp":
-			n = uint8(ProtoSCTP)
-		case "udplite":
-			n = uint8(ProtoUDPLite)
-		default:
-			return 0, false, false
-		}
-	}
-	return n, exact, true
+	n, exact, ok := flows.ParseCalicoProtocolName(p.StrVal)
+	return uint8(n), exact, ok
 }
 
 func portsSupported(proto uint8) bool {

@@ -21,7 +21,7 @@ func FromFlow(f *flows.Flow) Flow {
 	return Flow{
 		Src:        endpointFromFlow(&f.Source),
 		Dst:        endpointFromFlow(&f.Dest),
-		Proto:      Protocol(f.Proto),
+		Proto:      f.Proto,
 		SrcPort:    f.Source.Port,
 		DstPort:    f.Dest.Port,
 		DstService: ServiceRef{Namespace: f.Service.Namespace, Name: f.Service.Name},

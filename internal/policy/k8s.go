@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -308,17 +307,10 @@ func k8sPeerSelector(d *diag, ef, ns string, pe *networkingv1.NetworkPolicyPeer)
 }
 
 func protoName(p uint8) string {
-	switch Protocol(p) {
-	case ProtoTCP:
-		return "TCP"
-	case ProtoUDP:
-		return "UDP"
-	case ProtoSCTP:
-		return "SCTP"
-	case 0:
+	if p == 0 {
 		return ""
 	}
-	return strconv.Itoa(int(p))
+	return Protocol(p).CalicoName()
 }
 
 func compareStrings(a, b string) int {

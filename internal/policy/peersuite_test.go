@@ -467,11 +467,11 @@ func (p probe) flow(src, dst Endpoint) Flow {
 func (p probe) String() string {
 	switch {
 	case p.proto.HasPorts():
-		return fmt.Sprintf("%s %d->%d", p.proto, p.srcPort, p.dstPort)
+		return fmt.Sprintf("%s %d->%d", p.proto.CalicoName(), p.srcPort, p.dstPort)
 	case p.proto == ProtoICMP || p.proto == ProtoICMPv6:
-		return fmt.Sprintf("%s type %d code %d", p.proto, p.icmpType, p.icmpCode)
+		return fmt.Sprintf("%s type %d code %d", p.proto.CalicoName(), p.icmpType, p.icmpCode)
 	}
-	return p.proto.String()
+	return p.proto.CalicoName()
 }
 
 // boundaries returns the values that decide matches against the ranges:

@@ -1,51 +1,22 @@
 package policy
 
 import (
-	"strconv"
-
 	"github.com/calico-plan/calico-plan/flows"
 )
 
-// Protocol is an IANA IP protocol number (the same numbering as
-// flows.Protocol, so a flows.Protocol converts with a cast); 0 means
-// unknown.
-type Protocol uint8
+// Protocol is the flow model's protocol (an IANA protocol number; 0
+// unknown). Calico's spelling is CalicoName.
+type Protocol = flows.Protocol
 
+// Protocols Calico rules name.
 const (
-	ProtoICMP    Protocol = 1
-	ProtoTCP     Protocol = 6
-	ProtoUDP     Protocol = 17
-	ProtoICMPv6  Protocol = 58
-	ProtoSCTP    Protocol = 132
-	ProtoUDPLite Protocol = 136
+	ProtoICMP    = flows.ProtoICMP
+	ProtoTCP     = flows.ProtoTCP
+	ProtoUDP     = flows.ProtoUDP
+	ProtoICMPv6  = flows.ProtoICMPv6
+	ProtoSCTP    = flows.ProtoSCTP
+	ProtoUDPLite = flows.ProtoUDPLite
 )
-
-// String returns Calico's spelling (TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite) or
-// the number.
-func (p Protocol) String() string {
-	switch p {
-	case ProtoTCP:
-		return "TCP"
-	case ProtoUDP:
-		return "UDP"
-	case ProtoICMP:
-		return "ICMP"
-	case ProtoICMPv6:
-		return "ICMPv6"
-	case ProtoSCTP:
-		return "SCTP"
-	case ProtoUDPLite:
-		return "UDPLite"
-	case 0:
-		return ""
-	}
-	return strconv.Itoa(int(p))
-}
-
-// HasPorts reports whether Calico matches ports for the protocol.
-func (p Protocol) HasPorts() bool {
-	return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP || p == ProtoUDPLite
-}
 
 // EndpointKind is the kind of a flow endpoint: the flow model's type.
 type EndpointKind = flows.EndpointType
