@@ -13,7 +13,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// Terraform resource types EncodeHCL writes and ReadHCL reads.
+// Terraform resource types EncodeHCL writes (internal/check/policyfile
+// reads them back).
 const (
 	// HCLResourceKubectl is gavinbunney/kubectl's kubectl_manifest, with
 	// yaml_body = yamlencode({...}): the target cluster's form for Calico
@@ -26,7 +27,7 @@ const (
 	// for networking.k8s.io/v1 NetworkPolicies.
 	HCLResourceNetworkPolicy = "kubernetes_network_policy_v1"
 	// HCLResourceNetworkPolicyLegacy is its deprecated unversioned name,
-	// read but never written.
+	// read (by internal/check/policyfile) but never written.
 	HCLResourceNetworkPolicyLegacy = "kubernetes_network_policy"
 )
 

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 	"github.com/calico-plan/calico-plan/internal/config"
 )
 
@@ -50,9 +51,9 @@ func encodeHCL(t *testing.T, header string, opt HCLOptions, objs ...any) string 
 }
 
 // requireRoundTrip reads src back and compares with ToMap of objs.
-func requireRoundTrip(t *testing.T, src string, objs ...any) []HCLObject {
+func requireRoundTrip(t *testing.T, src string, objs ...any) []policyfile.HCLObject {
 	t.Helper()
-	got, errs := ReadHCL("out.tf", []byte(src))
+	got, errs := policyfile.ReadHCL("out.tf", []byte(src))
 	require.Empty(t, errs)
 	require.Len(t, got, len(objs))
 	for i, o := range objs {
@@ -344,7 +345,7 @@ func TestHCLLabelCollisions(t *testing.T) {
 		Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}},
 	}
 	labelsOf := func(objs ...any) map[string]string {
-		got, errs := ReadHCL("x.tf", []byte(encodeHCL(t, "", HCLOptions{}, objs...)))
+		got, errs := policyfile.ReadHCL("x.tf", []byte(encodeHCL(t, "", HCLOptions{}, objs...)))
 		require.Empty(t, errs)
 		out := map[string]string{}
 		for _, o := range got {
@@ -360,7 +361,7 @@ func TestHCLLabelCollisions(t *testing.T) {
 
 	// Exact duplicates still get distinct labels.
 	out := encodeHCL(t, "", HCLOptions{}, a, a, a)
-	got, errs := ReadHCL("x.tf", []byte(out))
+	got, errs := policyfile.ReadHCL("x.tf", []byte(out))
 	require.Empty(t, errs)
 	require.Len(t, got, 3)
 	require.NotEqual(t, got[1].Resource, got[2].Resource)

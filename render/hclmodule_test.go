@@ -10,6 +10,7 @@ import (
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 	"github.com/calico-plan/calico-plan/internal/config"
 )
 
@@ -110,7 +111,7 @@ func TestHCLModuleDependsOnTier(t *testing.T) {
 		require.NotContains(t, string(m.Files[4]), "depends_on")
 		require.Equal(t, []string{res, HCLResourceNetworkPolicy}, m.ResourceTypes)
 		for i, b := range m.Files {
-			objs, errs := ReadHCL("f.tf", b)
+			objs, errs := policyfile.ReadHCL("f.tf", b)
 			require.Empty(t, errs)
 			require.Len(t, objs, len(files[i].Objects))
 		}

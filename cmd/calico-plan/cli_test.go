@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/render"
+	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 )
 
 // run executes the CLI in-process and returns stdout, stderr and the error.
@@ -308,7 +308,7 @@ func TestRenderHCL(t *testing.T) {
 	require.Contains(t, out, `resource "kubectl_manifest" "tier_egress_allowlist"`)
 	require.Contains(t, out, `resource "kubectl_manifest" "egress_allowlist_tasks"`)
 	require.Contains(t, out, "yaml_body = yamlencode({")
-	objs, errs := render.ReadHCL("out.tf", []byte(out))
+	objs, errs := policyfile.ReadHCL("out.tf", []byte(out))
 	require.Empty(t, errs)
 	require.Len(t, objs, 2, "the tier and the policy read back")
 

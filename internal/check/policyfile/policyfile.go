@@ -1,6 +1,6 @@
 // Package policyfile reads policy sets from the files a repository keeps
 // them in: YAML or JSON manifests (multi-document streams and List kinds)
-// and Terraform (.tf, the resources render.ReadHCL understands), given as
+// and Terraform (.tf, the resources ReadHCL understands), given as
 // files or directories. Every object goes through the one policy loader,
 // so Terraform and YAML give the same Set, and every problem is reported
 // with its file, document and field while the rest still loads.
@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/calico-plan/calico-plan/internal/policy"
-	"github.com/calico-plan/calico-plan/render"
 )
 
 // Doc is one document of a policy file: a YAML/JSON document, or one
@@ -324,10 +323,10 @@ func splitYAML(file string, src []byte) []Doc {
 // documents, plus the YAML stream (one JSON document per object, in the
 // same order) the loader reads.
 func readTerraform(file string, src []byte) ([]Doc, []byte, []Problem) {
-	objs, errs := render.ReadHCL(file, src)
+	objs, errs := ReadHCL(file, src)
 	var probs []Problem
 	for _, err := range errs {
-		var he *render.HCLError
+		var he *HCLError
 		if errors.As(err, &he) {
 			msg := he.Msg
 			if he.Skipped() {

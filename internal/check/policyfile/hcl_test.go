@@ -1,6 +1,7 @@
-package render
+package policyfile
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -312,4 +313,17 @@ func TestReadHCLFilesWalk(t *testing.T) {
 	require.True(t, errors.As(errs[0], &he))
 	require.Equal(t, HCLErrRead, he.Kind)
 	require.Equal(t, missing, he.File)
+}
+
+// normJSON is v as JSON with numbers normalised (as float64), for comparing
+// objects whatever their number types.
+func normJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	var x any
+	require.NoError(t, json.Unmarshal(b, &x)) // numbers become float64
+	b, err = json.Marshal(x)
+	require.NoError(t, err)
+	return string(b)
 }

@@ -1,4 +1,4 @@
-package render
+package policyfile
 
 import (
 	"bytes"
@@ -20,6 +20,20 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	yamlv3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
+)
+
+// The Terraform resource types ReadHCL reads: those render emits
+// (render.HCLResource*) and the kubernetes provider's older name for
+// NetworkPolicy. They are the providers' names, so they are spelled here
+// rather than imported: reading does not depend on the writer.
+const (
+	tfKubectlManifest     = "kubectl_manifest"             // gavinbunney/kubectl: yaml_body
+	tfKubernetesManifest  = "kubernetes_manifest"          // hashicorp/kubernetes: manifest
+	tfNetworkPolicyV1     = "kubernetes_network_policy_v1" // hashicorp/kubernetes, typed
+	tfNetworkPolicyLegacy = "kubernetes_network_policy"    // its pre-v1 name
+
+	calicoAPIVersion = "projectcalico.org/v3"
+	k8sNPAPIVersion  = "networking.k8s.io/v1"
 )
 
 // HCLObject is a policy object declared in Terraform.
@@ -207,7 +221,7 @@ func ReadHCL(path string, src []byte) ([]HCLObject, []error) {
 		}
 		typ := blk.Labels[0]
 		switch typ {
-		case HCLResourceKubectl, HCLResourceManifest, HCLResourceNetworkPolicy, HCLResourceNetworkPolicyLegacy:
+		case tfKubectlManifest, tfKubernetesManifest, tfNetworkPolicyV1, tfNetworkPolicyLegacy:
 		default:
 			continue
 		}
@@ -288,9 +302,9 @@ func (r *hclReader) resource(typ string, blk *hclsyntax.Block) (map[string]any, 
 	var obj map[string]any
 	var err *HCLError
 	switch typ {
-	case HCLResourceKubectl:
+	case tfKubectlManifest:
 		obj, err = r.kubectlManifest(blk.Body)
-	case HCLResourceManifest:
+	case tfKubernetesManifest:
 		obj, err = r.kubernetesManifest(blk.Body)
 	default:
 		obj, err = r.networkPolicyV1(blk.Body)
@@ -531,23 +545,7 @@ func (r *hclReader) eval(e hclsyntax.Expression) (any, *HCLError) {
 	case *hclsyntax.LiteralValueExpr:
 		return r.ctyValue(x.Val, x.SrcRange)
 	case *hclsyntax.TemplateExpr:
-		var b strings.Builder
-		for _, p := range x.Parts {
-			lit, ok := p.(*hclsyntax.LiteralValueExpr)
-			if !ok {
-				return nil, r.notStatic(p.Range(), "an interpolation or template directive")
-			}
-			v, err := r.ctyValue(lit.Val, lit.SrcRange)
-			if err != nil {
-				return nil, err
-			}
-			s, err := r.toString(v, lit.SrcRange, "template part")
-			if err != nil {
-				return nil, err
-			}
-			b.WriteString(s)
-		}
-		return b.String(), nil
+		return r.template(x)
 	case *hclsyntax.TemplateWrapExpr:
 		return nil, r.notStatic(x.Wrapped.Range(), "an interpolation")
 	case *hclsyntax.ParenthesesExpr:
@@ -563,62 +561,97 @@ func (r *hclReader) eval(e hclsyntax.Expression) (any, *HCLError) {
 		}
 		return out, nil
 	case *hclsyntax.ObjectConsExpr:
-		out := make(map[string]any, len(x.Items))
-		for _, it := range x.Items {
-			k, err := r.objectKey(it.KeyExpr)
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := out[k]; dup {
-				return nil, r.errAt(HCLErrInvalid, it.KeyExpr.Range(), "duplicate key %q", k)
-			}
-			v, err := r.eval(it.ValueExpr)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = v
-		}
-		return out, nil
+		return r.object(x)
 	case *hclsyntax.UnaryOpExpr:
-		v, err := r.eval(x.Val)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case x.Op == hclsyntax.OpNegate:
-			if n, ok := v.(json.Number); ok {
-				f, _, perr := big.ParseFloat(n.String(), 10, 512, big.ToNearestEven)
-				if perr == nil {
-					return bigNumber(f.Neg(f)), nil
-				}
-			}
-		case x.Op == hclsyntax.OpLogicalNot:
-			if bv, ok := v.(bool); ok {
-				return !bv, nil
-			}
-		}
-		return nil, r.errAt(HCLErrInvalid, x.SrcRange, "%s: wrong operand type", r.text(x.SrcRange))
+		return r.unary(x)
 	case *hclsyntax.FunctionCallExpr:
-		name := strings.TrimPrefix(x.Name, "core::")
-		if name == "jsonencode" && len(x.Args) == 1 && !x.ExpandFinal {
-			v, err := r.eval(x.Args[0])
-			if err != nil {
-				return nil, err
-			}
-			var buf bytes.Buffer
-			if err := json.NewEncoder(&buf).Encode(v); err != nil {
-				return nil, r.errAt(HCLErrInvalid, x.Range(), "jsonencode: %v", err)
-			}
-			return strings.TrimSuffix(buf.String(), "\n"), nil
-		}
-		if name == "yamlencode" {
-			return nil, r.notStatic(x.Range(), "yamlencode is evaluated only as the whole yaml_body")
-		}
-		return nil, r.notStatic(x.Range(), "a call of "+x.Name+"()")
+		return r.call(x)
 	case *hclsyntax.ScopeTraversalExpr:
 		return nil, r.notStatic(x.SrcRange, "a reference")
 	}
 	return nil, r.notStatic(e.Range(), "an expression only Terraform evaluates")
+}
+
+// template evaluates a template of literal parts only.
+func (r *hclReader) template(x *hclsyntax.TemplateExpr) (any, *HCLError) {
+	var b strings.Builder
+	for _, p := range x.Parts {
+		lit, ok := p.(*hclsyntax.LiteralValueExpr)
+		if !ok {
+			return nil, r.notStatic(p.Range(), "an interpolation or template directive")
+		}
+		v, err := r.ctyValue(lit.Val, lit.SrcRange)
+		if err != nil {
+			return nil, err
+		}
+		s, err := r.toString(v, lit.SrcRange, "template part")
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(s)
+	}
+	return b.String(), nil
+}
+
+func (r *hclReader) object(x *hclsyntax.ObjectConsExpr) (any, *HCLError) {
+	out := make(map[string]any, len(x.Items))
+	for _, it := range x.Items {
+		k, err := r.objectKey(it.KeyExpr)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[k]; dup {
+			return nil, r.errAt(HCLErrInvalid, it.KeyExpr.Range(), "duplicate key %q", k)
+		}
+		v, err := r.eval(it.ValueExpr)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// unary evaluates a negated number or a negated bool.
+func (r *hclReader) unary(x *hclsyntax.UnaryOpExpr) (any, *HCLError) {
+	v, err := r.eval(x.Val)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case x.Op == hclsyntax.OpNegate:
+		if n, ok := v.(json.Number); ok {
+			f, _, perr := big.ParseFloat(n.String(), 10, 512, big.ToNearestEven)
+			if perr == nil {
+				return bigNumber(f.Neg(f)), nil
+			}
+		}
+	case x.Op == hclsyntax.OpLogicalNot:
+		if bv, ok := v.(bool); ok {
+			return !bv, nil
+		}
+	}
+	return nil, r.errAt(HCLErrInvalid, x.SrcRange, "%s: wrong operand type", r.text(x.SrcRange))
+}
+
+// call evaluates jsonencode of a static value; any other call is not static.
+func (r *hclReader) call(x *hclsyntax.FunctionCallExpr) (any, *HCLError) {
+	name := strings.TrimPrefix(x.Name, "core::")
+	if name == "jsonencode" && len(x.Args) == 1 && !x.ExpandFinal {
+		v, err := r.eval(x.Args[0])
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(v); err != nil {
+			return nil, r.errAt(HCLErrInvalid, x.Range(), "jsonencode: %v", err)
+		}
+		return strings.TrimSuffix(buf.String(), "\n"), nil
+	}
+	if name == "yamlencode" {
+		return nil, r.notStatic(x.Range(), "yamlencode is evaluated only as the whole yaml_body")
+	}
+	return nil, r.notStatic(x.Range(), "a call of "+x.Name+"()")
 }
 
 // objectKey evaluates an object constructor key: a bare name is literal.
