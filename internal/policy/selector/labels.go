@@ -10,6 +10,11 @@
 // the parenthesis, "not in"/"starts with"/"ends with" may be written with or
 // without the inner space, a set literal may end with a trailing comma, and an
 // empty selector means all().
+//
+// It is written here because Calico's parser lives in libcalico-go, which
+// this module does not depend on (Calico's types come from projectcalico/api
+// alone), and because evaluation must not allocate: the evaluator runs it
+// for every candidate policy of every flow.
 package selector
 
 import (
