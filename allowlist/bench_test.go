@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // BenchmarkAggregateDistinctAddresses folds b.N flows, each to another
@@ -14,7 +14,7 @@ import (
 // bounded by aggregation.maxAddresses: the heap after the run and the
 // prefixes the entry holds are reported.
 func BenchmarkAggregateDistinctAddresses(b *testing.B) {
-	p := config.Default()
+	p := profile.Default()
 	a := NewAggregator(NewClassifier(p))
 	f := srcFlow()
 	f.Dest = flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Port: 443}

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // Class separates what a flow says about a namespace's egress.
@@ -60,7 +60,7 @@ const (
 // caches validation and label canonicalization; it is not safe for
 // concurrent use (give each worker its own).
 type Classifier struct {
-	prof        *config.Profile
+	prof        *profile.Profile
 	validNS     map[string]bool
 	validName   map[string]bool
 	labelCache  map[string]labelResult
@@ -73,7 +73,7 @@ type labelResult struct {
 }
 
 // NewClassifier returns a classifier for a profile.
-func NewClassifier(p *config.Profile) *Classifier {
+func NewClassifier(p *profile.Profile) *Classifier {
 	return &Classifier{
 		prof:       p,
 		validNS:    map[string]bool{},
@@ -83,7 +83,7 @@ func NewClassifier(p *config.Profile) *Classifier {
 }
 
 // Profile returns the classifier's profile.
-func (c *Classifier) Profile() *config.Profile { return c.prof }
+func (c *Classifier) Profile() *profile.Profile { return c.prof }
 
 func (c *Classifier) nsValid(ns string) bool {
 	v, ok := c.validNS[ns]

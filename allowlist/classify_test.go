@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func srcFlow() flows.Flow {
@@ -32,7 +32,7 @@ func classifyOne(t *testing.T, c *Classifier, f flows.Flow) (key, string) {
 }
 
 func TestClassifyPeers(t *testing.T) {
-	c := NewClassifier(config.Default())
+	c := NewClassifier(profile.Default())
 	ip := netip.MustParseAddr
 	cases := []struct {
 		name string
@@ -109,7 +109,7 @@ func TestClassifyPeers(t *testing.T) {
 }
 
 func TestClassifyDNSAssumptionOff(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	p.DNS.AssumeNetworkPort53IsDNS = false
 	f := srcFlow()
 	f.Proto, f.Dest = flows.ProtoUDP, flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Port: 53}
@@ -118,7 +118,7 @@ func TestClassifyDNSAssumptionOff(t *testing.T) {
 }
 
 func TestClassifyDeniedAndWouldDeny(t *testing.T) {
-	c := NewClassifier(config.Default())
+	c := NewClassifier(profile.Default())
 	f := srcFlow()
 	f.Dest = flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Port: 6667}
 	f.Action = flows.ActionDeny

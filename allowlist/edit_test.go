@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func findEntry(list []Entry, kind, port string) *Entry {
@@ -32,7 +32,7 @@ func portEvidence(e *Entry, port string) Evidence {
 }
 
 func TestFoldWouldDenyKeepsEvidenceWithoutDoubleCounting(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	dir := t.TempDir()
 	s, err := Open(dir, p)
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestFoldWouldDenyKeepsEvidenceWithoutDoubleCounting(t *testing.T) {
 }
 
 func TestFoldIncludeDeniedMovesDeniedEntries(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s, err := Open(t.TempDir(), p)
 	require.NoError(t, err)
 	s.Apply(aggregate(p, demoFlows(t)))
@@ -94,7 +94,7 @@ func TestFoldIncludeDeniedMovesDeniedEntries(t *testing.T) {
 }
 
 func TestFoldHandEditedEntryNotInEgress(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n, err := ParseNamespace([]byte(`version: 1
 namespace: shop
 tier: 4-aux

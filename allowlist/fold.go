@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // Folding keeps an entry's address set bounded while observing. An
@@ -64,7 +64,7 @@ const (
 	foldBitsV6 = 16
 )
 
-func newNetRules(p *config.Profile) *netRules {
+func newNetRules(p *profile.Profile) *netRules {
 	r := &netRules{max: max(p.Aggregation.MaxAddresses, 1), lim: NetLimits(p)}
 	s4 := (32 - r.lim.MinV4 + foldBitsV4 - 1) / foldBitsV4
 	s6 := (128 - r.lim.MinV6 + foldBitsV6 - 1) / foldBitsV6

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/netset"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // comparePrefix orders prefixes by family, address, then length.
@@ -108,11 +108,11 @@ type CollapseLimits struct {
 // NetLimits returns the collapse limits of a profile: its bound and widest
 // prefixes, its pod and Service ranges closed, its private ranges and the
 // special ranges as fences.
-func NetLimits(p *config.Profile) CollapseLimits {
+func NetLimits(p *profile.Profile) CollapseLimits {
 	agg := p.Aggregation
 	l := CollapseLimits{Max: agg.MaxCIDRs, MinV4: agg.MinPrefixV4, MinV6: agg.MinPrefixV6}
-	l.Closed = append(config.Prefixes(p.Networks.Pods), config.Prefixes(p.Networks.Services)...)
-	l.Fences = append(config.Prefixes(p.Networks.Private), SpecialPrefixes()...)
+	l.Closed = append(profile.Prefixes(p.Networks.Pods), profile.Prefixes(p.Networks.Services)...)
+	l.Fences = append(profile.Prefixes(p.Networks.Private), SpecialPrefixes()...)
 	return l
 }
 

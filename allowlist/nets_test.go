@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func prefixes(s ...string) []netip.Prefix {
@@ -51,7 +51,7 @@ func TestCollapseNeverWiderThanTheLimit(t *testing.T) {
 
 	// With the default profile these are inside the Service range
 	// (10.96.0.0/12): never widened at all.
-	got = CollapsePrefixes(in, NetLimits(config.Default()))
+	got = CollapsePrefixes(in, NetLimits(profile.Default()))
 	require.Equal(t, AggregatePrefixes(in), got)
 }
 
@@ -75,7 +75,7 @@ func TestCollapseRespectsFences(t *testing.T) {
 // and every prefix it adds obeys the limits.
 func TestCollapseLimitsProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	prof := config.Default()
+	prof := profile.Default()
 	l := NetLimits(prof)
 	for round := 0; round < 200; round++ {
 		var in []netip.Prefix

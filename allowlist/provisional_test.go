@@ -5,11 +5,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func TestProvisionalDescribesAnAggregator(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	fs := demoFlows(t)
 	a := aggregate(p, fs[len(fs)-300:])
 	prov := NewProvisional(a, 1795000000)
@@ -38,7 +38,7 @@ func TestProvisionalDescribesAnAggregator(t *testing.T) {
 // again (more documents included) gives what counting once gives, also
 // across a save and reload of the store.
 func TestSubtractProvisionalMakesRecountingExact(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	fs := demoFlows(t)
 	cut := len(fs) * 2 / 3
 	overlapFrom := cut - 400
@@ -84,7 +84,7 @@ func TestSubtractProvisionalMakesRecountingExact(t *testing.T) {
 }
 
 func TestSubtractProvisionalEdgeCases(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	fs := demoFlows(t)
 	st, err := Open(t.TempDir(), p)
 	require.NoError(t, err)

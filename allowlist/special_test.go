@@ -11,13 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // Special ranges are never public: each is its own class (old code called
 // every one of them "public").
 func TestClassifySpecialRanges(t *testing.T) {
-	c := NewClassifier(config.Default())
+	c := NewClassifier(profile.Default())
 	cases := []struct {
 		ip    string
 		port  uint16
@@ -62,8 +62,8 @@ func TestClassifySpecialRanges(t *testing.T) {
 // DNS to the profile's listeners stays the DNS peer, NodeLocal DNSCache's
 // link-local 169.254.20.10 included; so does a listener named with a zone.
 func TestDNSListenersStayDNS(t *testing.T) {
-	p := config.Default()
-	p.DNS.Addresses = append(p.DNS.Addresses, config.Prefix{Prefix: netip.MustParsePrefix("fe80::53/128")})
+	p := profile.Default()
+	p.DNS.Addresses = append(p.DNS.Addresses, profile.Prefix{Prefix: netip.MustParsePrefix("fe80::53/128")})
 	c := NewClassifier(p)
 	for _, ip := range []string{"169.254.20.10", "10.96.0.10", "fe80::53%eth0"} {
 		f := srcFlow()
@@ -81,8 +81,8 @@ func TestDNSListenersStayDNS(t *testing.T) {
 // The profile's private ranges come first: a cluster that uses CGNAT space
 // for its own network lists it there.
 func TestProfilePrivateRangesWinOverSpecial(t *testing.T) {
-	p := config.Default()
-	p.Networks.Private = append(p.Networks.Private, config.Prefix{Prefix: netip.MustParsePrefix("100.64.0.0/10")})
+	p := profile.Default()
+	p.Networks.Private = append(p.Networks.Private, profile.Prefix{Prefix: netip.MustParsePrefix("100.64.0.0/10")})
 	f := srcFlow()
 	f.Dest = flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pvt", IP: netip.MustParseAddr("100.64.3.4"), Port: 443}
 	got, _ := classifyOne(t, NewClassifier(p), f)
@@ -92,7 +92,7 @@ func TestProfilePrivateRangesWinOverSpecial(t *testing.T) {
 // Through the store: the entry is "special link-local" with the address
 // without its zone, and hand-edited special entries are validated.
 func TestSpecialEntriesInTheStore(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	f := srcFlow()
 	f.Dest = flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", IP: netip.MustParseAddr("fe80::1%eth0"), Port: 443}
 	g := srcFlow()
@@ -145,7 +145,7 @@ func publicFlows(n int, seed uint64) []flows.Flow {
 // addresses are widened step by step within the /16 limit, every address
 // stays covered, and the file says so.
 func TestFoldingBoundsAnEntry(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	p.Aggregation.MaxAddresses = 64
 	fs := publicFlows(5000, 1)
 	a := aggregate(p, fs)
@@ -204,7 +204,7 @@ func TestFoldingBoundsAnEntry(t *testing.T) {
 // Folding depends only on the addresses seen: parallel workers, several
 // observe runs (through the files) and a serial run give the same bytes.
 func TestFoldingIsOrderIndependent(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	p.Aggregation.MaxAddresses = 100
 	for _, fs := range [][]flows.Flow{publicFlows(3000, 2), append(publicFlows(90, 3), publicFlows(30, 4)...)} {
 		whole, _ := Open(t.TempDir(), p)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // Stability states.
@@ -40,7 +40,7 @@ type Assessment struct {
 // stabilization period; Stable once observed for at least the minimum
 // window with no new entry for the stabilization period; Stabilizing in
 // between. A recorded observation gap restarts both clocks.
-func Assess(n *Namespace, now Time, st config.Stability) Assessment {
+func Assess(n *Namespace, now Time, st profile.Stability) Assessment {
 	a := Assessment{Now: now}
 	if n.Observation.From == 0 || now == 0 {
 		a.State = StateNoData
@@ -75,13 +75,13 @@ func Assess(n *Namespace, now Time, st config.Stability) Assessment {
 	switch {
 	case a.Quiet < st.StabilizationPeriod.D():
 		a.State = StateLearning
-		a.Reason = fmt.Sprintf("new entry %s ago (stabilization period %s)", roundDur(a.Quiet), config.FormatDuration(st.StabilizationPeriod.D()))
+		a.Reason = fmt.Sprintf("new entry %s ago (stabilization period %s)", roundDur(a.Quiet), profile.FormatDuration(st.StabilizationPeriod.D()))
 	case a.Observed >= st.MinimumWindow.D():
 		a.State = StateStable
 		a.Reason = fmt.Sprintf("observed %s, no new entry for %s", roundDur(a.Observed), roundDur(a.Quiet))
 	default:
 		a.State = StateStabilizing
-		a.Reason = fmt.Sprintf("observed %s of the %s minimum window", roundDur(a.Observed), config.FormatDuration(st.MinimumWindow.D()))
+		a.Reason = fmt.Sprintf("observed %s of the %s minimum window", roundDur(a.Observed), profile.FormatDuration(st.MinimumWindow.D()))
 	}
 	return a
 }

@@ -6,11 +6,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func TestAssessStates(t *testing.T) {
-	st := config.Default().Stability // 7d minimum, 72h stabilization
+	st := profile.Default().Stability // 7d minimum, 72h stabilization
 	day := Time(86400)
 	t0 := Time(1763000000)
 	ns := func(from Time, firstSeens ...Time) *Namespace {

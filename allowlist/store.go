@@ -14,8 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // FormatVersion is the store format this build reads and writes.
@@ -203,7 +203,7 @@ type ProvisionalSum struct {
 type Store struct {
 	Dir  string
 	Meta Meta
-	prof *config.Profile
+	prof *profile.Profile
 	ns   map[string]*Namespace
 	// isNew: the directory holds no store yet; Save creates it.
 	isNew bool
@@ -241,7 +241,7 @@ func Exists(dir string) (bool, error) {
 // Save completes it on disk). Namespace files without a _store.yaml are
 // refused: the record of what was ingested is lost, and observing into
 // them would count every input again.
-func Open(dir string, prof *config.Profile) (*Store, error) {
+func Open(dir string, prof *profile.Profile) (*Store, error) {
 	s := &Store{Dir: dir, prof: prof, ns: map[string]*Namespace{}, Meta: Meta{Version: FormatVersion}}
 	metaPath := filepath.Join(dir, MetaFile)
 	var meta []byte
@@ -300,7 +300,7 @@ func Open(dir string, prof *config.Profile) (*Store, error) {
 
 // OpenExisting loads a store that must exist: what every command but
 // observe reads. Only observe creates a store.
-func OpenExisting(dir string, prof *config.Profile) (*Store, error) {
+func OpenExisting(dir string, prof *profile.Profile) (*Store, error) {
 	s, err := Open(dir, prof)
 	if err != nil {
 		return nil, err
@@ -340,7 +340,7 @@ func decodeStrict(b []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		return errors.New(config.YAMLError(err))
+		return errors.New(profile.YAMLError(err))
 	}
 	return nil
 }
@@ -680,7 +680,7 @@ func lessFolded(a, b NetsFolded) bool {
 }
 
 // Profile returns the store's profile.
-func (s *Store) Profile() *config.Profile { return s.prof }
+func (s *Store) Profile() *profile.Profile { return s.prof }
 
 // Names returns the namespaces in the store, sorted.
 func (s *Store) Names() []string {

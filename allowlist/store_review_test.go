@@ -7,14 +7,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // A flow without a protocol (Goldmane "-" or "", flow-log null or 0) must
 // not reach the store: its port spec would be "0", which the store cannot
 // read back, so one such record would make every later command fail.
 func TestUnknownProtocolIsSkippedAndStoreStaysReadable(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	dir := t.TempDir()
 	s, err := Open(dir, p)
 	require.NoError(t, err)
@@ -37,7 +37,7 @@ func TestUnknownProtocolIsSkippedAndStoreStaysReadable(t *testing.T) {
 // Gaps recorded in another order (two sources, two runs) give the same
 // store files: same input, byte-identical output.
 func TestGapOrderIsDeterministic(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	f := srcFlow()
 	f.Dest = flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Port: 443}
 	gaps := []Gap{

@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/demo"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func demoFlows(t testing.TB) []flows.Flow {
@@ -22,7 +22,7 @@ func demoFlows(t testing.TB) []flows.Flow {
 	return out
 }
 
-func aggregate(p *config.Profile, fs []flows.Flow) *Aggregator {
+func aggregate(p *profile.Profile, fs []flows.Flow) *Aggregator {
 	a := NewAggregator(NewClassifier(p))
 	for i := range fs {
 		a.Add(&fs[i])
@@ -42,7 +42,7 @@ func renderStore(t *testing.T, s *Store) map[string]string {
 }
 
 func TestMergeIsOrderIndependent(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	fs := demoFlows(t)
 	whole, err := Open(t.TempDir(), p)
 	require.NoError(t, err)
@@ -70,7 +70,7 @@ func TestMergeIsOrderIndependent(t *testing.T) {
 }
 
 func TestSaveOpenRoundTripIsByteIdentical(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	dir := t.TempDir()
 	s, err := Open(dir, p)
 	require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestSaveOpenRoundTripIsByteIdentical(t *testing.T) {
 }
 
 func TestStoreEntriesAndEvidence(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s, _ := Open(t.TempDir(), p)
 	s.Apply(aggregate(p, demoFlows(t)))
 	_ = renderStore(t, s)
@@ -137,7 +137,7 @@ func TestStoreEntriesAndEvidence(t *testing.T) {
 }
 
 func TestAtomicSaveRollsForwardAfterCrash(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	dir := t.TempDir()
 	s, _ := Open(dir, p)
 	fs := demoFlows(t)
@@ -226,8 +226,8 @@ egress:
 }
 
 func TestTierResolution(t *testing.T) {
-	p := config.Default()
-	p.Tiers.NameRules = []config.NameRule{{Prefix: "aux-", Tier: "4-aux"}}
+	p := profile.Default()
+	p.Tiers.NameRules = []profile.NameRule{{Prefix: "aux-", Tier: "4-aux"}}
 	s, _ := Open(t.TempDir(), p)
 	f := srcFlow()
 	f.Dest = flows.Endpoint{Type: flows.EndpointNetwork, NameAggr: "pub", Port: 443}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // A store file as observe writes it (block style: one key per line).
@@ -86,6 +86,6 @@ func TestImpossibleEvidenceRejectedOnLoad(t *testing.T) {
 	bad := strings.Replace(evidenceFile, "flows: 10", "flows: -10", 1)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, MetaFile), []byte("version: 1\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(bad), 0o644))
-	_, err = Open(dir, config.Default())
+	_, err = Open(dir, profile.Default())
 	require.ErrorContains(t, err, filepath.Join(dir, "shop.yaml")+":18: egress[0].ports[0].flows: -10 is negative")
 }

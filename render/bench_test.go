@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // publicAllowlist is the file of a namespace whose one entry reached n
@@ -53,7 +53,7 @@ func publicAllowlist(n int) []byte {
 // allowlist file, render the Calico policy, write it as YAML. The time
 // grows about linearly with N (README, Performance).
 func BenchmarkRenderAddresses(b *testing.B) {
-	p := config.Default()
+	p := profile.Default()
 	for _, n := range []int{2000, 20000, 200000} {
 		file := publicAllowlist(n)
 		b.Run(fmt.Sprintf("addresses=%d", n), func(b *testing.B) {

@@ -10,11 +10,11 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func TestDomainRules(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	a := allowlist.NewAggregator(allowlist.NewClassifier(p))
 	// Enterprise flow records: the same public peer with dest_domains,
 	// including a cluster-internal name that must be dropped, and one

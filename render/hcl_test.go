@@ -20,7 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/calico-plan/calico-plan/internal/check/policyfile"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // normJSON is a value's JSON text with numbers normalized (53, 53.0 and
@@ -80,7 +80,7 @@ var demoFiles = []demoFile{
 // TestHCLRoundTripDemo: every flavor and namespace of the demo store, and
 // the Tier, read back exactly as ToMap gives them; golden files.
 func TestHCLRoundTripDemo(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	for _, df := range demoFiles {
 		t.Run(df.golden, func(t *testing.T) {
@@ -142,7 +142,7 @@ func TestHCLRoundTripDemo(t *testing.T) {
 // TestHCLCalicoShape: the kubectl_manifest form of §9: yamlencode of an
 // object constructor, numbers as numbers, label keys quoted.
 func TestHCLCalicoShape(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	pol, err := Namespace(s.Namespace("recruiter-responder"), Options{Flavor: FlavorCalico, Profile: p, Source: "allowlists/recruiter-responder.yaml"})
 	require.NoError(t, err)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/internal/check/policyfile"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // moduleResources encodes files as one module and returns every
@@ -48,7 +48,7 @@ func moduleResources(t *testing.T, opt HCLOptions, files []HCLFile) (*HCLModule,
 // distinct labels across the files of one module, whatever their order,
 // and a clean name keeps its plain label.
 func TestHCLModuleLabelsInjective(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	names := []string{"a-b", "a--b", "a.b", "a---b", "A-b", "a-b-"}
 	files := func(order []string) []HCLFile {
 		var fs []HCLFile
@@ -91,7 +91,7 @@ func TestHCLModuleLabelsInjective(t *testing.T) {
 // observe policy (default tier) and Kubernetes policies do not; ReadHCL
 // reads the result back.
 func TestHCLModuleDependsOnTier(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	for _, res := range []string{HCLResourceKubectl, HCLResourceManifest} {
 		var files []HCLFile

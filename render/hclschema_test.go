@@ -17,7 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // The provider schemas in testdata/provider-schema.json were recorded with
@@ -177,7 +177,7 @@ func validateTF(t *testing.T, schemas map[string]hcldec.Spec, name string, src [
 // stage labels), and deploy/terraform, fit the recorded provider schemas.
 func TestHCLProviderSchema(t *testing.T) {
 	schemas := loadProviderSchemas(t)
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	for _, res := range []string{HCLResourceKubectl, HCLResourceManifest} {
 		files := []HCLFile{{Header: "tier", Objects: []any{Tier(p)}}, {Header: "observe", Objects: []any{ObservePolicy(p, nil)}}}

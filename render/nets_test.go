@@ -10,7 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func netsEntry(kind string, nets ...string) allowlist.Entry {
@@ -45,7 +45,7 @@ func renderedNets(t *testing.T, pol *Policy) []netip.Prefix {
 // Old code: six addresses in the Service range collapsed to 10.102.0.0/15,
 // wider than the documented /16 and opening every Service in it, silently.
 func TestCollapseStaysOutOfServiceRangeAndWithinLimit(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	p.Aggregation.MaxCIDRs = 2
 	e := netsEntry(allowlist.PeerPrivate, "10.102.1.1/32", "10.102.9.9/32", "10.102.200.3/32", "10.103.4.4/32", "10.103.77.1/32", "10.103.250.250/32")
 	pol, err := Namespace(&allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{e}}, Options{Flavor: FlavorCalico, Profile: p})
@@ -67,7 +67,7 @@ func TestCollapseStaysOutOfServiceRangeAndWithinLimit(t *testing.T) {
 // Old code: 2,000 public addresses became /14s and /15s (about 390k
 // addresses opened) without a word.
 func TestThousandsOfPublicAddressesNeverWiderThanSlash16(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	var nets []string
 	for i := 0; i < 2000; i++ {
 		// 20.0.0.0/14, spread: 4 /16s, 500 addresses each
@@ -105,7 +105,7 @@ func TestThousandsOfPublicAddressesNeverWiderThanSlash16(t *testing.T) {
 
 // A peer spread over more /16s than maxCIDRs keeps them all, loudly.
 func TestTooManyPrefixesIsLoudNotWider(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	var nets []string
 	for i := 0; i < 20; i++ {
 		nets = append(nets, netip.AddrFrom4([4]byte{byte(30 + i), 1, 2, 3}).String()+"/32")
@@ -121,7 +121,7 @@ func TestTooManyPrefixesIsLoudNotWider(t *testing.T) {
 // Old code: "any public address" was 0.0.0.0/0 minus RFC 1918, which
 // includes loopback, link-local (the metadata service) and CGNAT.
 func TestAnyPublicLeavesOutSpecialRanges(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n := &allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{{Peer: allowlist.Peer{Kind: allowlist.PeerPublic}, Ports: []allowlist.PortEvidence{{Port: "TCP/443"}}}}}
 	pol, err := Namespace(n, Options{Flavor: FlavorCalico, Profile: p})
 	require.NoError(t, err)
@@ -143,7 +143,7 @@ func TestAnyPublicLeavesOutSpecialRanges(t *testing.T) {
 }
 
 func TestSpecialPeersRenderWithAWarning(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n := &allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{
 		{Peer: allowlist.Peer{Kind: allowlist.PeerSpecial, Name: allowlist.SpecialLinkLocal, Nets: []string{"169.254.169.254/32"}}, Ports: []allowlist.PortEvidence{{Port: "TCP/80"}}},
 		{Peer: allowlist.Peer{Kind: allowlist.PeerSpecial, Name: allowlist.SpecialCGNAT}, Ports: []allowlist.PortEvidence{{Port: "UDP/41641"}}},
@@ -164,7 +164,7 @@ func TestSpecialPeersRenderWithAWarning(t *testing.T) {
 // Old code: one network set without labels failed the whole namespace, in
 // render and explain alike.
 func TestNetworkSetWithoutLabelsLeavesOnlyItselfOut(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n := &allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{
 		{Peer: allowlist.Peer{Kind: allowlist.PeerNamespace, Namespace: "dbaas"}, Ports: []allowlist.PortEvidence{{Port: "TCP/5432"}}},
 		{Peer: allowlist.Peer{Kind: allowlist.PeerGlobalNetworkSet, Name: "telegram"}, Ports: []allowlist.PortEvidence{{Port: "TCP/443"}}},
@@ -198,7 +198,7 @@ func TestNetworkSetWithoutLabelsLeavesOnlyItselfOut(t *testing.T) {
 
 // A Kubernetes policy cannot name ICMP: only that entry is left out.
 func TestK8sUnrenderableProtocolLeavesOnlyItsEntryOut(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n := &allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{
 		{Peer: allowlist.Peer{Kind: allowlist.PeerPublic}, Ports: []allowlist.PortEvidence{{Port: "ICMP"}}},
 		netsEntry(allowlist.PeerPublic, "1.1.1.1/32"),
@@ -213,7 +213,7 @@ func TestK8sUnrenderableProtocolLeavesOnlyItsEntryOut(t *testing.T) {
 // An entry observe had to truncate cannot be rendered: no rule can allow
 // every address seen.
 func TestTruncatedEntryIsNotRenderable(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	e := netsEntry(allowlist.PeerPublic, "20.0.0.0/16", "21.0.0.0/16")
 	e.Folded = &allowlist.NetsFolded{Over: 2, IPv4: 16, IPv6: 48, Truncated: true}
 	pol, err := Namespace(&allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{e}}, Options{Flavor: FlavorCalico, Profile: p})

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func TestSuggestNetworkSets(t *testing.T) {
@@ -33,7 +33,7 @@ func TestSuggestNetworkSets(t *testing.T) {
 	require.Equal(t, s.Name, obj.Labels[NetworkSetLabel])
 
 	// The policy selects the set and lists only what the set does not hold.
-	p := config.Default()
+	p := profile.Default()
 	pol, err := Namespace(shop, Options{Flavor: FlavorCalico, Profile: p, NetworkSets: sets})
 	require.NoError(t, err)
 	np := pol.Objects[0].(*v3.NetworkPolicy)

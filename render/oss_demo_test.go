@@ -13,15 +13,15 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/demo"
 	"github.com/calico-plan/calico-plan/internal/pods"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // ossDemoStore is the demo cluster as Calico OSS sees it: Goldmane flows
 // (no addresses) plus the observe policy's kernel LOG lines, attributed with
 // the pod listing (what 'make demo' observes for its OSS part).
-func ossDemoStore(t testing.TB, p *config.Profile) *allowlist.Store {
+func ossDemoStore(t testing.TB, p *profile.Profile) *allowlist.Store {
 	t.Helper()
 	s, err := allowlist.Open(t.TempDir(), p)
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func ossDemoStore(t testing.TB, p *config.Profile) *allowlist.Store {
 }
 
 func TestGoldenDemoOSS(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := ossDemoStore(t, p)
 	var buf bytes.Buffer
 	for _, n := range s.Namespaces() {

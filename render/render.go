@@ -19,8 +19,8 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/netset"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // Flavor selects the kind of policy rendered.
@@ -54,7 +54,7 @@ type Facts struct {
 // Options configure rendering.
 type Options struct {
 	Flavor  Flavor
-	Profile *config.Profile
+	Profile *profile.Profile
 	Facts   *Facts
 	// Source names the allowlist file in generated comments.
 	Source string
@@ -157,7 +157,7 @@ func portNames(e allowlist.Entry) []string {
 // PolicyName returns the policy name a flavor gives a namespace's
 // allowlist: "<tier>.<namespace>" for Calico (tiered names must carry the
 // tier), the profile's k8sName for Kubernetes.
-func PolicyName(p *config.Profile, f Flavor, ns string) string {
+func PolicyName(p *profile.Profile, f Flavor, ns string) string {
 	if f == FlavorK8s {
 		return p.Policy.K8sName
 	}
@@ -165,7 +165,7 @@ func PolicyName(p *config.Profile, f Flavor, ns string) string {
 }
 
 // Tier returns the dedicated tier object.
-func Tier(p *config.Profile) *v3.Tier {
+func Tier(p *profile.Profile) *v3.Tier {
 	t := v3.NewTier()
 	t.Name = p.Policy.Tier
 	t.Labels = map[string]string{ManagedByLabel: ManagedByValue}
@@ -273,7 +273,7 @@ func splitFamilies(ps []netip.Prefix) []netTarget {
 // address except the profile's private ranges and the special ranges
 // (loopback, link-local with the metadata service, CGNAT, documentation,
 // broadcast, multicast).
-func PublicRegion(prof *config.Profile) (nets, except []netip.Prefix) {
+func PublicRegion(prof *profile.Profile) (nets, except []netip.Prefix) {
 	for _, pr := range prof.Networks.Private {
 		if pr.Addr().Is4() {
 			except = append(except, pr.Prefix)
@@ -306,7 +306,7 @@ func cannot(f string, a ...any) error { return &entryError{msg: fmt.Sprintf(f, a
 // peerNets returns the destinations a network-like entry (private, public,
 // special, host) renders to, with a warning for everything broader than,
 // or different from, what was observed.
-func peerNets(e allowlist.Entry, prof *config.Profile, facts *Facts) ([]netTarget, []string, error) {
+func peerNets(e allowlist.Entry, prof *profile.Profile, facts *Facts) ([]netTarget, []string, error) {
 	p := e.Peer
 	label := entryLabel(e)
 	if len(p.Nets) > 0 {
@@ -318,7 +318,7 @@ func peerNets(e allowlist.Entry, prof *config.Profile, facts *Facts) ([]netTarge
 	}
 	switch p.Kind {
 	case allowlist.PeerPrivate:
-		return splitFamilies(allowlist.AggregatePrefixes(config.Prefixes(prof.Networks.Private))), []string{fmt.Sprintf("%s: no addresses were recorded (Goldmane or aggregated flow logs), so it renders as every private range on its ports", label)}, nil
+		return splitFamilies(allowlist.AggregatePrefixes(profile.Prefixes(prof.Networks.Private))), []string{fmt.Sprintf("%s: no addresses were recorded (Goldmane or aggregated flow logs), so it renders as every private range on its ports", label)}, nil
 	case allowlist.PeerPublic:
 		nets, except := PublicRegion(prof)
 		return []netTarget{{nets: prefixStrings(nets), notNets: prefixStrings(except)}}, []string{fmt.Sprintf(
@@ -342,7 +342,7 @@ func peerNets(e allowlist.Entry, prof *config.Profile, facts *Facts) ([]netTarge
 		if len(prof.Networks.Nodes) == 0 {
 			return nil, nil, cannot("no node addresses known: pass cluster facts (--cluster snapshot or a kubeconfig) or set networks.nodes in the profile")
 		}
-		return splitFamilies(allowlist.AggregatePrefixes(config.Prefixes(prof.Networks.Nodes))), []string{fmt.Sprintf("%s: node address unknown, so it renders as the profile's node ranges", label)}, nil
+		return splitFamilies(allowlist.AggregatePrefixes(profile.Prefixes(prof.Networks.Nodes))), []string{fmt.Sprintf("%s: node address unknown, so it renders as the profile's node ranges", label)}, nil
 	}
 	return nil, nil, fmt.Errorf("%s: not a network peer", p)
 }
@@ -350,7 +350,7 @@ func peerNets(e allowlist.Entry, prof *config.Profile, facts *Facts) ([]netTarge
 // observedNets renders the addresses an entry recorded: collapsed to at most
 // aggregation.maxCIDRs prefixes within the profile's limits, with every
 // widening, folding and special range said.
-func observedNets(e allowlist.Entry, ps []netip.Prefix, prof *config.Profile) ([]netTarget, []string, error) {
+func observedNets(e allowlist.Entry, ps []netip.Prefix, prof *profile.Profile) ([]netTarget, []string, error) {
 	p := e.Peer
 	label := entryLabel(e)
 	var warns []string
@@ -542,13 +542,13 @@ func (b *calicoRules) objects(n *allowlist.Namespace, opt Options) error {
 	return nil
 }
 
-func calicoDNSRules(prof *config.Profile) []v3.Rule {
+func calicoDNSRules(prof *profile.Profile) []v3.Rule {
 	var rules []v3.Rule
 	port := []numorstring.Port{numorstring.SinglePort(prof.DNS.Port)}
 	for _, proto := range []string{"UDP", "TCP"} {
 		p := numorstring.ProtocolFromString(proto)
 		var dsts []v3.EntityRule
-		if prof.DNS.Form == config.DNSFormSelector {
+		if prof.DNS.Form == profile.DNSFormSelector {
 			dsts = append(dsts, v3.EntityRule{
 				NamespaceSelector: nsSelector(prof.DNS.Namespace),
 				Selector:          prof.DNS.Selector,
@@ -578,7 +578,7 @@ func calicoDNSRules(prof *config.Profile) []v3.Rule {
 }
 
 // dnsPortSpec is the port spec ("UDP/53") of the profile's DNS port.
-func dnsPortSpec(proto string, prof *config.Profile) string {
+func dnsPortSpec(proto string, prof *profile.Profile) string {
 	return fmt.Sprintf("%s/%d", proto, prof.DNS.Port)
 }
 
@@ -609,7 +609,7 @@ func setKey(p allowlist.Peer) string {
 	return p.Name
 }
 
-func calicoDestinations(ownNS string, e allowlist.Entry, prof *config.Profile, facts *Facts) ([]v3.EntityRule, []string, error) {
+func calicoDestinations(ownNS string, e allowlist.Entry, prof *profile.Profile, facts *Facts) ([]v3.EntityRule, []string, error) {
 	p := e.Peer
 	switch p.Kind {
 	case allowlist.PeerNamespace:
@@ -670,7 +670,7 @@ func setKind(p allowlist.Peer) string {
 func setTargets(nets []string) ([]netTarget, error) {
 	ps := make([]netip.Prefix, 0, len(nets))
 	for _, c := range nets {
-		pr, err := config.ParsePrefix(c)
+		pr, err := profile.ParsePrefix(c)
 		if err != nil {
 			return nil, cannot("the cluster facts give the set an invalid CIDR: %v", err)
 		}
@@ -756,9 +756,9 @@ func renderK8s(n *allowlist.Namespace, opt Options) (*Policy, error) {
 	return pol, nil
 }
 
-func k8sDNSRule(prof *config.Profile) (networkingv1.NetworkPolicyEgressRule, error) {
+func k8sDNSRule(prof *profile.Profile) (networkingv1.NetworkPolicyEgressRule, error) {
 	var r networkingv1.NetworkPolicyEgressRule
-	if prof.DNS.Form == config.DNSFormSelector {
+	if prof.DNS.Form == profile.DNSFormSelector {
 		sel, err := matchLabelsFromSelector(prof.DNS.Selector)
 		if err != nil {
 			return r, fmt.Errorf("profile dns.selector: %w", err)
@@ -797,7 +797,7 @@ func matchLabelsFromSelector(s string) (map[string]string, error) {
 	return out, nil
 }
 
-func k8sPeers(ownNS string, e allowlist.Entry, prof *config.Profile, facts *Facts) ([]networkingv1.NetworkPolicyPeer, []string, error) {
+func k8sPeers(ownNS string, e allowlist.Entry, prof *profile.Profile, facts *Facts) ([]networkingv1.NetworkPolicyPeer, []string, error) {
 	p := e.Peer
 	switch p.Kind {
 	case allowlist.PeerNamespace:

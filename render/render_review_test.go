@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/policy"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 func reviewNS(entries ...allowlist.Entry) *allowlist.Namespace {
@@ -44,7 +44,7 @@ func loadRendered(t *testing.T, pol *Policy) []error {
 // (numorstring.Protocol.SupportsPorts); a UDPLite rule with ports is
 // rejected, so the renderer must allow every UDPLite port (and say so).
 func TestCalicoUDPLitePortsAreValid(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n := reviewNS(reviewEntry(allowlist.Peer{Kind: allowlist.PeerPublic, Nets: []string{"203.0.113.5/32"}}, "UDPLite/5000", "TCP/443"))
 	for _, fl := range []Flavor{FlavorCalico, FlavorCalicoStaged} {
 		pol, err := Namespace(n, Options{Flavor: fl, Profile: p})
@@ -57,7 +57,7 @@ func TestCalicoUDPLitePortsAreValid(t *testing.T) {
 // Every demo namespace renders to policy the validator accepts, in every
 // flavor, together with the tier.
 func TestDemoRendersValidPolicy(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	for _, fl := range []Flavor{FlavorCalico, FlavorCalicoStaged, FlavorK8s} {
 		for _, n := range s.Namespaces() {

@@ -16,13 +16,13 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/flows"
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/demo"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func demoStore(t testing.TB, p *config.Profile) *allowlist.Store {
+func demoStore(t testing.TB, p *profile.Profile) *allowlist.Store {
 	t.Helper()
 	s, err := allowlist.Open(t.TempDir(), p)
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func decodeStrict(t *testing.T, m map[string]any, into any) {
 }
 
 func TestGoldenDemo(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	for _, fl := range []Flavor{FlavorCalico, FlavorCalicoStaged, FlavorK8s} {
 		var buf bytes.Buffer
@@ -69,7 +69,7 @@ func TestGoldenDemo(t *testing.T) {
 }
 
 func TestCalicoPolicyDecodesIntoUpstreamTypes(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	n := s.Namespace("recruiter-responder")
 	pol, err := Namespace(n, Options{Flavor: FlavorCalico, Profile: p})
@@ -118,7 +118,7 @@ func TestCalicoPolicyDecodesIntoUpstreamTypes(t *testing.T) {
 }
 
 func TestStagedFlavor(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	pol, err := Namespace(s.Namespace("n8n"), Options{Flavor: FlavorCalicoStaged, Profile: p})
 	require.NoError(t, err)
@@ -147,7 +147,7 @@ func TestStagedFlavor(t *testing.T) {
 }
 
 func TestK8sFlavorDecodesIntoUpstreamTypes(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	pol, err := Namespace(s.Namespace("woodpecker"), Options{Flavor: FlavorK8s, Profile: p})
 	require.NoError(t, err)
@@ -174,7 +174,7 @@ func TestK8sFlavorDecodesIntoUpstreamTypes(t *testing.T) {
 }
 
 func TestNetworkSetAndUnrenderable(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	n := &allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{
 		{Peer: allowlist.Peer{Kind: allowlist.PeerGlobalNetworkSet, Name: "telegram", Labels: map[string]string{"egress": "telegram"}}, Ports: []allowlist.PortEvidence{{Port: "TCP/443"}}},
 		{Peer: allowlist.Peer{Kind: allowlist.PeerPublic}, Ports: []allowlist.PortEvidence{{Port: "ICMP"}}},
@@ -196,7 +196,7 @@ func TestNetworkSetAndUnrenderable(t *testing.T) {
 }
 
 func TestCIDRCollapseAndAnyPort(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	p.Aggregation.MaxCIDRs = 2
 	n := &allowlist.Namespace{Namespace: "shop", Egress: []allowlist.Entry{
 		{Peer: allowlist.Peer{Kind: allowlist.PeerPublic, Nets: []string{"91.108.56.130/32", "149.154.166.110/32", "149.154.167.41/32", "2001:db8::1/128"}},
@@ -216,8 +216,8 @@ func TestCIDRCollapseAndAnyPort(t *testing.T) {
 }
 
 func TestSelectorDNSForm(t *testing.T) {
-	p := config.Default()
-	p.DNS.Form = config.DNSFormSelector
+	p := profile.Default()
+	p.DNS.Form = profile.DNSFormSelector
 	n := &allowlist.Namespace{Namespace: "shop"}
 	pol, err := Namespace(n, Options{Flavor: FlavorCalico, Profile: p})
 	require.NoError(t, err)
@@ -231,7 +231,7 @@ func TestSelectorDNSForm(t *testing.T) {
 }
 
 func TestEncodersDeterministicAndParseable(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	s := demoStore(t, p)
 	pol, err := Namespace(s.Namespace("nextcloud"), Options{Flavor: FlavorCalico, Profile: p})
 	require.NoError(t, err)

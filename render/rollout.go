@@ -9,7 +9,7 @@ import (
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 
 	"github.com/calico-plan/calico-plan/allowlist"
-	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 // PurposeAnnotation says why calico-plan manages an object.
@@ -30,7 +30,7 @@ var ObserveExcludedStages = []string{allowlist.StageEnforced, allowlist.StageSta
 // enforced. The name clause makes it correct before the labels are
 // applied, and the label clause keeps it correct when a namespace is
 // promoted before the policy is applied again.
-func ObserveSelector(p *config.Profile, stages map[string]string) string {
+func ObserveSelector(p *profile.Profile, stages map[string]string) string {
 	var parts []string
 	if tiers := p.Rollout.ObservePolicy.Tiers; len(tiers) > 0 {
 		parts = append(parts, fmt.Sprintf("%s in {%s}", p.Tiers.LabelKey, quoteSet(tiers)))
@@ -44,7 +44,7 @@ func ObserveSelector(p *config.Profile, stages map[string]string) string {
 
 // ObserveTierSelector is the observe policy's selector before calico-plan
 // manages it: the observed tiers only.
-func ObserveTierSelector(p *config.Profile) string {
+func ObserveTierSelector(p *profile.Profile) string {
 	if tiers := p.Rollout.ObservePolicy.Tiers; len(tiers) > 0 {
 		return fmt.Sprintf("%s in {%s}", p.Tiers.LabelKey, quoteSet(tiers))
 	}
@@ -78,7 +78,7 @@ func namespacesIn(stages map[string]string, want ...string) []string {
 // describes (rollout.observePolicy: name, order, tiers): in the default
 // tier, Log then Allow for every egress of the namespaces ObserveSelector
 // selects. stages maps namespaces to their rollout stage.
-func ObservePolicy(p *config.Profile, stages map[string]string) *v3.GlobalNetworkPolicy {
+func ObservePolicy(p *profile.Profile, stages map[string]string) *v3.GlobalNetworkPolicy {
 	op := p.Rollout.ObservePolicy
 	g := v3.NewGlobalNetworkPolicy()
 	g.Name = op.Name
@@ -104,7 +104,7 @@ type StageLabel struct {
 
 // StageLabels returns the label (profile rollout.stageLabel) each namespace
 // of the stages map should carry, sorted by namespace.
-func StageLabels(p *config.Profile, stages map[string]string) []StageLabel {
+func StageLabels(p *profile.Profile, stages map[string]string) []StageLabel {
 	names := make([]string, 0, len(stages))
 	for ns := range stages {
 		names = append(names, ns)
@@ -133,7 +133,7 @@ func StageLabels(p *config.Profile, stages map[string]string) []StageLabel {
 // deletes, so without these a rolled-back namespace would stay enforced.
 // enforced is the flavor enforced namespaces get (calico or k8s). kubectl
 // is the command to run (e.g. `"$kubectl" "$@"` in the script).
-func StageCommands(p *config.Profile, labels []StageLabel, enforced Flavor, kubectl string) []string {
+func StageCommands(p *profile.Profile, labels []StageLabel, enforced Flavor, kubectl string) []string {
 	out := make([]string, 0, 2*len(labels))
 	for _, l := range labels {
 		out = append(out, fmt.Sprintf("%s label namespace %s %s --overwrite", kubectl, shellWord(l.Namespace), shellWord(l.Key+"="+l.Value)))
@@ -199,7 +199,7 @@ const StagesScriptName = "_stages.sh"
 // `sh DIR/_stages.sh [kubectl flags]`: the flags (--context NAME,
 // --kubeconfig FILE) go to every kubectl, and $KUBECTL names another
 // kubectl binary.
-func EncodeStagesScript(w io.Writer, header string, p *config.Profile, labels []StageLabel, enforced Flavor) error {
+func EncodeStagesScript(w io.Writer, header string, p *profile.Profile, labels []StageLabel, enforced Flavor) error {
 	var b strings.Builder
 	for _, line := range strings.Split(header, "\n") {
 		if line = strings.TrimRight(line, "\r"); line != "" {
@@ -228,7 +228,7 @@ kubectl=${KUBECTL:-kubectl}
 // Kubernetes NetworkPolicy has no effect while the observe policy selects
 // the namespace, and shows the selector change that fixes it. current is
 // the observe policy's namespaceSelector in the cluster ("" if unknown).
-func K8sEnforcementNote(p *config.Profile, current string, stages map[string]string) string {
+func K8sEnforcementNote(p *profile.Profile, current string, stages map[string]string) string {
 	op := p.Rollout.ObservePolicy
 	want := ObserveSelector(p, stages)
 	if current == "" {

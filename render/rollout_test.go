@@ -10,8 +10,8 @@ import (
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/policy/selector"
+	"github.com/calico-plan/calico-plan/profile"
 )
 
 var rolloutStages = map[string]string{
@@ -22,7 +22,7 @@ var rolloutStages = map[string]string{
 }
 
 func TestObservePolicy(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	g := ObservePolicy(p, rolloutStages)
 	m, err := ToMap(g)
 	require.NoError(t, err)
@@ -40,7 +40,7 @@ func TestObservePolicy(t *testing.T) {
 }
 
 func TestObserveSelectorSemantics(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	sel, err := selector.Parse(ObserveSelector(p, rolloutStages))
 	require.NoError(t, err, "Calico must accept the selector")
 	ns := func(name, tier, stage string) selector.Labels {
@@ -78,7 +78,7 @@ func TestObserveSelectorSemantics(t *testing.T) {
 }
 
 func TestStageLabels(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	labels := StageLabels(p, rolloutStages)
 	require.Equal(t, []StageLabel{
 		{"n8n", "egress.calico-plan/stage", "staged"},
@@ -167,7 +167,7 @@ resource "kubernetes_labels" "stage_recruiter_responder" {
 }
 
 func TestK8sEnforcementNote(t *testing.T) {
-	p := config.Default()
+	p := profile.Default()
 	note := K8sEnforcementNote(p, "", rolloutStages)
 	require.Contains(t, note, "the observe GlobalNetworkPolicy wave1-egress-observe-tier34 (default tier, order 2000) allows whatever it does not")
 	require.Contains(t, note, "from `tier in {\"3-edge\", \"4-aux\"}` to `tier in {\"3-edge\", \"4-aux\"} && egress.calico-plan/stage not in {\"enforced\", \"staged\"}")
