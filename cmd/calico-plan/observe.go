@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os/signal"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/observe"
 )
@@ -121,22 +123,9 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 	defer stop()
 	var files *observe.Result
 	if len(o.from) > 0 {
-		packets, err := o.packets.packetOptions(ctx, g, st, &o.goldmane.live)
-		if err != nil {
+		if files, err = observeFiles(ctx, g, st, o); err != nil {
 			return err
 		}
-		opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin, Packets: packets}
-		if g.isTerminal() {
-			opt.Progress = observe.NewProgress(g.stderr, 500*time.Millisecond)
-		}
-		res, err := observe.Files(ctx, st, opt)
-		if opt.Progress != nil {
-			opt.Progress.Stop()
-		}
-		if err != nil {
-			return err
-		}
-		files = res
 	}
 	var es *observe.ESResult
 	if o.es.enabled() {
@@ -172,18 +161,44 @@ func runObserve(cmd *cobra.Command, g *globals, o *observeOpts) error {
 		printLokiReport(g, lk)
 	}
 	if files != nil {
-		if rej := files.Rejected(); len(rej) > 0 {
-			names := make([]string, len(rej))
-			for i, in := range rej {
-				names[i] = in.Name
-			}
-			return fmt.Errorf("%d of %d inputs rejected, nothing of them counted or recorded as ingested: %s (see the notes above)", len(rej), len(files.Inputs), strings.Join(names, ", "))
+		if err := rejectedError(files); err != nil {
+			return err
 		}
 	}
 	if o.goldmane.enabled() {
 		return runGoldmane(ctx, g, w, o.goldmane)
 	}
 	return nil
+}
+
+// observeFiles observes the --from inputs, with progress on a terminal.
+func observeFiles(ctx context.Context, g *globals, st *allowlist.Store, o *observeOpts) (*observe.Result, error) {
+	packets, err := o.packets.packetOptions(ctx, g, st, &o.goldmane.live)
+	if err != nil {
+		return nil, err
+	}
+	opt := observe.FileOptions{Paths: o.from, Strict: o.strict, Workers: o.workers, Stdin: g.stdin, Packets: packets}
+	if g.isTerminal() {
+		opt.Progress = observe.NewProgress(g.stderr, 500*time.Millisecond)
+	}
+	res, err := observe.Files(ctx, st, opt)
+	if opt.Progress != nil {
+		opt.Progress.Stop()
+	}
+	return res, err
+}
+
+// rejectedError names the inputs that were rejected; nil when none was.
+func rejectedError(files *observe.Result) error {
+	rej := files.Rejected()
+	if len(rej) == 0 {
+		return nil
+	}
+	names := make([]string, len(rej))
+	for i, in := range rej {
+		names[i] = in.Name
+	}
+	return fmt.Errorf("%d of %d inputs rejected, nothing of them counted or recorded as ingested: %s (see the notes above)", len(rej), len(files.Inputs), strings.Join(names, ", "))
 }
 
 func printObserveReport(g *globals, res *observe.Result, dir string, saved bool) {

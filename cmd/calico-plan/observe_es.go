@@ -203,6 +203,22 @@ func (f *esFlags) options(warn func(string)) (observe.ESOptions, error) {
 	if f.env == nil {
 		f.env = os.Getenv
 	}
+	cfg, err := f.clientConfig(warn)
+	if err != nil {
+		return o, err
+	}
+	o.Config = cfg
+	o.Index, o.Cluster = f.index, f.cluster
+	o.Raw, o.AllowPartial, o.PageSize, o.KeepAlive = f.raw, f.value("allow-partial") == "true", f.pageSize, f.keepAlive
+	if err := f.window(&o); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// clientConfig is the client's configuration: URL, retries, credentials
+// (flags, files or environment) and TLS.
+func (f *esFlags) clientConfig(warn func(string)) (es.Config, error) {
 	cfg := es.Config{URL: f.url, CloudID: f.cloudID, TLSServerName: f.tlsServerName, InsecureSkipVerify: f.insecure,
 		MaxRetries: f.maxRetries, RetryBase: f.retryBackoff}
 	if f.maxRetries == 0 {
@@ -210,17 +226,17 @@ func (f *esFlags) options(warn func(string)) (observe.ESOptions, error) {
 	}
 	var err error
 	if cfg.APIKey, err = f.secret(f.apiKey, f.apiKeyFile, "ES_API_KEY", "API key"); err != nil {
-		return o, err
+		return cfg, err
 	}
 	if cfg.Password, err = f.secret(f.password, f.passwordFile, "ES_PASSWORD", "password"); err != nil {
-		return o, err
+		return cfg, err
 	}
 	cfg.Username = f.username
 	if cfg.Username == "" {
 		cfg.Username = f.env("ES_USERNAME")
 	}
 	if cfg.APIKey != "" && (f.username != "" || f.password != "" || f.passwordFile != "") {
-		return o, errors.New("give an API key or a username and password, not both")
+		return cfg, errors.New("give an API key or a username and password, not both")
 	}
 	if cfg.APIKey != "" {
 		cfg.Username, cfg.Password = "", ""
@@ -235,23 +251,26 @@ func (f *esFlags) options(warn func(string)) (observe.ESOptions, error) {
 	}
 	if f.caCert != "" {
 		if cfg.CACert, err = os.ReadFile(f.caCert); err != nil {
-			return o, fmt.Errorf("--es-ca-cert: %w", err)
+			return cfg, fmt.Errorf("--es-ca-cert: %w", err)
 		}
 	}
 	if f.insecure {
 		warn("TLS certificate verification is disabled (--es-insecure-skip-verify): anyone on the path can read the credentials and the flow logs; use --es-ca-cert instead")
 	}
-	o.Config = cfg
-	o.Index, o.Cluster = f.index, f.cluster
-	o.Raw, o.AllowPartial, o.PageSize, o.KeepAlive = f.raw, f.value("allow-partial") == "true", f.pageSize, f.keepAlive
+	return cfg, nil
+}
 
+// window sets the time window to read (--since or --from-time, --to-time,
+// --es-overlap).
+func (f *esFlags) window(o *observe.ESOptions) error {
+	var err error
 	since, fromTime, toTime := f.value("since"), f.value("from-time"), f.value("to-time")
 	if fromTime != "" && f.changed("since") {
-		return o, errors.New("give --since or --from-time, not both")
+		return errors.New("give --since or --from-time, not both")
 	}
 	if fromTime != "" {
 		if o.From, err = esParseTime("from-time", fromTime); err != nil {
-			return o, err
+			return err
 		}
 	} else {
 		if since == "" {
@@ -260,21 +279,21 @@ func (f *esFlags) options(warn func(string)) (observe.ESOptions, error) {
 			since = esDefaultSince
 		}
 		if o.Since, err = config.ParseDuration(since); err != nil || o.Since <= 0 {
-			return o, fmt.Errorf("--since %q: want a positive duration such as 7d or 36h", since)
+			return fmt.Errorf("--since %q: want a positive duration such as 7d or 36h", since)
 		}
 	}
 	if toTime != "" {
 		if o.To, err = esParseTime("to-time", toTime); err != nil {
-			return o, err
+			return err
 		}
 		if !o.From.IsZero() && !o.To.After(o.From) {
-			return o, errors.New("--to-time must be after --from-time")
+			return errors.New("--to-time must be after --from-time")
 		}
 	}
 	if o.Overlap, err = config.ParseDuration(f.overlap); err != nil || o.Overlap < 0 {
-		return o, fmt.Errorf("--es-overlap %q: want a duration such as 10m (0 for none)", f.overlap)
+		return fmt.Errorf("--es-overlap %q: want a duration such as 10m (0 for none)", f.overlap)
 	}
-	return o, nil
+	return nil
 }
 
 // runElasticsearch observes Elasticsearch into the store; the caller saves
