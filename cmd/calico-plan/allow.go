@@ -10,9 +10,14 @@ import (
 	"github.com/calico-plan/calico-plan/internal/rollout"
 )
 
+// allowOpts are allow's flags.
+type allowOpts struct {
+	ns, noEgress, removeNoEgress, reason string
+	fromDenied, includeDenied, dryRun    bool
+}
+
 func newAllowCmd(g *globals) *cobra.Command {
-	var ns, noEgress, removeNoEgress, reason string
-	var fromDenied, includeDenied, dryRun bool
+	o := &allowOpts{}
 	cmd := &cobra.Command{
 		Use:   "allow -n NS... (--from-denied [--include-denied] | --no-egress CRONJOB --reason TEXT | --remove-no-egress CRONJOB) [--dry-run]",
 		Short: "Edit an allowlist after review: fold in would-deny flows, or declare a CronJob needs no egress",
@@ -37,100 +42,111 @@ runs in the window (cronjob-window/NAME). A reason is required.
   calico-plan allow --namespace recruiter-responder --from-denied
   calico-plan allow --namespace nextcloud --no-egress nextcloud-backup --reason "writes to the local PVC only"`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if ns == "" {
-				return fmt.Errorf("--namespace is required")
-			}
-			modes := 0
-			for _, on := range []bool{fromDenied, noEgress != "", removeNoEgress != ""} {
-				if on {
-					modes++
-				}
-			}
-			if modes != 1 {
-				return fmt.Errorf("give exactly one of --from-denied, --no-egress CRONJOB or --remove-no-egress CRONJOB")
-			}
-			if includeDenied && !fromDenied {
-				return fmt.Errorf("--include-denied goes with --from-denied")
-			}
-			return withStoreNamespace(g, ns, func(st *allowlist.Store, n *allowlist.Namespace) error {
-				switch {
-				case fromDenied:
-					if dryRun {
-						for _, e := range n.WouldDeny {
-							fmt.Fprintln(g.stdout, "would move (wouldDeny):", rollout.DescribeEntry(e))
-						}
-						if includeDenied {
-							for _, e := range n.Denied {
-								fmt.Fprintln(g.stdout, "would move (denied):", rollout.DescribeEntry(e))
-							}
-						}
-						return nil
-					}
-					moved, err := st.FoldIntoEgress(ns, includeDenied)
-					if err != nil {
-						return err
-					}
-					if len(moved) == 0 {
-						what := "wouldDeny"
-						if includeDenied {
-							what += " or denied"
-						}
-						fmt.Fprintf(g.stdout, "%s: no %s entries to move\n", ns, what)
-						return nil
-					}
-					if n.Rollout.Stage == allowlist.StageStaged {
-						// The staged policy changes: its quiet period starts again.
-						now := allowlist.Time(time.Now().Unix())
-						n.Rollout.History = append(n.Rollout.History, allowlist.RolloutEvent{
-							From: allowlist.StageStaged, To: allowlist.StageStaged, At: now, By: byName(),
-							Reason: fmt.Sprintf("%d entries folded into the allowlist: the staged period restarts", len(moved)),
-						})
-						n.Rollout.Since = now
-					}
-					if err := st.Save(); err != nil {
-						return err
-					}
-					for _, m := range moved {
-						fmt.Fprintf(g.stdout, "moved (%s) into egress: %s\n", m.From, rollout.DescribeEntry(m.Entry))
-					}
-					if n.Rollout.Stage == allowlist.StageStaged {
-						fmt.Fprintf(g.stdout, "%s: the allowlist changed while staged, so the staged-days gate counts again from now\n", ns)
-					}
-					fmt.Fprintf(g.stdout, "%s: %d entries allowed; render and apply the staged policy again ('calico-plan render --rollout')\n", ns, len(moved))
-				case noEgress != "":
-					replaced, err := n.SetNoEgress(noEgress, reason)
-					if err != nil {
-						return err
-					}
-					if err := (&dryRunFlag{on: dryRun}).save(g, st); err != nil {
-						return err
-					}
-					verb := "declared"
-					if replaced {
-						verb = "updated"
-					}
-					fmt.Fprintf(g.stdout, "%s: %s %s as needing no egress (%s)\n", ns, verb, noEgress, reason)
-				default:
-					if !n.RemoveNoEgress(removeNoEgress) {
-						return fmt.Errorf("%s: no no-egress declaration for %q", ns, removeNoEgress)
-					}
-					if err := (&dryRunFlag{on: dryRun}).save(g, st); err != nil {
-						return err
-					}
-					fmt.Fprintf(g.stdout, "%s: removed the no-egress declaration for %s\n", ns, removeNoEgress)
-				}
-				return nil
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAllow(g, o) },
 	}
 	f := cmd.Flags()
-	repeatNamespace(cmd, &ns, g, "namespace whose allowlist to edit")
-	f.BoolVar(&fromDenied, "from-denied", false, "move the wouldDeny entries into the egress allowlist, keeping their evidence")
-	f.BoolVar(&includeDenied, "include-denied", false, "with --from-denied: move the denied entries too")
-	f.BoolVar(&dryRun, "dry-run", false, "write nothing to the store: with --from-denied list what would move")
-	f.StringVar(&noEgress, "no-egress", "", "declare that this CronJob needs no egress (needs --reason)")
-	f.StringVar(&removeNoEgress, "remove-no-egress", "", "withdraw a no-egress declaration")
-	f.StringVar(&reason, "reason", "", "why the CronJob needs no egress (recorded)")
+	repeatNamespace(cmd, &o.ns, g, "namespace whose allowlist to edit")
+	f.BoolVar(&o.fromDenied, "from-denied", false, "move the wouldDeny entries into the egress allowlist, keeping their evidence")
+	f.BoolVar(&o.includeDenied, "include-denied", false, "with --from-denied: move the denied entries too")
+	f.BoolVar(&o.dryRun, "dry-run", false, "write nothing to the store: with --from-denied list what would move")
+	f.StringVar(&o.noEgress, "no-egress", "", "declare that this CronJob needs no egress (needs --reason)")
+	f.StringVar(&o.removeNoEgress, "remove-no-egress", "", "withdraw a no-egress declaration")
+	f.StringVar(&o.reason, "reason", "", "why the CronJob needs no egress (recorded)")
 	return cmd
+}
+
+func runAllow(g *globals, o *allowOpts) error {
+	if o.ns == "" {
+		return fmt.Errorf("--namespace is required")
+	}
+	modes := 0
+	for _, on := range []bool{o.fromDenied, o.noEgress != "", o.removeNoEgress != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return fmt.Errorf("give exactly one of --from-denied, --no-egress CRONJOB or --remove-no-egress CRONJOB")
+	}
+	if o.includeDenied && !o.fromDenied {
+		return fmt.Errorf("--include-denied goes with --from-denied")
+	}
+	ns := o.ns
+	return withStoreNamespace(g, ns, func(st *allowlist.Store, n *allowlist.Namespace) error {
+		switch {
+		case o.fromDenied:
+			return allowFromDenied(g, o, st, n)
+		case o.noEgress != "":
+			replaced, err := n.SetNoEgress(o.noEgress, o.reason)
+			if err != nil {
+				return err
+			}
+			if err := (&dryRunFlag{on: o.dryRun}).save(g, st); err != nil {
+				return err
+			}
+			verb := "declared"
+			if replaced {
+				verb = "updated"
+			}
+			fmt.Fprintf(g.stdout, "%s: %s %s as needing no egress (%s)\n", ns, verb, o.noEgress, o.reason)
+		default:
+			if !n.RemoveNoEgress(o.removeNoEgress) {
+				return fmt.Errorf("%s: no no-egress declaration for %q", ns, o.removeNoEgress)
+			}
+			if err := (&dryRunFlag{on: o.dryRun}).save(g, st); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: removed the no-egress declaration for %s\n", ns, o.removeNoEgress)
+		}
+		return nil
+	})
+}
+
+// allowFromDenied moves the namespace's wouldDeny (and with
+// --include-denied its denied) entries into the egress allowlist.
+func allowFromDenied(g *globals, o *allowOpts, st *allowlist.Store, n *allowlist.Namespace) error {
+	ns, includeDenied := o.ns, o.includeDenied
+	if o.dryRun {
+		for _, e := range n.WouldDeny {
+			fmt.Fprintln(g.stdout, "would move (wouldDeny):", rollout.DescribeEntry(e))
+		}
+		if includeDenied {
+			for _, e := range n.Denied {
+				fmt.Fprintln(g.stdout, "would move (denied):", rollout.DescribeEntry(e))
+			}
+		}
+		return nil
+	}
+	moved, err := st.FoldIntoEgress(ns, includeDenied)
+	if err != nil {
+		return err
+	}
+	if len(moved) == 0 {
+		what := "wouldDeny"
+		if includeDenied {
+			what += " or denied"
+		}
+		fmt.Fprintf(g.stdout, "%s: no %s entries to move\n", ns, what)
+		return nil
+	}
+	if n.Rollout.Stage == allowlist.StageStaged {
+		// The staged policy changes: its quiet period starts again.
+		now := allowlist.Time(time.Now().Unix())
+		n.Rollout.History = append(n.Rollout.History, allowlist.RolloutEvent{
+			From: allowlist.StageStaged, To: allowlist.StageStaged, At: now, By: byName(),
+			Reason: fmt.Sprintf("%d entries folded into the allowlist: the staged period restarts", len(moved)),
+		})
+		n.Rollout.Since = now
+	}
+	if err := st.Save(); err != nil {
+		return err
+	}
+	for _, m := range moved {
+		fmt.Fprintf(g.stdout, "moved (%s) into egress: %s\n", m.From, rollout.DescribeEntry(m.Entry))
+	}
+	if n.Rollout.Stage == allowlist.StageStaged {
+		fmt.Fprintf(g.stdout, "%s: the allowlist changed while staged, so the staged-days gate counts again from now\n", ns)
+	}
+	fmt.Fprintf(g.stdout, "%s: %d entries allowed; render and apply the staged policy again ('calico-plan render --rollout')\n", ns, len(moved))
+	return nil
 }
