@@ -19,10 +19,16 @@ import (
 	"github.com/calico-plan/calico-plan/internal/output"
 )
 
+// generateOpts are generate's flags.
+type generateOpts struct {
+	opt                          demo.Options
+	out, start, interval, format string
+	zip, packetLog               bool
+}
+
 func newGenerateCmd(g *globals) *cobra.Command {
-	opt := demo.DefaultOptions()
-	var out, start, interval, format string
-	var zip, packetLog bool
+	o := &generateOpts{opt: demo.DefaultOptions()}
+	opt := &o.opt
 	cmd := &cobra.Command{
 		Use:   "generate --out DIR [--days N] [--format enterprise|goldmane|goldmane-protojson]",
 		Short: "Write a synthetic flow-log dataset to try calico-plan without a cluster",
@@ -42,111 +48,125 @@ demo' uses it.`,
 		Example: `  calico-plan generate --out /tmp/demo
   calico-plan observe --store /tmp/demo/allowlists --from /tmp/demo/flows.log.gz --namespaces /tmp/demo/namespaces.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return fmt.Errorf("--out DIR is required")
-			}
-			t, err := time.Parse("2006-01-02", start)
-			if err != nil {
-				return fmt.Errorf("--start %q: want YYYY-MM-DD", start)
-			}
-			// Records outside what a flow log can hold would all be bad
-			// records to observe (flows.CheckValues).
-			if end := t.AddDate(0, 0, opt.Days); t.Unix() < flows.MinTime || end.Unix() >= flows.MaxTime {
-				return fmt.Errorf("--start %s: flow logs lie between 2015-01-01 and 2100-01-01", start)
-			}
-			opt.Start = t
-			iv, err := config.ParseDuration(interval)
-			if err != nil {
-				return fmt.Errorf("--interval: %w", err)
-			}
-			if iv > time.Duration(flows.MaxSpan)*time.Second {
-				return fmt.Errorf("--interval %s: one flow-log record covers at most 2 days", interval)
-			}
-			opt.Interval = iv
-			var buf bytes.Buffer
-			var w io.Writer = &buf
-			var zw *gzip.Writer
-			name := "flows.log"
-			if format != "enterprise" {
-				name = "goldmane-flows.json"
-			}
-			if zip {
-				zw = gzip.NewWriter(&buf)
-				zw.ModTime = time.Time{} // deterministic output
-				w = zw
-				name += ".gz"
-			}
-			bw := bufio.NewWriter(w)
-			n := 0
-			var kern bytes.Buffer
-			kz := gzip.NewWriter(&kern)
-			kz.ModTime = time.Time{}
-			var podList []byte
-			gen := func(emit func(*flows.Flow) error) error {
-				if !packetLog {
-					return demo.Generate(opt, emit)
-				}
-				var err error
-				podList, err = demo.PacketLog(opt, kz, emit)
-				return err
-			}
-			err = gen(func(f *flows.Flow) error {
-				n++
-				switch format {
-				case "enterprise":
-					return flows.WriteEnterpriseJSON(bw, f)
-				case "goldmane":
-					return flows.WriteGoldmaneJSON(bw, f, false)
-				case "goldmane-protojson":
-					return flows.WriteGoldmaneJSON(bw, f, true)
-				}
-				return fmt.Errorf("unknown --format %q (want enterprise, goldmane or goldmane-protojson)", format)
-			})
-			if err != nil {
-				return err
-			}
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			if zw != nil {
-				if err := zw.Close(); err != nil {
-					return err
-				}
-			}
-			var nsBuf bytes.Buffer
-			if err := output.WriteYAML(&nsBuf, namespaceList(opt)); err != nil {
-				return err
-			}
-			snap, err := cluster.MarshalSnapshot(demo.Cluster(opt))
-			if err != nil {
-				return err
-			}
-			files := map[string][]byte{name: buf.Bytes(), "namespaces.yaml": nsBuf.Bytes(), "cluster.yaml": snap}
-			if packetLog {
-				if err := kz.Close(); err != nil {
-					return err
-				}
-				files["kern.log.gz"], files["pods.json"] = kern.Bytes(), podList
-			}
-			if _, err := fsutil.WriteFiles(out, files); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "wrote %d flow records to %s, the Namespace list to %s and a cluster snapshot to %s\n", n,
-				filepath.Join(out, name), filepath.Join(out, "namespaces.yaml"), filepath.Join(out, "cluster.yaml"))
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runGenerate(g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&out, "out", "", "output directory")
+	f.StringVar(&o.out, "out", "", "output directory")
 	f.IntVar(&opt.Days, "days", opt.Days, "days of traffic")
-	f.StringVar(&start, "start", opt.Start.Format("2006-01-02"), "first day (UTC)")
-	f.StringVar(&interval, "interval", "6h", "flow-log window (Calico Enterprise uses 5m, Goldmane 15s; longer keeps files small)")
+	f.StringVar(&o.start, "start", opt.Start.Format("2006-01-02"), "first day (UTC)")
+	f.StringVar(&o.interval, "interval", "6h", "flow-log window (Calico Enterprise uses 5m, Goldmane 15s; longer keeps files small)")
 	f.IntVar(&opt.Replicas, "replicas", 1, "copies of the cluster's namespaces (for load tests)")
-	f.StringVar(&format, "format", "enterprise", "record format: enterprise (flows.log JSON lines), goldmane (emitter JSON) or goldmane-protojson")
-	f.BoolVar(&zip, "gzip", true, "gzip the flow file")
-	f.BoolVar(&packetLog, "packet-log", true, "also write kern.log.gz (the observe policy's kernel LOG lines) and pods.json")
+	f.StringVar(&o.format, "format", "enterprise", "record format: enterprise (flows.log JSON lines), goldmane (emitter JSON) or goldmane-protojson")
+	f.BoolVar(&o.zip, "gzip", true, "gzip the flow file")
+	f.BoolVar(&o.packetLog, "packet-log", true, "also write kern.log.gz (the observe policy's kernel LOG lines) and pods.json")
 	return cmd
+}
+
+func runGenerate(g *globals, o *generateOpts) error {
+	opt := &o.opt
+	if o.out == "" {
+		return fmt.Errorf("--out DIR is required")
+	}
+	t, err := time.Parse("2006-01-02", o.start)
+	if err != nil {
+		return fmt.Errorf("--start %q: want YYYY-MM-DD", o.start)
+	}
+	// Records outside what a flow log can hold would all be bad records to
+	// observe (flows.CheckValues).
+	if end := t.AddDate(0, 0, opt.Days); t.Unix() < flows.MinTime || end.Unix() >= flows.MaxTime {
+		return fmt.Errorf("--start %s: flow logs lie between 2015-01-01 and 2100-01-01", o.start)
+	}
+	opt.Start = t
+	iv, err := config.ParseDuration(o.interval)
+	if err != nil {
+		return fmt.Errorf("--interval: %w", err)
+	}
+	if iv > time.Duration(flows.MaxSpan)*time.Second {
+		return fmt.Errorf("--interval %s: one flow-log record covers at most 2 days", o.interval)
+	}
+	opt.Interval = iv
+	name, files, n, err := generateFiles(o)
+	if err != nil {
+		return err
+	}
+	if _, err := fsutil.WriteFiles(o.out, files); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "wrote %d flow records to %s, the Namespace list to %s and a cluster snapshot to %s\n", n,
+		filepath.Join(o.out, name), filepath.Join(o.out, "namespaces.yaml"), filepath.Join(o.out, "cluster.yaml"))
+	return nil
+}
+
+// generateFiles makes the dataset's files in memory: the flow file (its
+// name first), the Namespace list, the cluster snapshot and, with
+// --packet-log, kern.log.gz and pods.json; n is the number of flow records.
+func generateFiles(o *generateOpts) (name string, files map[string][]byte, n int, err error) {
+	opt, format := o.opt, o.format
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	var zw *gzip.Writer
+	name = "flows.log"
+	if format != "enterprise" {
+		name = "goldmane-flows.json"
+	}
+	if o.zip {
+		zw = gzip.NewWriter(&buf)
+		zw.ModTime = time.Time{} // deterministic output
+		w = zw
+		name += ".gz"
+	}
+	bw := bufio.NewWriter(w)
+	var kern bytes.Buffer
+	kz := gzip.NewWriter(&kern)
+	kz.ModTime = time.Time{}
+	var podList []byte
+	gen := func(emit func(*flows.Flow) error) error {
+		if !o.packetLog {
+			return demo.Generate(opt, emit)
+		}
+		var err error
+		podList, err = demo.PacketLog(opt, kz, emit)
+		return err
+	}
+	err = gen(func(f *flows.Flow) error {
+		n++
+		switch format {
+		case "enterprise":
+			return flows.WriteEnterpriseJSON(bw, f)
+		case "goldmane":
+			return flows.WriteGoldmaneJSON(bw, f, false)
+		case "goldmane-protojson":
+			return flows.WriteGoldmaneJSON(bw, f, true)
+		}
+		return fmt.Errorf("unknown --format %q (want enterprise, goldmane or goldmane-protojson)", format)
+	})
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return "", nil, 0, err
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return "", nil, 0, err
+		}
+	}
+	var nsBuf bytes.Buffer
+	if err := output.WriteYAML(&nsBuf, namespaceList(opt)); err != nil {
+		return "", nil, 0, err
+	}
+	snap, err := cluster.MarshalSnapshot(demo.Cluster(opt))
+	if err != nil {
+		return "", nil, 0, err
+	}
+	files = map[string][]byte{name: buf.Bytes(), "namespaces.yaml": nsBuf.Bytes(), "cluster.yaml": snap}
+	if o.packetLog {
+		if err := kz.Close(); err != nil {
+			return "", nil, 0, err
+		}
+		files["kern.log.gz"], files["pods.json"] = kern.Bytes(), podList
+	}
+	return name, files, n, nil
 }
 
 type nsList struct {
