@@ -88,8 +88,16 @@ type conn struct {
 	wouldDeny  bool
 }
 
-// cluster builds the synthetic topology for one replica suffix.
+// topology builds the synthetic topology for one replica suffix.
 func topology(sfx string) ([]Namespace, []*conn) {
+	d := newDemoTopology(sfx)
+	d.tiers4()
+	d.tiersBelow4()
+	return demoNamespaces(sfx), d.conns
+}
+
+// demoNamespaces are the synthetic cluster's namespaces with their tiers.
+func demoNamespaces(sfx string) []Namespace {
 	ns := func(name, tier string) Namespace {
 		l := map[string]string{"kubernetes.io/metadata.name": name + sfx}
 		if tier != "" {
@@ -97,164 +105,218 @@ func topology(sfx string) ([]Namespace, []*conn) {
 		}
 		return Namespace{Name: name + sfx, Labels: l}
 	}
-	namespaces := []Namespace{
+	return []Namespace{
 		ns("kube-system", ""), ns("traefik", "0-core"), ns("vault", "0-core"),
 		ns("dbaas", "1-cluster"), ns("redis", "1-cluster"), ns("monitoring", "1-cluster"), ns("authentik", "1-cluster"),
 		ns("immich", "2-gpu"), ns("llama-cpp", "2-gpu"),
 		ns("woodpecker", "3-edge"), ns("nextcloud", "3-edge"), ns("vaultwarden", "3-edge"), ns("forgejo", "3-edge"), ns("mailserver", "3-edge"),
 		ns("recruiter-responder", "4-aux"), ns("n8n", "4-aux"), ns("servarr", "4-aux"), ns("f1-stream", "4-aux"), ns("proxy", "4-aux"), ns("tasks", "4-aux"),
 	}
+}
+
+// demoTopology holds one replica's workloads, Services and addresses while
+// its connections are added (in a fixed order: the output is byte-stable).
+type demoTopology struct {
+	sfx                         string
+	conns                       []*conn
+	coredns                     *workload
+	pg                          *workload
+	mysql                       *workload
+	redis                       *workload
+	loki                        *workload
+	prom                        *workload
+	alertmgr                    *workload
+	traefik                     *workload
+	authentik                   *workload
+	vault                       *workload
+	mail                        *workload
+	forgejo                     *workload
+	proxyW                      *workload
+	immich                      *workload
+	llama                       *workload
+	rrAPI                       *workload
+	n8n                         *workload
+	servarr                     *workload
+	sonarr                      *workload
+	f1                          *workload
+	tasks                       *workload
+	wp                          *workload
+	wpAgent                     *workload
+	nc                          *workload
+	ncBackup                    *workload
+	vw                          *workload
+	pgSvc, redisSvc             *flows.Service
+	nodeLocal, telegram, github []netip.Addr
+}
+
+func newDemoTopology(sfx string) *demoTopology {
+	d := &demoTopology{sfx: sfx}
 	w := func(n, prefix string, labels ...string) *workload {
 		return &workload{ns: n + sfx, prefix: prefix, labels: labels, sa: "default"}
 	}
-	coredns := w("kube-system", "coredns-565d847f94-*", "k8s-app=kube-dns", "pod-template-hash=565d847f94")
-	pg := w("dbaas", "pg-cluster-*", "cnpg.io/cluster=pg-cluster", "cnpg.io/instanceRole=primary", "role=primary", "controller-revision-hash=pg-cluster-7")
-	mysql := w("dbaas", "mysql-*", "app.kubernetes.io/name=mysql", "statefulset.kubernetes.io/pod-name=mysql-0", "controller-revision-hash=mysql-5f7c")
-	redis := w("redis", "redis-master-*", "app.kubernetes.io/name=redis", "app.kubernetes.io/component=master", "controller-revision-hash=redis-master-6d")
-	loki := w("monitoring", "loki-*", "app.kubernetes.io/name=loki", "controller-revision-hash=loki-8b")
-	prom := w("monitoring", "prometheus-server-5d8f7c9b4-*", "app.kubernetes.io/name=prometheus", "app.kubernetes.io/component=server", "pod-template-hash=5d8f7c9b4")
-	alertmgr := w("monitoring", "prometheus-alertmanager-*", "app.kubernetes.io/name=alertmanager", "controller-revision-hash=am-1")
-	traefik := w("traefik", "traefik-6b9d7c5f8-*", "app.kubernetes.io/name=traefik", "pod-template-hash=6b9d7c5f8")
-	authentik := w("authentik", "authentik-server-7f6d5-*", "app.kubernetes.io/name=authentik", "app.kubernetes.io/component=server", "pod-template-hash=7f6d5")
-	vault := w("vault", "vault-*", "app.kubernetes.io/name=vault", "vault-active=true", "controller-revision-hash=vault-9")
-	mail := w("mailserver", "mailserver-5c6d8-*", "app=mailserver", "pod-template-hash=5c6d8")
-	forgejo := w("forgejo", "forgejo-7c8d9-*", "app=forgejo", "pod-template-hash=7c8d9")
-	proxyW := w("proxy", "proxy-egress-uk-6d7f-*", "app=proxy-egress-uk", "pod-template-hash=6d7f")
-	immich := w("immich", "immich-server-5b7c-*", "app.kubernetes.io/name=immich", "app.kubernetes.io/component=server", "pod-template-hash=5b7c")
-	llama := w("llama-cpp", "llama-swap-6c9f-*", "app=llama-swap", "pod-template-hash=6c9f")
+	d.coredns = w("kube-system", "coredns-565d847f94-*", "k8s-app=kube-dns", "pod-template-hash=565d847f94")
+	d.pg = w("dbaas", "pg-cluster-*", "cnpg.io/cluster=pg-cluster", "cnpg.io/instanceRole=primary", "role=primary", "controller-revision-hash=pg-cluster-7")
+	d.mysql = w("dbaas", "mysql-*", "app.kubernetes.io/name=mysql", "statefulset.kubernetes.io/pod-name=mysql-0", "controller-revision-hash=mysql-5f7c")
+	d.redis = w("redis", "redis-master-*", "app.kubernetes.io/name=redis", "app.kubernetes.io/component=master", "controller-revision-hash=redis-master-6d")
+	d.loki = w("monitoring", "loki-*", "app.kubernetes.io/name=loki", "controller-revision-hash=loki-8b")
+	d.prom = w("monitoring", "prometheus-server-5d8f7c9b4-*", "app.kubernetes.io/name=prometheus", "app.kubernetes.io/component=server", "pod-template-hash=5d8f7c9b4")
+	d.alertmgr = w("monitoring", "prometheus-alertmanager-*", "app.kubernetes.io/name=alertmanager", "controller-revision-hash=am-1")
+	d.traefik = w("traefik", "traefik-6b9d7c5f8-*", "app.kubernetes.io/name=traefik", "pod-template-hash=6b9d7c5f8")
+	d.authentik = w("authentik", "authentik-server-7f6d5-*", "app.kubernetes.io/name=authentik", "app.kubernetes.io/component=server", "pod-template-hash=7f6d5")
+	d.vault = w("vault", "vault-*", "app.kubernetes.io/name=vault", "vault-active=true", "controller-revision-hash=vault-9")
+	d.mail = w("mailserver", "mailserver-5c6d8-*", "app=mailserver", "pod-template-hash=5c6d8")
+	d.forgejo = w("forgejo", "forgejo-7c8d9-*", "app=forgejo", "pod-template-hash=7c8d9")
+	d.proxyW = w("proxy", "proxy-egress-uk-6d7f-*", "app=proxy-egress-uk", "pod-template-hash=6d7f")
+	d.immich = w("immich", "immich-server-5b7c-*", "app.kubernetes.io/name=immich", "app.kubernetes.io/component=server", "pod-template-hash=5b7c")
+	d.llama = w("llama-cpp", "llama-swap-6c9f-*", "app=llama-swap", "pod-template-hash=6c9f")
 
-	rrAPI := w("recruiter-responder", "recruiter-responder-api-7d9c8f5b6-*", "app=recruiter-responder", "component=api", "pod-template-hash=7d9c8f5b6")
-	n8n := w("n8n", "n8n-5f6b7c8d9-*", "app.kubernetes.io/name=n8n", "pod-template-hash=5f6b7c8d9")
-	servarr := w("servarr", "qbittorrent-6f7d8-*", "app=qbittorrent", "pod-template-hash=6f7d8")
-	sonarr := w("servarr", "sonarr-7b8c9-*", "app=sonarr", "pod-template-hash=7b8c9")
-	f1 := w("f1-stream", "f1-stream-5d6e7-*", "app=f1-stream", "pod-template-hash=5d6e7")
-	tasks := w("tasks", "tasks-api-6a7b8-*", "app=tasks", "pod-template-hash=6a7b8")
-	wp := w("woodpecker", "woodpecker-server-5f8d-*", "app.kubernetes.io/name=woodpecker", "app.kubernetes.io/component=server", "pod-template-hash=5f8d")
-	wpAgent := w("woodpecker", "woodpecker-agent-*", "app.kubernetes.io/name=woodpecker", "app.kubernetes.io/component=agent", "controller-revision-hash=wa-3")
-	nc := w("nextcloud", "nextcloud-7c6d5-*", "app.kubernetes.io/name=nextcloud", "pod-template-hash=7c6d5")
-	ncBackup := w("nextcloud", "nextcloud-backup-29391660-*", "app.kubernetes.io/name=nextcloud-backup", "job-name=nextcloud-backup-29391660", "batch.kubernetes.io/controller-uid=5c1d0b8e-1b2c-4d3e-9f00-0a1b2c3d4e5f")
-	vw := w("vaultwarden", "vaultwarden-6d5c4-*", "app=vaultwarden", "pod-template-hash=6d5c4")
+	d.rrAPI = w("recruiter-responder", "recruiter-responder-api-7d9c8f5b6-*", "app=recruiter-responder", "component=api", "pod-template-hash=7d9c8f5b6")
+	d.n8n = w("n8n", "n8n-5f6b7c8d9-*", "app.kubernetes.io/name=n8n", "pod-template-hash=5f6b7c8d9")
+	d.servarr = w("servarr", "qbittorrent-6f7d8-*", "app=qbittorrent", "pod-template-hash=6f7d8")
+	d.sonarr = w("servarr", "sonarr-7b8c9-*", "app=sonarr", "pod-template-hash=7b8c9")
+	d.f1 = w("f1-stream", "f1-stream-5d6e7-*", "app=f1-stream", "pod-template-hash=5d6e7")
+	d.tasks = w("tasks", "tasks-api-6a7b8-*", "app=tasks", "pod-template-hash=6a7b8")
+	d.wp = w("woodpecker", "woodpecker-server-5f8d-*", "app.kubernetes.io/name=woodpecker", "app.kubernetes.io/component=server", "pod-template-hash=5f8d")
+	d.wpAgent = w("woodpecker", "woodpecker-agent-*", "app.kubernetes.io/name=woodpecker", "app.kubernetes.io/component=agent", "controller-revision-hash=wa-3")
+	d.nc = w("nextcloud", "nextcloud-7c6d5-*", "app.kubernetes.io/name=nextcloud", "pod-template-hash=7c6d5")
+	d.ncBackup = w("nextcloud", "nextcloud-backup-29391660-*", "app.kubernetes.io/name=nextcloud-backup", "job-name=nextcloud-backup-29391660", "batch.kubernetes.io/controller-uid=5c1d0b8e-1b2c-4d3e-9f00-0a1b2c3d4e5f")
+	d.vw = w("vaultwarden", "vaultwarden-6d5c4-*", "app=vaultwarden", "pod-template-hash=6d5c4")
 
-	ips := func(s ...string) []netip.Addr {
-		out := make([]netip.Addr, len(s))
-		for i, v := range s {
-			out[i] = netip.MustParseAddr(v)
-		}
-		return out
-	}
-	svc := func(ns, name, portName string, port uint16) *flows.Service {
-		return &flows.Service{Namespace: ns + sfx, Name: name, PortName: portName, Port: port}
-	}
-	pgSvc := svc("dbaas", "pg-cluster-rw", "postgres", 5432)
-	redisSvc := svc("redis", "redis-master", "tcp-redis", 6379)
-	nodeLocal := ips("169.254.20.10")
-	telegram := ips("149.154.167.220", "149.154.167.41", "149.154.166.110", "91.108.56.130")
-	github := ips("140.82.121.3", "140.82.121.4", "140.82.112.3")
+	d.pgSvc = d.svc("dbaas", "pg-cluster-rw", "postgres", 5432)
+	d.redisSvc = d.svc("redis", "redis-master", "tcp-redis", 6379)
+	d.nodeLocal = ips("169.254.20.10")
+	d.telegram = ips("149.154.167.220", "149.154.167.41", "149.154.166.110", "91.108.56.130")
+	d.github = ips("140.82.121.3", "140.82.121.4", "140.82.112.3")
+	return d
+}
 
-	var conns []*conn
-	add := func(c *conn) *conn {
-		if c.proto == 0 {
-			c.proto = flows.ProtoTCP
-		}
-		if c.action == 0 {
-			c.action = flows.ActionAllow
-		}
-		if c.level == 0 {
-			c.level = 2
-		}
-		conns = append(conns, c)
-		return c
+func ips(s ...string) []netip.Addr {
+	out := make([]netip.Addr, len(s))
+	for i, v := range s {
+		out[i] = netip.MustParseAddr(v)
 	}
-	dns := func(from *workload, level int) {
-		add(&conn{from: from, kind: toNet, net: "pub", ips: nodeLocal, proto: flows.ProtoUDP, port: 53, conns: 120, bytes: 24000, level: level})
-		add(&conn{from: from, kind: toNet, net: "pub", ips: nodeLocal, proto: flows.ProtoTCP, port: 53, conns: 2, bytes: 900, level: level, every: 4})
+	return out
+}
+
+func (d *demoTopology) svc(ns, name, portName string, port uint16) *flows.Service {
+	return &flows.Service{Namespace: ns + d.sfx, Name: name, PortName: portName, Port: port}
+}
+
+// add adds a connection with the defaults (TCP, allowed, aggregation level 2).
+func (d *demoTopology) add(c *conn) *conn {
+	if c.proto == 0 {
+		c.proto = flows.ProtoTCP
 	}
-	pod := func(from, to *workload, port uint16, s *flows.Service, conns, bytes int64) *conn {
-		return add(&conn{from: from, kind: toPod, to: to, port: port, svc: s, conns: conns, bytes: bytes})
+	if c.action == 0 {
+		c.action = flows.ActionAllow
 	}
-	for _, x := range []*workload{rrAPI, n8n, servarr, sonarr, f1, tasks, wp, wpAgent, nc, vw, immich, llama, authentik, prom, traefik, forgejo, mail, proxyW} {
-		dns(x, 2)
+	if c.level == 0 {
+		c.level = 2
 	}
-	dns(ncBackup, 2)
+	d.conns = append(d.conns, c)
+	return c
+}
+
+// dns adds a workload's DNS traffic to NodeLocal DNSCache.
+func (d *demoTopology) dns(from *workload, level int) {
+	d.add(&conn{from: from, kind: toNet, net: "pub", ips: d.nodeLocal, proto: flows.ProtoUDP, port: 53, conns: 120, bytes: 24000, level: level})
+	d.add(&conn{from: from, kind: toNet, net: "pub", ips: d.nodeLocal, proto: flows.ProtoTCP, port: 53, conns: 2, bytes: 900, level: level, every: 4})
+}
+
+func (d *demoTopology) pod(from, to *workload, port uint16, s *flows.Service, conns, bytes int64) *conn {
+	return d.add(&conn{from: from, kind: toPod, to: to, port: port, svc: s, conns: conns, bytes: bytes})
+}
+
+// tiers4 adds DNS for every workload, kube-dns upstream and the 4-aux
+// namespaces' traffic.
+func (d *demoTopology) tiers4() {
+	for _, x := range []*workload{d.rrAPI, d.n8n, d.servarr, d.sonarr, d.f1, d.tasks, d.wp, d.wpAgent, d.nc, d.vw, d.immich, d.llama, d.authentik, d.prom, d.traefik, d.forgejo, d.mail, d.proxyW} {
+		d.dns(x, 2)
+	}
+	d.dns(d.ncBackup, 2)
 	// kube-dns upstream (unlabelled kube-system; excluded from rollout)
-	add(&conn{from: coredns, kind: toNet, net: "pvt", ips: ips("10.0.20.1"), proto: flows.ProtoUDP, port: 53, conns: 300, bytes: 60000, level: 1})
+	d.add(&conn{from: d.coredns, kind: toNet, net: "pvt", ips: ips("10.0.20.1"), proto: flows.ProtoUDP, port: 53, conns: 300, bytes: 60000, level: 1})
 
 	// recruiter-responder (4-aux): the pilot. Staged from day 11 with one
 	// would-deny flow to an API host it never used before.
-	pod(rrAPI, pg, 5432, pgSvc, 8, 40000)
-	pod(rrAPI, redis, 6379, redisSvc, 20, 9000)
-	pod(rrAPI, traefik, 8443, nil, 2, 12000)
-	add(&conn{from: rrAPI, kind: toNet, net: "pub", ips: telegram, port: 443, conns: 12, bytes: 80000, level: 1})
-	add(&conn{from: rrAPI, kind: toNet, net: "pub", ips: ips("9.9.9.9"), port: 853, conns: 1, bytes: 300, level: 1, action: flows.ActionDeny, every: 3})
-	add(&conn{from: rrAPI, kind: toNet, net: "pub", ips: ips("104.18.32.7"), port: 443, conns: 1, bytes: 2000, level: 1, fromDay: 12, wouldDeny: true})
-	for _, c := range conns {
-		if c.from == rrAPI {
+	d.pod(d.rrAPI, d.pg, 5432, d.pgSvc, 8, 40000)
+	d.pod(d.rrAPI, d.redis, 6379, d.redisSvc, 20, 9000)
+	d.pod(d.rrAPI, d.traefik, 8443, nil, 2, 12000)
+	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: d.telegram, port: 443, conns: 12, bytes: 80000, level: 1})
+	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: ips("9.9.9.9"), port: 853, conns: 1, bytes: 300, level: 1, action: flows.ActionDeny, every: 3})
+	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: ips("104.18.32.7"), port: 443, conns: 1, bytes: 2000, level: 1, fromDay: 12, wouldDeny: true})
+	for _, c := range d.conns {
+		if c.from == d.rrAPI {
 			c.stagedFrom = 11
 		}
 	}
 	// n8n (4-aux): learns a new API on the last day.
-	pod(n8n, pg, 5432, pgSvc, 6, 30000)
-	pod(n8n, mail, 587, svc("mailserver", "mailserver", "submission", 587), 1, 4000).every = 2
-	add(&conn{from: n8n, kind: toNet, net: "pub", port: 443, conns: 30, bytes: 200000})
-	add(&conn{from: n8n, kind: toNet, net: "pub", ips: ips("35.190.80.1"), port: 8443, conns: 2, bytes: 3000, level: 1, fromDay: 13})
+	d.pod(d.n8n, d.pg, 5432, d.pgSvc, 6, 30000)
+	d.pod(d.n8n, d.mail, 587, d.svc("mailserver", "mailserver", "submission", 587), 1, 4000).every = 2
+	d.add(&conn{from: d.n8n, kind: toNet, net: "pub", port: 443, conns: 30, bytes: 200000})
+	d.add(&conn{from: d.n8n, kind: toNet, net: "pub", ips: ips("35.190.80.1"), port: 8443, conns: 2, bytes: 3000, level: 1, fromDay: 13})
 	// servarr (4-aux): BitTorrent, many public peers, a denied IRC attempt.
-	add(&conn{from: servarr, kind: toNet, net: "pub", proto: flows.ProtoTCP, port: 6881, conns: 300, bytes: 5000000})
-	add(&conn{from: servarr, kind: toNet, net: "pub", proto: flows.ProtoUDP, port: 6881, conns: 500, bytes: 3000000})
-	add(&conn{from: servarr, kind: toNet, net: "pub", port: 6667, conns: 1, bytes: 120, action: flows.ActionDeny, every: 5})
-	pod(sonarr, servarr, 8080, svc("servarr", "qbittorrent", "http", 8080), 10, 30000)
-	add(&conn{from: sonarr, kind: toNet, net: "pub", port: 443, conns: 5, bytes: 60000})
-	add(&conn{from: sonarr, kind: toNetworkSet, set: "usenet-providers", port: 563, conns: 3, bytes: 900000})
+	d.add(&conn{from: d.servarr, kind: toNet, net: "pub", proto: flows.ProtoTCP, port: 6881, conns: 300, bytes: 5000000})
+	d.add(&conn{from: d.servarr, kind: toNet, net: "pub", proto: flows.ProtoUDP, port: 6881, conns: 500, bytes: 3000000})
+	d.add(&conn{from: d.servarr, kind: toNet, net: "pub", port: 6667, conns: 1, bytes: 120, action: flows.ActionDeny, every: 5})
+	d.pod(d.sonarr, d.servarr, 8080, d.svc("servarr", "qbittorrent", "http", 8080), 10, 30000)
+	d.add(&conn{from: d.sonarr, kind: toNet, net: "pub", port: 443, conns: 5, bytes: 60000})
+	d.add(&conn{from: d.sonarr, kind: toNetworkSet, set: "usenet-providers", port: 563, conns: 3, bytes: 900000})
 	// f1-stream (4-aux): deployed on day 9, so not observed long enough.
-	for _, c := range conns {
-		if c.from == f1 {
+	for _, c := range d.conns {
+		if c.from == d.f1 {
 			c.fromDay = 9
 		}
 	}
-	add(&conn{from: f1, kind: toNet, net: "pub", port: 443, conns: 40, bytes: 9000000, fromDay: 9})
-	pod(f1, proxyW, 8888, svc("proxy", "proxy-egress-uk", "http", 8888), 4, 400000).fromDay = 9
+	d.add(&conn{from: d.f1, kind: toNet, net: "pub", port: 443, conns: 40, bytes: 9000000, fromDay: 9})
+	d.pod(d.f1, d.proxyW, 8888, d.svc("proxy", "proxy-egress-uk", "http", 8888), 4, 400000).fromDay = 9
 	// tasks (4-aux)
-	pod(tasks, mysql, 3306, svc("dbaas", "mysql", "mysql", 3306), 5, 12000)
-	pod(tasks, redis, 6379, redisSvc, 3, 2000)
+	d.pod(d.tasks, d.mysql, 3306, d.svc("dbaas", "mysql", "mysql", 3306), 5, 12000)
+	d.pod(d.tasks, d.redis, 6379, d.redisSvc, 3, 2000)
 	// proxy (4-aux): forwards to the internet.
-	add(&conn{from: proxyW, kind: toNet, net: "pub", port: 443, conns: 20, bytes: 800000})
+	d.add(&conn{from: d.proxyW, kind: toNet, net: "pub", port: 443, conns: 20, bytes: 800000})
+}
+
+// tiersBelow4 adds the traffic of the 3-edge, 2-gpu, 1-cluster and 0-core
+// namespaces.
+func (d *demoTopology) tiersBelow4() {
 	// woodpecker (3-edge): CI; talks to the Kubernetes API and Terraform state by IP.
-	pod(wp, forgejo, 3000, svc("forgejo", "forgejo", "http", 3000), 6, 50000)
-	pod(wp, vault, 8200, svc("vault", "vault-active", "http", 8200), 2, 3000)
-	pod(wp, pg, 5432, pgSvc, 2, 8000)
-	add(&conn{from: wpAgent, kind: toNet, net: "pvt", ips: ips("10.0.20.100"), port: 6443, conns: 10, bytes: 90000, level: 1})
-	add(&conn{from: wpAgent, kind: toNet, net: "pvt", ips: ips("10.0.20.200"), port: 5432, conns: 4, bytes: 40000, level: 1})
-	add(&conn{from: wpAgent, kind: toNet, net: "pub", ips: github, port: 443, conns: 8, bytes: 700000, level: 1})
+	d.pod(d.wp, d.forgejo, 3000, d.svc("forgejo", "forgejo", "http", 3000), 6, 50000)
+	d.pod(d.wp, d.vault, 8200, d.svc("vault", "vault-active", "http", 8200), 2, 3000)
+	d.pod(d.wp, d.pg, 5432, d.pgSvc, 2, 8000)
+	d.add(&conn{from: d.wpAgent, kind: toNet, net: "pvt", ips: ips("10.0.20.100"), port: 6443, conns: 10, bytes: 90000, level: 1})
+	d.add(&conn{from: d.wpAgent, kind: toNet, net: "pvt", ips: ips("10.0.20.200"), port: 5432, conns: 4, bytes: 40000, level: 1})
+	d.add(&conn{from: d.wpAgent, kind: toNet, net: "pub", ips: d.github, port: 443, conns: 8, bytes: 700000, level: 1})
 	// nextcloud (3-edge) and its weekly backup CronJob (Sundays 03:00 UTC).
-	pod(nc, pg, 5432, pgSvc, 10, 60000)
-	pod(nc, redis, 6379, redisSvc, 30, 15000)
-	add(&conn{from: nc, kind: toNet, net: "pub", port: 443, conns: 3, bytes: 30000})
-	add(&conn{from: ncBackup, kind: toNet, net: "pub", ips: ips("52.95.150.10", "52.95.150.12"), port: 443, conns: 2, bytes: 900000000, level: 1})
-	for _, c := range conns {
-		if c.from == ncBackup {
+	d.pod(d.nc, d.pg, 5432, d.pgSvc, 10, 60000)
+	d.pod(d.nc, d.redis, 6379, d.redisSvc, 30, 15000)
+	d.add(&conn{from: d.nc, kind: toNet, net: "pub", port: 443, conns: 3, bytes: 30000})
+	d.add(&conn{from: d.ncBackup, kind: toNet, net: "pub", ips: ips("52.95.150.10", "52.95.150.12"), port: 443, conns: 2, bytes: 900000000, level: 1})
+	for _, c := range d.conns {
+		if c.from == d.ncBackup {
 			c.cron, c.cronDOW, c.cronHr, c.every = true, time.Sunday, 3, 0
 		}
 	}
 	// vaultwarden (3-edge)
-	pod(vw, pg, 5432, pgSvc, 4, 20000)
-	pod(vw, mail, 587, svc("mailserver", "mailserver", "submission", 587), 1, 3000).every = 4
+	d.pod(d.vw, d.pg, 5432, d.pgSvc, 4, 20000)
+	d.pod(d.vw, d.mail, 587, d.svc("mailserver", "mailserver", "submission", 587), 1, 3000).every = 4
 	// forgejo, mailserver (3-edge)
-	pod(forgejo, pg, 5432, pgSvc, 5, 20000)
-	add(&conn{from: forgejo, kind: toNet, net: "pub", port: 443, conns: 2, bytes: 90000})
-	add(&conn{from: mail, kind: toNet, net: "pub", port: 25, conns: 3, bytes: 40000})
+	d.pod(d.forgejo, d.pg, 5432, d.pgSvc, 5, 20000)
+	d.add(&conn{from: d.forgejo, kind: toNet, net: "pub", port: 443, conns: 2, bytes: 90000})
+	d.add(&conn{from: d.mail, kind: toNet, net: "pub", port: 25, conns: 3, bytes: 40000})
 	// 2-gpu, 1-cluster, 0-core
-	pod(immich, pg, 5432, pgSvc, 8, 70000)
-	pod(immich, redis, 6379, redisSvc, 8, 5000)
-	pod(immich, llama, 8080, nil, 1, 9000).every = 2
-	pod(authentik, pg, 5432, pgSvc, 12, 90000)
-	pod(authentik, redis, 6379, redisSvc, 15, 8000)
-	pod(prom, loki, 3100, nil, 10, 30000)
-	pod(prom, alertmgr, 9093, nil, 2, 2000)
-	add(&conn{from: prom, kind: toHost, port: 9100, conns: 30, bytes: 300000, level: 1, ips: ips("10.0.20.11", "10.0.20.12", "10.0.20.13")})
-	pod(traefik, authentik, 9000, svc("authentik", "authentik", "http", 9000), 40, 400000)
-	pod(traefik, nc, 80, svc("nextcloud", "nextcloud", "http", 80), 30, 3000000)
-	pod(traefik, vw, 80, svc("vaultwarden", "vaultwarden", "http", 80), 10, 200000)
-	pod(llama, vault, 8200, nil, 1, 1000).every = 4
-	return namespaces, conns
+	d.pod(d.immich, d.pg, 5432, d.pgSvc, 8, 70000)
+	d.pod(d.immich, d.redis, 6379, d.redisSvc, 8, 5000)
+	d.pod(d.immich, d.llama, 8080, nil, 1, 9000).every = 2
+	d.pod(d.authentik, d.pg, 5432, d.pgSvc, 12, 90000)
+	d.pod(d.authentik, d.redis, 6379, d.redisSvc, 15, 8000)
+	d.pod(d.prom, d.loki, 3100, nil, 10, 30000)
+	d.pod(d.prom, d.alertmgr, 9093, nil, 2, 2000)
+	d.add(&conn{from: d.prom, kind: toHost, port: 9100, conns: 30, bytes: 300000, level: 1, ips: ips("10.0.20.11", "10.0.20.12", "10.0.20.13")})
+	d.pod(d.traefik, d.authentik, 9000, d.svc("authentik", "authentik", "http", 9000), 40, 400000)
+	d.pod(d.traefik, d.nc, 80, d.svc("nextcloud", "nextcloud", "http", 80), 30, 3000000)
+	d.pod(d.traefik, d.vw, 80, d.svc("vaultwarden", "vaultwarden", "http", 80), 10, 200000)
+	d.pod(d.llama, d.vault, 8200, nil, 1, 1000).every = 4
 }
 
 // Namespaces returns the synthetic cluster's namespaces with their labels.
