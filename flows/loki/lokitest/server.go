@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -170,65 +171,90 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lokiError(w, code, http.StatusText(code))
 		return
 	}
-	if s.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.Token {
-		lokiError(w, http.StatusUnauthorized, "unauthorized")
+	if msg := s.unauthorized(r); msg != "" {
+		lokiError(w, http.StatusUnauthorized, msg)
 		return
+	}
+	req, msg := s.parseRequest(f)
+	if msg != "" {
+		lokiError(w, http.StatusBadRequest, msg)
+		return
+	}
+	hits := s.hits(req)
+	writeStreams(w, s.Streams, hits)
+}
+
+// unauthorized says why the request's credentials are refused; "" when
+// they are not.
+func (s *Server) unauthorized(r *http.Request) string {
+	if s.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.Token {
+		return "unauthorized"
 	}
 	if s.User != "" {
 		u, p, ok := r.BasicAuth()
 		if !ok || u != s.User || p != s.Password {
-			lokiError(w, http.StatusUnauthorized, "unauthorized")
-			return
+			return "unauthorized"
 		}
 	}
 	if s.OrgID != "" && r.Header.Get("X-Scope-OrgID") != s.OrgID {
-		lokiError(w, http.StatusUnauthorized, "no org id")
-		return
+		return "no org id"
 	}
+	return ""
+}
+
+// rangeRequest is a parsed query_range request.
+type rangeRequest struct {
+	q          *query
+	limit      int
+	start, end int64
+	backward   bool
+}
+
+// parseRequest reads the query_range parameters; a message says what is
+// wrong with them (Loki's wording).
+func (s *Server) parseRequest(f neturl.Values) (rangeRequest, string) {
+	var req rangeRequest
 	q, err := parseQuery(f.Get("query"))
 	if err != nil {
-		lokiError(w, http.StatusBadRequest, err.Error())
-		return
+		return req, err.Error()
 	}
-	limit := 100
+	req.q = q
+	req.limit = 100
 	if l := f.Get("limit"); l != "" {
-		if limit, err = strconv.Atoi(l); err != nil || limit <= 0 {
-			lokiError(w, http.StatusBadRequest, "invalid limit")
-			return
+		if req.limit, err = strconv.Atoi(l); err != nil || req.limit <= 0 {
+			return req, "invalid limit"
 		}
 	}
-	if limit > s.MaxEntries {
-		lokiError(w, http.StatusBadRequest, fmt.Sprintf("max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d)", limit, s.MaxEntries))
-		return
+	if req.limit > s.MaxEntries {
+		return req, fmt.Sprintf("max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d)", req.limit, s.MaxEntries)
 	}
 	now := time.Now().UnixNano()
-	end, err := parseTime(f.Get("end"), now)
-	if err != nil {
-		lokiError(w, http.StatusBadRequest, err.Error())
-		return
+	if req.end, err = parseTime(f.Get("end"), now); err != nil {
+		return req, err.Error()
 	}
-	start, err := parseTime(f.Get("start"), end-int64(time.Hour))
-	if err != nil {
-		lokiError(w, http.StatusBadRequest, err.Error())
-		return
+	if req.start, err = parseTime(f.Get("start"), req.end-int64(time.Hour)); err != nil {
+		return req, err.Error()
 	}
-	if end < start {
-		lokiError(w, http.StatusBadRequest, "end timestamp must not be before or equal to start time")
-		return
+	if req.end < req.start {
+		return req, "end timestamp must not be before or equal to start time"
 	}
-	backward := true
+	req.backward = true
 	switch f.Get("direction") {
 	case "", "backward", "BACKWARD":
 	case "forward", "FORWARD":
-		backward = false
+		req.backward = false
 	default:
-		lokiError(w, http.StatusBadRequest, "invalid direction")
-		return
+		return req, "invalid direction"
 	}
+	return req, ""
+}
+
+// hits are the matching entries in the requested order, at most limit.
+func (s *Server) hits(req rangeRequest) []hit {
 	var hits []hit
 	for si, st := range s.Streams {
 		ok := true
-		for k, v := range q.match {
+		for k, v := range req.q.match {
 			if st.Labels[k] != v {
 				ok = false
 			}
@@ -237,11 +263,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for ei, e := range st.Entries {
-			if e.TS < start || e.TS >= end {
+			if e.TS < req.start || e.TS >= req.end {
 				continue
 			}
 			keep := true
-			for _, flt := range q.filters {
+			for _, flt := range req.q.filters {
 				if !strings.Contains(e.Line, flt) {
 					keep = false
 				}
@@ -251,6 +277,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	backward := req.backward
 	sort.SliceStable(hits, func(i, j int) bool {
 		if hits[i].e.TS != hits[j].e.TS {
 			return hits[i].e.TS < hits[j].e.TS != backward
@@ -260,9 +287,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return hits[i].idx < hits[j].idx
 	})
-	if len(hits) > limit {
-		hits = hits[:limit]
+	if len(hits) > req.limit {
+		hits = hits[:req.limit]
 	}
+	return hits
+}
+
+// writeStreams answers with the hits grouped by stream, as Loki does.
+func writeStreams(w http.ResponseWriter, streams []Stream, hits []hit) {
 	type stream struct {
 		Stream map[string]string `json:"stream"`
 		Values [][2]string       `json:"values"`
@@ -272,7 +304,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range hits {
 		st := by[h.stream]
 		if st == nil {
-			st = &stream{Stream: s.Streams[h.stream].Labels, Values: [][2]string{}}
+			st = &stream{Stream: streams[h.stream].Labels, Values: [][2]string{}}
 			by[h.stream] = st
 			order = append(order, h.stream)
 		}
