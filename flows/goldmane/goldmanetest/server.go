@@ -463,52 +463,7 @@ func (h *handler) List(_ context.Context, req *pb.FlowListRequest) (*pb.FlowList
 		return nil, status.Error(codes.Unimplemented, "goldmanetest: no policy filters")
 	}
 
-	type agg struct {
-		key string
-		f   *pb.Flow
-	}
-	byKey := map[string]*agg{}
-	for _, st := range s.sortedStartsLocked() {
-		b := s.buckets[st]
-		if b.start < gte || b.start >= lt {
-			continue
-		}
-		for i, f := range b.flows {
-			if !matches(req.GetFilter(), f) {
-				continue
-			}
-			a := byKey[b.keys[i]]
-			if b.end > lt {
-				// As Goldmane: a key with a bucket starting in the
-				// window is listed even when none of its buckets lies
-				// wholly inside, as an empty aggregate (start and end 0).
-				if a == nil {
-					byKey[b.keys[i]] = &agg{key: b.keys[i], f: &pb.Flow{Key: proto.Clone(f.GetKey()).(*pb.FlowKey)}}
-				}
-				continue
-			}
-			if a == nil {
-				byKey[b.keys[i]] = &agg{key: b.keys[i], f: proto.Clone(f).(*pb.Flow)}
-				continue
-			}
-			if a.f.StartTime == 0 {
-				a.f = proto.Clone(f).(*pb.Flow)
-				continue
-			}
-			mergeCounters(a.f, f)
-			a.f.EndTime = b.end
-		}
-	}
-	all := make([]*agg, 0, len(byKey))
-	for _, a := range byKey {
-		all = append(all, a)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].f.StartTime != all[j].f.StartTime {
-			return all[i].f.StartTime > all[j].f.StartTime
-		}
-		return all[i].key < all[j].key
-	})
+	all := s.aggregateLocked(req.GetFilter(), gte, lt)
 	total := int64(len(all))
 	pages := int64(0)
 	if total > 0 {
@@ -529,6 +484,60 @@ func (h *handler) List(_ context.Context, req *pb.FlowListRequest) (*pb.FlowList
 		res.Flows = append(res.Flows, &pb.FlowResult{Id: s.ids[a.key], Flow: a.f})
 	}
 	return res, nil
+}
+
+// listAgg is one key's aggregate in a List answer.
+type listAgg struct {
+	key string
+	f   *pb.Flow
+}
+
+// aggregateLocked aggregates, per key, the buckets of [gte, lt) that match
+// the filter, newest first.
+func (s *Server) aggregateLocked(filter *pb.Filter, gte, lt int64) []*listAgg {
+	byKey := map[string]*listAgg{}
+	for _, st := range s.sortedStartsLocked() {
+		b := s.buckets[st]
+		if b.start < gte || b.start >= lt {
+			continue
+		}
+		for i, f := range b.flows {
+			if !matches(filter, f) {
+				continue
+			}
+			a := byKey[b.keys[i]]
+			if b.end > lt {
+				// As Goldmane: a key with a bucket starting in the
+				// window is listed even when none of its buckets lies
+				// wholly inside, as an empty aggregate (start and end 0).
+				if a == nil {
+					byKey[b.keys[i]] = &listAgg{key: b.keys[i], f: &pb.Flow{Key: proto.Clone(f.GetKey()).(*pb.FlowKey)}}
+				}
+				continue
+			}
+			if a == nil {
+				byKey[b.keys[i]] = &listAgg{key: b.keys[i], f: proto.Clone(f).(*pb.Flow)}
+				continue
+			}
+			if a.f.StartTime == 0 {
+				a.f = proto.Clone(f).(*pb.Flow)
+				continue
+			}
+			mergeCounters(a.f, f)
+			a.f.EndTime = b.end
+		}
+	}
+	all := make([]*listAgg, 0, len(byKey))
+	for _, a := range byKey {
+		all = append(all, a)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].f.StartTime != all[j].f.StartTime {
+			return all[i].f.StartTime > all[j].f.StartTime
+		}
+		return all[i].key < all[j].key
+	})
+	return all
 }
 
 // Stream follows Goldmane: start_time_gte 0 means "from the next bucket to
