@@ -207,18 +207,7 @@ func compileLeaf(typ string, body any, ix *index, path string) (pred, error) {
 		return nil, badRequest("[%s] query malformed", typ)
 	}
 	if typ == "exists" {
-		name, _ := m["field"].(string)
-		if name == "" {
-			return nil, badRequest("[exists] must be provided with a [field]")
-		}
-		_, mapped, err := fieldFor(ix, name, path, "query")
-		if err != nil {
-			return nil, err
-		}
-		if !mapped {
-			return func(row) bool { return false }, nil
-		}
-		return func(r row) bool { return len(r.values(name)) > 0 }, nil
+		return existsQuery(m, ix, path)
 	}
 	var name string
 	var arg any
@@ -240,138 +229,174 @@ func compileLeaf(typ string, body any, ix *index, path string) (pred, error) {
 	}
 	switch typ {
 	case "term":
-		if o, ok := arg.(map[string]any); ok {
-			arg = o["value"]
+		return termQuery(f, name, arg)
+	case "terms":
+		return termsQuery(f, name, arg)
+	case "wildcard":
+		return wildcardQuery(f, name, arg)
+	case "range":
+		return rangeQuery(f, name, arg)
+	}
+	return nil, badRequest("unknown query [%s]", typ)
+}
+
+// existsQuery compiles an [exists] query.
+func existsQuery(m map[string]any, ix *index, path string) (pred, error) {
+	name, _ := m["field"].(string)
+	if name == "" {
+		return nil, badRequest("[exists] must be provided with a [field]")
+	}
+	_, mapped, err := fieldFor(ix, name, path, "query")
+	if err != nil {
+		return nil, err
+	}
+	if !mapped {
+		return func(row) bool { return false }, nil
+	}
+	return func(r row) bool { return len(r.values(name)) > 0 }, nil
+}
+
+// termQuery compiles a [term] query on field f (name).
+func termQuery(f Field, name string, arg any) (pred, error) {
+	if o, ok := arg.(map[string]any); ok {
+		arg = o["value"]
+	}
+	want, err := queryValue(f, arg)
+	if err != nil {
+		return nil, err
+	}
+	return func(r row) bool {
+		for _, v := range r.values(name) {
+			if compare(f, v, want) == 0 {
+				return true
+			}
 		}
-		want, err := queryValue(f, arg)
+		return false
+	}, nil
+}
+
+// termsQuery compiles a [terms] query on field f (name).
+func termsQuery(f Field, name string, arg any) (pred, error) {
+	list, ok := arg.([]any)
+	if !ok {
+		return nil, badRequest("[terms] query requires an array of terms")
+	}
+	var wants []any
+	for _, a := range list {
+		w, err := queryValue(f, a)
 		if err != nil {
 			return nil, err
 		}
-		return func(r row) bool {
-			for _, v := range r.values(name) {
-				if compare(f, v, want) == 0 {
-					return true
-				}
-			}
-			return false
-		}, nil
-	case "terms":
-		list, ok := arg.([]any)
-		if !ok {
-			return nil, badRequest("[terms] query requires an array of terms")
-		}
-		var wants []any
-		for _, a := range list {
-			w, err := queryValue(f, a)
-			if err != nil {
-				return nil, err
-			}
-			wants = append(wants, w)
-		}
-		return func(r row) bool {
-			for _, v := range r.values(name) {
-				for _, w := range wants {
-					if compare(f, v, w) == 0 {
-						return true
-					}
-				}
-			}
-			return false
-		}, nil
-	case "wildcard":
-		pat := ""
-		switch x := arg.(type) {
-		case string:
-			pat = x
-		case map[string]any:
-			for k := range x {
-				if k != "value" && k != "wildcard" && k != "boost" && k != "case_insensitive" && k != "rewrite" {
-					return nil, badRequest("[wildcard] query does not support [%s]", k)
-				}
-			}
-			pat, _ = x["value"].(string)
-			if pat == "" {
-				pat, _ = x["wildcard"].(string)
-			}
-		}
-		if f.Type != "keyword" {
-			return nil, badRequest("estest: [wildcard] on a %s field [%s]", f.Type, name)
-		}
-		return func(r row) bool {
-			for _, v := range r.values(name) {
-				if s, ok := v.(string); ok && globMatch(pat, s) {
-					return true
-				}
-			}
-			return false
-		}, nil
-	case "range":
-		o, ok := arg.(map[string]any)
-		if !ok {
-			return nil, badRequest("[range] query malformed")
-		}
-		rf := f
-		if fm, ok := o["format"].(string); ok {
-			if f.Type != "date" {
-				return nil, badRequest("estest: [range] format on a %s field", f.Type)
-			}
-			if fm != "epoch_second" && fm != "epoch_millis" {
-				return nil, badRequest("estest: [range] format %q not supported", fm)
-			}
-			rf.Format = fm
-		}
-		type bound struct {
-			v         any
-			op        string
-			inclusive bool
-		}
-		var bounds []bound
-		for k, v := range o {
-			switch k {
-			case "gte", "gt", "lte", "lt":
-				var qv any
-				if f.Type == "date" {
-					ms, ok := dateMillis(rf, v)
-					if !ok {
-						return nil, badRequest("failed to parse date field [%v] with format [%s]", v, rf.Format)
-					}
-					qv = ms
-				} else {
-					var err error
-					if qv, err = queryValue(f, v); err != nil {
-						return nil, err
-					}
-				}
-				bounds = append(bounds, bound{qv, k, k == "gte" || k == "lte"})
-			case "format", "boost", "time_zone", "relation":
-			default:
-				return nil, badRequest("[range] query does not support [%s]", k)
-			}
-		}
-		return func(r row) bool {
-			for _, v := range r.values(name) {
-				ok := true
-				for _, b := range bounds {
-					c := compare(f, v, b.v)
-					switch b.op {
-					case "gte":
-						ok = ok && c >= 0
-					case "gt":
-						ok = ok && c > 0
-					case "lte":
-						ok = ok && c <= 0
-					case "lt":
-						ok = ok && c < 0
-					}
-				}
-				if ok {
-					return true
-				}
-			}
-			return false
-		}, nil
+		wants = append(wants, w)
 	}
-	return nil, badRequest("unknown query [%s]", typ)
+	return func(r row) bool {
+		for _, v := range r.values(name) {
+			for _, w := range wants {
+				if compare(f, v, w) == 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}, nil
+}
+
+// wildcardQuery compiles a [wildcard] query on field f (name).
+func wildcardQuery(f Field, name string, arg any) (pred, error) {
+	pat := ""
+	switch x := arg.(type) {
+	case string:
+		pat = x
+	case map[string]any:
+		for k := range x {
+			if k != "value" && k != "wildcard" && k != "boost" && k != "case_insensitive" && k != "rewrite" {
+				return nil, badRequest("[wildcard] query does not support [%s]", k)
+			}
+		}
+		pat, _ = x["value"].(string)
+		if pat == "" {
+			pat, _ = x["wildcard"].(string)
+		}
+	}
+	if f.Type != "keyword" {
+		return nil, badRequest("estest: [wildcard] on a %s field [%s]", f.Type, name)
+	}
+	return func(r row) bool {
+		for _, v := range r.values(name) {
+			if s, ok := v.(string); ok && globMatch(pat, s) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+// rangeQuery compiles a [range] query on field f (name).
+func rangeQuery(f Field, name string, arg any) (pred, error) {
+	o, ok := arg.(map[string]any)
+	if !ok {
+		return nil, badRequest("[range] query malformed")
+	}
+	rf := f
+	if fm, ok := o["format"].(string); ok {
+		if f.Type != "date" {
+			return nil, badRequest("estest: [range] format on a %s field", f.Type)
+		}
+		if fm != "epoch_second" && fm != "epoch_millis" {
+			return nil, badRequest("estest: [range] format %q not supported", fm)
+		}
+		rf.Format = fm
+	}
+	type bound struct {
+		v         any
+		op        string
+		inclusive bool
+	}
+	var bounds []bound
+	for k, v := range o {
+		switch k {
+		case "gte", "gt", "lte", "lt":
+			var qv any
+			if f.Type == "date" {
+				ms, ok := dateMillis(rf, v)
+				if !ok {
+					return nil, badRequest("failed to parse date field [%v] with format [%s]", v, rf.Format)
+				}
+				qv = ms
+			} else {
+				var err error
+				if qv, err = queryValue(f, v); err != nil {
+					return nil, err
+				}
+			}
+			bounds = append(bounds, bound{qv, k, k == "gte" || k == "lte"})
+		case "format", "boost", "time_zone", "relation":
+		default:
+			return nil, badRequest("[range] query does not support [%s]", k)
+		}
+	}
+	return func(r row) bool {
+		for _, v := range r.values(name) {
+			ok := true
+			for _, b := range bounds {
+				c := compare(f, v, b.v)
+				switch b.op {
+				case "gte":
+					ok = ok && c >= 0
+				case "gt":
+					ok = ok && c > 0
+				case "lte":
+					ok = ok && c <= 0
+				case "lt":
+					ok = ok && c < 0
+				}
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
+	}, nil
 }
 
 // queryValue converts a value given in a query to the field's stored form.
