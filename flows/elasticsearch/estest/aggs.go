@@ -129,21 +129,8 @@ func (n *aggNode) compile(body any, ixs []*index, path string) error {
 			return badRequest("[%s] unknown field [%s]", n.typ, k)
 		}
 	}
-	switch n.typ {
-	case "nested":
-		n.path, _ = m["path"].(string)
-		for _, ix := range ixs {
-			if f, _, ok := ix.lookup(n.path); ok && f.Type != "nested" {
-				return &esError{status: 400, typ: "aggregation_execution_exception", reason: "[nested] nested path [" + n.path + "] is not nested"}
-			}
-		}
-		return nil
-	case "reverse_nested":
-		n.path, _ = m["path"].(string)
-		if path == "" {
-			return badRequest("Reverse nested aggregation [%s] can only be used inside a [nested] aggregation", n.name)
-		}
-		return nil
+	if n.typ == "nested" || n.typ == "reverse_nested" {
+		return n.compileNested(m, ixs, path)
 	}
 	n.field, _ = m["field"].(string)
 	if n.field == "" {
@@ -161,46 +148,80 @@ func (n *aggNode) compile(body any, ixs []*index, path string) error {
 	n.missing = m["missing"]
 	switch n.typ {
 	case "terms":
-		n.size = 10
-		if s, ok := m["size"].(float64); ok {
-			n.size = int(s)
-		}
-		n.minDocCount = 1
-		if o, ok := m["order"].(map[string]any); ok {
-			for k, v := range o {
-				switch k {
-				case "_key":
-					n.orderKey = true
-				case "_count":
-				default:
-					return badRequest("estest: terms order by [%s] not supported", k)
-				}
-				n.orderDesc = v == "desc"
-			}
-		} else {
-			n.orderDesc = true
-		}
+		return n.compileTerms(m)
 	case "date_histogram":
-		if n.mapped && n.ft.Type != "date" {
-			return badRequest("Field [%s] of type [%s] is not supported for aggregation [date_histogram]", n.field, n.ft.Type)
-		}
-		ci, _ := m["calendar_interval"].(string)
-		if ci != "day" && ci != "1d" {
-			return badRequest("estest: calendar_interval %q not supported (only day)", ci)
-		}
-		if tz, ok := m["time_zone"].(string); ok && tz != "UTC" && tz != "Z" && tz != "+00:00" {
-			return badRequest("estest: time_zone %q not supported", tz)
-		}
-		if s, ok := m["min_doc_count"].(float64); ok {
-			n.minDocCount = int(s)
-		}
-		if off, ok := m["offset"].(string); ok {
-			d, err := time.ParseDuration(strings.TrimPrefix(off, "+"))
-			if err != nil {
-				return badRequest("failed to parse setting [date_histogram.offset] with value [%s]", off)
+		return n.compileDateHistogram(m)
+	}
+	return nil
+}
+
+// compileTerms reads a terms aggregation's size and order.
+func (n *aggNode) compileTerms(m map[string]any) error {
+	n.size = 10
+	if s, ok := m["size"].(float64); ok {
+		n.size = int(s)
+	}
+	n.minDocCount = 1
+	if o, ok := m["order"].(map[string]any); ok {
+		for k, v := range o {
+			switch k {
+			case "_key":
+				n.orderKey = true
+			case "_count":
+			default:
+				return badRequest("estest: terms order by [%s] not supported", k)
 			}
-			n.offsetMs = float64(d.Milliseconds())
+			n.orderDesc = v == "desc"
 		}
+	} else {
+		n.orderDesc = true
+	}
+	return nil
+}
+
+// compileDateHistogram reads a date_histogram's interval (daily only),
+// time zone (UTC only), min_doc_count and offset.
+func (n *aggNode) compileDateHistogram(m map[string]any) error {
+	if n.mapped && n.ft.Type != "date" {
+		return badRequest("Field [%s] of type [%s] is not supported for aggregation [date_histogram]", n.field, n.ft.Type)
+	}
+	ci, _ := m["calendar_interval"].(string)
+	if ci != "day" && ci != "1d" {
+		return badRequest("estest: calendar_interval %q not supported (only day)", ci)
+	}
+	if tz, ok := m["time_zone"].(string); ok && tz != "UTC" && tz != "Z" && tz != "+00:00" {
+		return badRequest("estest: time_zone %q not supported", tz)
+	}
+	if s, ok := m["min_doc_count"].(float64); ok {
+		n.minDocCount = int(s)
+	}
+	if off, ok := m["offset"].(string); ok {
+		d, err := time.ParseDuration(strings.TrimPrefix(off, "+"))
+		if err != nil {
+			return badRequest("failed to parse setting [date_histogram.offset] with value [%s]", off)
+		}
+		n.offsetMs = float64(d.Milliseconds())
+	}
+	return nil
+}
+
+// compileNested reads a nested or reverse_nested aggregation's path.
+func (n *aggNode) compileNested(m map[string]any, ixs []*index, path string) error {
+	switch n.typ {
+	case "nested":
+		n.path, _ = m["path"].(string)
+		for _, ix := range ixs {
+			if f, _, ok := ix.lookup(n.path); ok && f.Type != "nested" {
+				return &esError{status: 400, typ: "aggregation_execution_exception", reason: "[nested] nested path [" + n.path + "] is not nested"}
+			}
+		}
+		return nil
+	case "reverse_nested":
+		n.path, _ = m["path"].(string)
+		if path == "" {
+			return badRequest("Reverse nested aggregation [%s] can only be used inside a [nested] aggregation", n.name)
+		}
+		return nil
 	}
 	return nil
 }
@@ -222,195 +243,225 @@ func (n *aggNode) fieldOf(r row) (Field, bool) {
 func (n *aggNode) eval(rows []row) map[string]any {
 	switch n.typ {
 	case "min", "max", "sum":
-		var acc float64
-		have := false
-		switch n.typ {
-		case "min":
-			acc = math.Inf(1)
-		case "max":
-			acc = math.Inf(-1)
-		}
-		for _, r := range rows {
-			vals := r.values(n.field)
-			if len(vals) == 0 && n.missing != nil {
-				if f, ok := n.fieldOf(r); ok {
-					if cv, err := queryValue(f, n.missing); err == nil {
-						vals = []any{cv}
-					}
-				}
-			}
-			for _, v := range vals {
-				x, ok := v.(float64)
-				if !ok {
-					continue
-				}
-				have = true
-				switch n.typ {
-				case "min":
-					acc = math.Min(acc, x)
-				case "max":
-					acc = math.Max(acc, x)
-				default:
-					acc += x
-				}
-			}
-		}
-		if n.typ == "sum" {
-			return map[string]any{"value": acc}
-		}
-		if !have {
-			return map[string]any{"value": nil}
-		}
-		out := map[string]any{"value": acc}
-		if n.ft.Type == "date" {
-			out["value_as_string"] = formatDate(n.ft, acc)
-		}
-		return out
+		return n.evalMetric(rows)
 	case "filter":
-		var sub []row
-		for _, r := range rows {
-			if p := n.filterByIndex[r.d.index]; p != nil && p(r) {
-				sub = append(sub, r)
-			}
-		}
-		out := map[string]any{"doc_count": len(sub)}
-		evalAggs(n.subs, sub, out)
-		return out
+		return n.evalFilter(rows)
 	case "nested":
-		var sub []row
-		for _, r := range rows {
-			for _, o := range r.d.nestedObjs(n.path) {
-				sub = append(sub, row{d: r.d, n: o, path: n.path})
-			}
-		}
-		out := map[string]any{"doc_count": len(sub)}
-		evalAggs(n.subs, sub, out)
-		return out
+		return n.evalNested(rows)
 	case "reverse_nested":
-		var sub []row
-		seen := map[*doc]bool{}
-		for _, r := range rows {
-			if !seen[r.d] {
-				seen[r.d] = true
-				sub = append(sub, row{d: r.d})
-			}
-		}
-		out := map[string]any{"doc_count": len(sub)}
-		evalAggs(n.subs, sub, out)
-		return out
+		return n.evalReverseNested(rows)
 	case "date_histogram":
-		const day = 86400000.0
-		groups := map[float64][]row{}
-		for _, r := range rows {
-			seen := map[float64]bool{}
-			for _, v := range r.values(n.field) {
-				x, ok := v.(float64)
-				if !ok {
-					continue
-				}
-				k := math.Floor((x-n.offsetMs)/day)*day + n.offsetMs
-				if !seen[k] {
-					seen[k] = true
-					groups[k] = append(groups[k], r)
-				}
-			}
-		}
-		keys := make([]float64, 0, len(groups))
-		for k := range groups {
-			keys = append(keys, k)
-		}
-		sort.Float64s(keys)
-		var buckets []any
-		add := func(k float64, rs []row) {
-			b := map[string]any{"key_as_string": formatDate(n.ft, k), "key": int64(k), "doc_count": len(rs)}
-			evalAggs(n.subs, rs, b)
-			buckets = append(buckets, b)
-		}
-		if n.minDocCount == 0 && len(keys) > 0 {
-			for k := keys[0]; k <= keys[len(keys)-1]; k += day {
-				add(k, groups[k])
-			}
-		} else {
-			for _, k := range keys {
-				if len(groups[k]) >= max(n.minDocCount, 1) {
-					add(k, groups[k])
-				}
-			}
-		}
-		if buckets == nil {
-			buckets = []any{}
-		}
-		return map[string]any{"buckets": buckets}
+		return n.evalDateHistogram(rows)
 	case "terms":
-		type grp struct {
-			key  any
-			f    Field
-			rows []row
-		}
-		groups := map[string]*grp{}
-		for _, r := range rows {
-			f, ok := n.fieldOf(r)
-			if !ok {
-				continue
-			}
-			vals := r.values(n.field)
-			if len(vals) == 0 && n.missing != nil {
+		return n.evalTerms(rows)
+	}
+	return map[string]any{}
+}
+
+// evalMetric evaluates a min, max or sum aggregation.
+func (n *aggNode) evalMetric(rows []row) map[string]any {
+	var acc float64
+	have := false
+	switch n.typ {
+	case "min":
+		acc = math.Inf(1)
+	case "max":
+		acc = math.Inf(-1)
+	}
+	for _, r := range rows {
+		vals := r.values(n.field)
+		if len(vals) == 0 && n.missing != nil {
+			if f, ok := n.fieldOf(r); ok {
 				if cv, err := queryValue(f, n.missing); err == nil {
 					vals = []any{cv}
 				}
 			}
-			seen := map[string]bool{}
-			for _, v := range vals {
-				ks := keyJSON(f, v)
-				if seen[ks] {
-					continue
-				}
-				seen[ks] = true
-				g := groups[ks]
-				if g == nil {
-					g = &grp{key: v, f: f}
-					groups[ks] = g
-				}
-				g.rows = append(g.rows, r)
+		}
+		for _, v := range vals {
+			x, ok := v.(float64)
+			if !ok {
+				continue
+			}
+			have = true
+			switch n.typ {
+			case "min":
+				acc = math.Min(acc, x)
+			case "max":
+				acc = math.Max(acc, x)
+			default:
+				acc += x
 			}
 		}
-		list := make([]*grp, 0, len(groups))
-		for _, g := range groups {
-			list = append(list, g)
-		}
-		sort.Slice(list, func(i, j int) bool {
-			a, b := list[i], list[j]
-			if !n.orderKey && len(a.rows) != len(b.rows) {
-				if n.orderDesc {
-					return len(a.rows) > len(b.rows)
-				}
-				return len(a.rows) < len(b.rows)
-			}
-			c := compare(a.f, a.key, b.key)
-			if n.orderKey && n.orderDesc {
-				return c > 0
-			}
-			return c < 0
-		})
-		other := 0
-		if len(list) > n.size {
-			for _, g := range list[n.size:] {
-				other += len(g.rows)
-			}
-			list = list[:n.size]
-		}
-		buckets := make([]any, 0, len(list))
-		for _, g := range list {
-			b := map[string]any{"key": keyValue(g.f, g.key), "doc_count": len(g.rows)}
-			if g.f.Type == "date" {
-				b["key_as_string"] = formatDate(g.f, g.key.(float64))
-			}
-			evalAggs(n.subs, g.rows, b)
-			buckets = append(buckets, b)
-		}
-		return map[string]any{"doc_count_error_upper_bound": 0, "sum_other_doc_count": other, "buckets": buckets}
 	}
-	return map[string]any{}
+	if n.typ == "sum" {
+		return map[string]any{"value": acc}
+	}
+	if !have {
+		return map[string]any{"value": nil}
+	}
+	out := map[string]any{"value": acc}
+	if n.ft.Type == "date" {
+		out["value_as_string"] = formatDate(n.ft, acc)
+	}
+	return out
+}
+
+// evalFilter evaluates a filter aggregation.
+func (n *aggNode) evalFilter(rows []row) map[string]any {
+	var sub []row
+	for _, r := range rows {
+		if p := n.filterByIndex[r.d.index]; p != nil && p(r) {
+			sub = append(sub, r)
+		}
+	}
+	out := map[string]any{"doc_count": len(sub)}
+	evalAggs(n.subs, sub, out)
+	return out
+}
+
+// evalNested evaluates a nested aggregation (the nested objects become rows).
+func (n *aggNode) evalNested(rows []row) map[string]any {
+	var sub []row
+	for _, r := range rows {
+		for _, o := range r.d.nestedObjs(n.path) {
+			sub = append(sub, row{d: r.d, n: o, path: n.path})
+		}
+	}
+	out := map[string]any{"doc_count": len(sub)}
+	evalAggs(n.subs, sub, out)
+	return out
+}
+
+// evalReverseNested evaluates a reverse_nested aggregation (back to the documents).
+func (n *aggNode) evalReverseNested(rows []row) map[string]any {
+	var sub []row
+	seen := map[*doc]bool{}
+	for _, r := range rows {
+		if !seen[r.d] {
+			seen[r.d] = true
+			sub = append(sub, row{d: r.d})
+		}
+	}
+	out := map[string]any{"doc_count": len(sub)}
+	evalAggs(n.subs, sub, out)
+	return out
+}
+
+// evalDateHistogram evaluates a daily date_histogram.
+func (n *aggNode) evalDateHistogram(rows []row) map[string]any {
+	const day = 86400000.0
+	groups := map[float64][]row{}
+	for _, r := range rows {
+		seen := map[float64]bool{}
+		for _, v := range r.values(n.field) {
+			x, ok := v.(float64)
+			if !ok {
+				continue
+			}
+			k := math.Floor((x-n.offsetMs)/day)*day + n.offsetMs
+			if !seen[k] {
+				seen[k] = true
+				groups[k] = append(groups[k], r)
+			}
+		}
+	}
+	keys := make([]float64, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Float64s(keys)
+	var buckets []any
+	add := func(k float64, rs []row) {
+		b := map[string]any{"key_as_string": formatDate(n.ft, k), "key": int64(k), "doc_count": len(rs)}
+		evalAggs(n.subs, rs, b)
+		buckets = append(buckets, b)
+	}
+	if n.minDocCount == 0 && len(keys) > 0 {
+		for k := keys[0]; k <= keys[len(keys)-1]; k += day {
+			add(k, groups[k])
+		}
+	} else {
+		for _, k := range keys {
+			if len(groups[k]) >= max(n.minDocCount, 1) {
+				add(k, groups[k])
+			}
+		}
+	}
+	if buckets == nil {
+		buckets = []any{}
+	}
+	return map[string]any{"buckets": buckets}
+}
+
+// evalTerms evaluates a terms aggregation.
+func (n *aggNode) evalTerms(rows []row) map[string]any {
+	type grp struct {
+		key  any
+		f    Field
+		rows []row
+	}
+	groups := map[string]*grp{}
+	for _, r := range rows {
+		f, ok := n.fieldOf(r)
+		if !ok {
+			continue
+		}
+		vals := r.values(n.field)
+		if len(vals) == 0 && n.missing != nil {
+			if cv, err := queryValue(f, n.missing); err == nil {
+				vals = []any{cv}
+			}
+		}
+		seen := map[string]bool{}
+		for _, v := range vals {
+			ks := keyJSON(f, v)
+			if seen[ks] {
+				continue
+			}
+			seen[ks] = true
+			g := groups[ks]
+			if g == nil {
+				g = &grp{key: v, f: f}
+				groups[ks] = g
+			}
+			g.rows = append(g.rows, r)
+		}
+	}
+	list := make([]*grp, 0, len(groups))
+	for _, g := range groups {
+		list = append(list, g)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if !n.orderKey && len(a.rows) != len(b.rows) {
+			if n.orderDesc {
+				return len(a.rows) > len(b.rows)
+			}
+			return len(a.rows) < len(b.rows)
+		}
+		c := compare(a.f, a.key, b.key)
+		if n.orderKey && n.orderDesc {
+			return c > 0
+		}
+		return c < 0
+	})
+	other := 0
+	if len(list) > n.size {
+		for _, g := range list[n.size:] {
+			other += len(g.rows)
+		}
+		list = list[:n.size]
+	}
+	buckets := make([]any, 0, len(list))
+	for _, g := range list {
+		b := map[string]any{"key": keyValue(g.f, g.key), "doc_count": len(g.rows)}
+		if g.f.Type == "date" {
+			b["key_as_string"] = formatDate(g.f, g.key.(float64))
+		}
+		evalAggs(n.subs, g.rows, b)
+		buckets = append(buckets, b)
+	}
+	return map[string]any{"doc_count_error_upper_bound": 0, "sum_other_doc_count": other, "buckets": buckets}
 }
 
 // keyValue renders a stored value as a bucket key: numbers as integers
