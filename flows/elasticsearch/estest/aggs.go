@@ -521,56 +521,11 @@ func compileComposite(def map[string]any, ixs []*index) (*composite, error) {
 			}
 			c.size = int(s)
 		case "sources":
-			list, ok := v.([]any)
-			if !ok || len(list) == 0 {
-				return nil, badRequest("Composite [sources] cannot be null or empty")
+			srcs, err := compileCompositeSources(v, ixs)
+			if err != nil {
+				return nil, err
 			}
-			for _, s := range list {
-				sm, ok := s.(map[string]any)
-				if !ok || len(sm) != 1 {
-					return nil, badRequest("composite source must hold exactly one named value source")
-				}
-				for name, src := range sm {
-					tm, ok := src.(map[string]any)
-					if !ok || len(tm) != 1 || tm["terms"] == nil {
-						return nil, badRequest("estest: composite source [%s] must be a terms source", name)
-					}
-					params := tm["terms"].(map[string]any)
-					cs := compSource{name: name}
-					for pk, pv := range params {
-						switch pk {
-						case "field":
-							cs.field, _ = pv.(string)
-						case "missing_bucket":
-							if b, _ := pv.(bool); !b {
-								return nil, badRequest("estest: composite source [%s] without missing_bucket drops documents that lack the field", name)
-							}
-						case "order":
-							if pv != "asc" {
-								return nil, badRequest("estest: composite order %v not supported", pv)
-							}
-						default:
-							return nil, badRequest("[terms] unknown field [%s]", pk)
-						}
-					}
-					if cs.field == "" {
-						return nil, badRequest("Required one of fields [field, script], but none were specified.")
-					}
-					for _, ix := range ixs {
-						f, mapped, err := fieldFor(ix, cs.field, "", "aggregation")
-						if err != nil {
-							return nil, err
-						}
-						if mapped && !cs.mapped {
-							cs.ft, cs.mapped = f, true
-						}
-						if mapped && f.Type != cs.ft.Type {
-							return nil, &esError{status: 400, typ: "illegal_argument_exception", reason: "estest: field [" + cs.field + "] has different types across indices"}
-						}
-					}
-					c.sources = append(c.sources, cs)
-				}
-			}
+			c.sources = append(c.sources, srcs...)
 		case "after":
 			m, ok := v.(map[string]any)
 			if !ok {
@@ -599,6 +554,73 @@ func compileComposite(def map[string]any, ixs []*index) (*composite, error) {
 		c.subs = subs
 	}
 	return c, nil
+}
+
+// compileCompositeSources reads a composite aggregation's sources (terms
+// sources with missing_bucket only).
+func compileCompositeSources(v any, ixs []*index) ([]compSource, error) {
+	var out []compSource
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, badRequest("Composite [sources] cannot be null or empty")
+	}
+	for _, s := range list {
+		sm, ok := s.(map[string]any)
+		if !ok || len(sm) != 1 {
+			return nil, badRequest("composite source must hold exactly one named value source")
+		}
+		for name, src := range sm {
+			cs, err := compileCompositeSource(name, src, ixs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cs)
+		}
+	}
+	return out, nil
+}
+
+// compileCompositeSource reads one named terms source.
+func compileCompositeSource(name string, src any, ixs []*index) (compSource, error) {
+	var cs compSource
+	tm, ok := src.(map[string]any)
+	if !ok || len(tm) != 1 || tm["terms"] == nil {
+		return cs, badRequest("estest: composite source [%s] must be a terms source", name)
+	}
+	params := tm["terms"].(map[string]any)
+	cs.name = name
+	for pk, pv := range params {
+		switch pk {
+		case "field":
+			cs.field, _ = pv.(string)
+		case "missing_bucket":
+			if b, _ := pv.(bool); !b {
+				return cs, badRequest("estest: composite source [%s] without missing_bucket drops documents that lack the field", name)
+			}
+		case "order":
+			if pv != "asc" {
+				return cs, badRequest("estest: composite order %v not supported", pv)
+			}
+		default:
+			return cs, badRequest("[terms] unknown field [%s]", pk)
+		}
+	}
+	if cs.field == "" {
+		return cs, badRequest("Required one of fields [field, script], but none were specified.")
+	}
+	for _, ix := range ixs {
+		f, mapped, err := fieldFor(ix, cs.field, "", "aggregation")
+		if err != nil {
+			return cs, err
+		}
+		if mapped && !cs.mapped {
+			cs.ft, cs.mapped = f, true
+		}
+		if mapped && f.Type != cs.ft.Type {
+			return cs, &esError{status: 400, typ: "illegal_argument_exception", reason: "estest: field [" + cs.field + "] has different types across indices"}
+		}
+	}
+	return cs, nil
 }
 
 // buckets computes every bucket of the composite, sorted by key.
