@@ -577,78 +577,16 @@ func (s *Server) pitDocs(def map[string]any) (*pit, error) {
 
 func (s *Server) searchUncached(r *Request, expr string, body map[string]any, fault *Fault) ([]byte, error) {
 	pitDef, hasPIT := body["pit"].(map[string]any)
-	var ixs []*index
-	var docs []*doc
-	if hasPIT {
-		if expr != "" {
-			return nil, &esError{status: 400, typ: "action_request_validation_exception", reason: "Validation Failed: 1: [indices] cannot be used with point in time. Do not specify any index with point in time.;"}
-		}
-		p, err := s.pitDocs(pitDef)
-		if err != nil {
-			return nil, err
-		}
-		docs = p.docs
-		seen := map[*index]bool{}
-		for _, d := range docs {
-			if !seen[d.index] {
-				seen[d.index] = true
-				ixs = append(ixs, d.index)
-			}
-		}
-		if len(ixs) == 0 {
-			s.mu.Lock()
-			ixs = append(ixs, s.indices...)
-			s.mu.Unlock()
-		}
-	} else {
-		if _, ok := body["search_after"]; ok {
-			return nil, badRequest("estest: search_after without a point in time is not used by the source")
-		}
-		if expr == "" {
-			expr = "*"
-		}
-		s.mu.Lock()
-		var missing string
-		ixs, missing = matchIndices(expr, s.indices)
-		for _, ix := range ixs {
-			docs = append(docs, ix.docs...)
-		}
-		s.mu.Unlock()
-		if missing != "" {
-			return nil, indexNotFound(missing)
-		}
+	if !hasPIT && expr == "" {
+		expr = "*"
 	}
-	// The query, compiled per index (which checks it), and its matches,
-	// kept until the data changes (pages of one scan share them).
-	preds := map[*index]pred{}
-	q := body["query"]
-	if q == nil {
-		q = map[string]any{"match_all": map[string]any{}}
+	ixs, docs, err := s.searchTarget(expr, body, pitDef, hasPIT)
+	if err != nil {
+		return nil, err
 	}
-	for _, ix := range ixs {
-		p, err := compileQuery(q, ix, "")
-		if err != nil {
-			return nil, err
-		}
-		preds[ix] = p
-	}
-	qb, _ := json.Marshal(q)
-	rowsKey := expr + "\x00" + string(qb)
-	if hasPIT {
-		rowsKey = "pit:" + pitDef["id"].(string) + "\x00" + string(qb)
-	}
-	s.mu.Lock()
-	rows, cached := s.rows[rowsKey]
-	s.mu.Unlock()
-	if !cached {
-		for _, d := range docs {
-			if p := preds[d.index]; p != nil && p(row{d: d}) {
-				rows = append(rows, row{d: d})
-			}
-		}
-		s.mu.Lock()
-		s.rows[rowsKey] = rows
-		s.mu.Unlock()
+	rows, err := s.matchRows(expr, body, pitDef, hasPIT, ixs, docs)
+	if err != nil {
+		return nil, err
 	}
 	resp := map[string]any{
 		"took":      1,
@@ -699,6 +637,84 @@ func (s *Server) searchUncached(r *Request, expr string, body map[string]any, fa
 		return nil, badRequest("estest: document searches are only served with a point in time")
 	}
 	return s.hitsPage(resp, hits, body, rows, size, parseFilterPath(r.Query.Get("filter_path")))
+}
+
+// searchTarget is what a search reads: the point in time's documents, or
+// those of the indices expr names.
+func (s *Server) searchTarget(expr string, body, pitDef map[string]any, hasPIT bool) (ixs []*index, docs []*doc, err error) {
+	if hasPIT {
+		if expr != "" {
+			return nil, nil, &esError{status: 400, typ: "action_request_validation_exception", reason: "Validation Failed: 1: [indices] cannot be used with point in time. Do not specify any index with point in time.;"}
+		}
+		p, err := s.pitDocs(pitDef)
+		if err != nil {
+			return nil, nil, err
+		}
+		docs = p.docs
+		seen := map[*index]bool{}
+		for _, d := range docs {
+			if !seen[d.index] {
+				seen[d.index] = true
+				ixs = append(ixs, d.index)
+			}
+		}
+		if len(ixs) == 0 {
+			s.mu.Lock()
+			ixs = append(ixs, s.indices...)
+			s.mu.Unlock()
+		}
+	} else {
+		if _, ok := body["search_after"]; ok {
+			return nil, nil, badRequest("estest: search_after without a point in time is not used by the source")
+		}
+		s.mu.Lock()
+		var missing string
+		ixs, missing = matchIndices(expr, s.indices)
+		for _, ix := range ixs {
+			docs = append(docs, ix.docs...)
+		}
+		s.mu.Unlock()
+		if missing != "" {
+			return nil, nil, indexNotFound(missing)
+		}
+	}
+	return ixs, docs, nil
+}
+
+// matchRows compiles the query per index (which checks it) and returns its
+// matches, kept until the data changes (pages of one scan share them).
+func (s *Server) matchRows(expr string, body, pitDef map[string]any, hasPIT bool, ixs []*index, docs []*doc) ([]row, error) {
+	preds := map[*index]pred{}
+	q := body["query"]
+	if q == nil {
+		q = map[string]any{"match_all": map[string]any{}}
+	}
+	for _, ix := range ixs {
+		p, err := compileQuery(q, ix, "")
+		if err != nil {
+			return nil, err
+		}
+		preds[ix] = p
+	}
+	qb, _ := json.Marshal(q)
+	rowsKey := expr + "\x00" + string(qb)
+	if hasPIT {
+		rowsKey = "pit:" + pitDef["id"].(string) + "\x00" + string(qb)
+	}
+	s.mu.Lock()
+	rows, cached := s.rows[rowsKey]
+	s.mu.Unlock()
+	if !cached {
+		for _, d := range docs {
+			if p := preds[d.index]; p != nil && p(row{d: d}) {
+				rows = append(rows, row{d: d})
+			}
+		}
+		s.mu.Lock()
+		s.rows[rowsKey] = rows
+		s.mu.Unlock()
+	}
+	return rows, nil
 }
 
 func (s *Server) shards(n int, fault *Fault) map[string]any {
@@ -769,41 +785,9 @@ func (s *Server) aggregations(def any, ixs []*index, rows []row, expr string, bo
 
 // hitsPage renders a page of documents sorted by _shard_doc.
 func (s *Server) hitsPage(resp, hits map[string]any, body map[string]any, rows []row, size int, fp filterPath) ([]byte, error) {
-	sortDef, _ := body["sort"].([]any)
-	if len(sortDef) != 1 {
-		return nil, badRequest("estest: sort by [_shard_doc] expected")
-	}
-	if sm, ok := sortDef[0].(map[string]any); !ok || sm["_shard_doc"] == nil {
-		return nil, badRequest("estest: sort by [_shard_doc] expected, got %v", sortDef[0])
-	}
-	after := -1
-	if sa, ok := body["search_after"]; ok {
-		l, ok := sa.([]any)
-		if !ok || len(l) != 1 {
-			return nil, &esError{status: 400, typ: "illegal_argument_exception", reason: "search_after has 1 value(s) but sort has 1"}
-		}
-		f, ok := l[0].(float64)
-		if !ok {
-			return nil, badRequest("search_after value %v is not a number", l[0])
-		}
-		after = int(f)
-	}
-	var include []string
-	if src, ok := body["_source"]; ok {
-		switch x := src.(type) {
-		case []any:
-			for _, v := range x {
-				if str, ok := v.(string); ok {
-					include = append(include, str)
-				}
-			}
-		case bool:
-			if !x {
-				return nil, badRequest("estest: _source false is not used by the source")
-			}
-		default:
-			return nil, badRequest("estest: _source %T not supported", src)
-		}
+	after, include, err := pageRequest(body)
+	if err != nil {
+		return nil, err
 	}
 	// rows are in PIT order; the sort value is the position in the PIT.
 	start := sort.Search(len(rows), func(i int) bool { return s.shardDoc(rows[i].d) > after })
@@ -870,6 +854,47 @@ func (s *Server) hitsPage(resp, hits map[string]any, body map[string]any, rows [
 	}
 	b.WriteString(`}}`)
 	return b.Bytes(), nil
+}
+
+// pageRequest reads a PIT page request: sort by _shard_doc, the
+// search_after position (-1: from the start) and the _source fields.
+func pageRequest(body map[string]any) (after int, include []string, err error) {
+	sortDef, _ := body["sort"].([]any)
+	if len(sortDef) != 1 {
+		return 0, nil, badRequest("estest: sort by [_shard_doc] expected")
+	}
+	if sm, ok := sortDef[0].(map[string]any); !ok || sm["_shard_doc"] == nil {
+		return 0, nil, badRequest("estest: sort by [_shard_doc] expected, got %v", sortDef[0])
+	}
+	after = -1
+	if sa, ok := body["search_after"]; ok {
+		l, ok := sa.([]any)
+		if !ok || len(l) != 1 {
+			return 0, nil, &esError{status: 400, typ: "illegal_argument_exception", reason: "search_after has 1 value(s) but sort has 1"}
+		}
+		f, ok := l[0].(float64)
+		if !ok {
+			return 0, nil, badRequest("search_after value %v is not a number", l[0])
+		}
+		after = int(f)
+	}
+	if src, ok := body["_source"]; ok {
+		switch x := src.(type) {
+		case []any:
+			for _, v := range x {
+				if str, ok := v.(string); ok {
+					include = append(include, str)
+				}
+			}
+		case bool:
+			if !x {
+				return 0, nil, badRequest("estest: _source false is not used by the source")
+			}
+		default:
+			return 0, nil, badRequest("estest: _source %T not supported", src)
+		}
+	}
+	return after, include, nil
 }
 
 // shardDoc is a document's stable position across indices.
