@@ -119,7 +119,7 @@ apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 				return runRenderRollout(cmd, g, o)
 			}
 			if o.cf.namespaces != "" {
-				return fmt.Errorf("--namespaces goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
+				return fmt.Errorf("--namespace-file goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
 			}
 			var rf *render.Facts
 			if o.cf != (clusterFlags{}) {
