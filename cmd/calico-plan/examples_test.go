@@ -193,7 +193,7 @@ func TestEveryExampleRuns(t *testing.T) {
 		// staged policies of Learning namespaces do).
 		// diff exits 2 when there are changes.
 		"diff --policies stacks/calico/egress.tf --flavor calico -o md": {2, ""},
-		"diff --policies policies/":                                      {2, ""},
+		"diff --policies policies/":                                     {2, ""},
 	}
 	fakeLiveCluster(t, nil)
 	t.Setenv("KUBECONFIG", "/dev/null")
