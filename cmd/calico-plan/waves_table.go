@@ -80,7 +80,7 @@ func printWavesTable(w io.Writer, p *rollout.Plan, storeArgs, clusterArgs string
 	if len(cmds) > 0 {
 		fmt.Fprintln(w, "\nnext commands (NS: the namespace of the row; full commands: -o wide):")
 		for _, c := range cmds {
-			fmt.Fprintln(w, "  "+strings.ReplaceAll(output.Wrap(c, output.Width-4, "      "), "\n", " \\\n"))
+			fmt.Fprintln(w, "  "+wrapCommand(c, output.Width-4))
 		}
 	}
 	for _, sec := range []struct {
@@ -147,4 +147,36 @@ func noneIfEmpty(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// wrapCommand breaks a long command into shell continuation lines, never
+// between a flag and its value.
+func wrapCommand(c string, width int) string {
+	words := strings.Fields(c)
+	var groups []string
+	for i := 0; i < len(words); i++ {
+		g := words[i]
+		if strings.HasPrefix(g, "--") && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+			g += " " + words[i+1]
+			i++
+		}
+		groups = append(groups, g)
+	}
+	var b strings.Builder
+	line := 0
+	for i, g := range groups {
+		n := len([]rune(g))
+		switch {
+		case i == 0:
+		case line+1+n > width:
+			b.WriteString(" \\\n      ")
+			line = 6
+		default:
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(g)
+		line += n
+	}
+	return b.String()
 }

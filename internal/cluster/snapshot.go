@@ -55,7 +55,7 @@ func ParseSnapshot(b []byte, name string) (*Facts, error) {
 	}
 	switch {
 	case head.Kind == "NamespaceList" || head.Kind == "Namespace" || head.Kind == "List":
-		return nil, fmt.Errorf("%s: kind %q is a Namespace list, not a calico-plan snapshot: pass it with --namespaces, or take a snapshot with 'calico-plan snapshot --out FILE'", name, head.Kind)
+		return nil, fmt.Errorf("%s: kind %q is a Namespace list, not a calico-plan snapshot: pass it with --namespace-file, or take a snapshot with 'calico-plan snapshot --out FILE'", name, head.Kind)
 	case head.Kind != SnapshotKind:
 		return nil, fmt.Errorf("%s: kind %q is not %s: take a snapshot with 'calico-plan snapshot --out FILE'", name, head.Kind, SnapshotKind)
 	case head.Version > FactsVersion:
