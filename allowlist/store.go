@@ -359,11 +359,11 @@ func LoadNamespaceFile(path string) (*Namespace, error) {
 func ParseNamespace(b []byte, path string) (*Namespace, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, errors.New(config.AtFile(path, err.Error()))
 	}
 	n := &Namespace{}
 	if err := decodeStrict(b, n); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, errors.New(config.AtFile(path, err.Error()))
 	}
 	if n.Version != FormatVersion {
 		return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", path, n.Version, FormatVersion)

@@ -213,7 +213,7 @@ egress:
 		strings.Replace(good, `app: "pg"`, `app: "${jndi:x}"`, 1):                    `shop.yaml:11: egress[1].peer.labels[app]: "${jndi:x}" is not a valid label value`,
 		strings.Replace(good, "TCP/5432", "TCP/99999", 1):                            `shop.yaml:11: egress[1].ports[0]: port "TCP/99999"`,
 		strings.Replace(good, "kind: dns", "kind: everything", 1):                    `shop.yaml:8: egress[0].peer.kind: "everything" is not one of`,
-		strings.Replace(good, "tier: 4-aux", "tier: 4-aux\nbogus: 1", 1):             `line 4: unknown key "bogus"`,
+		strings.Replace(good, "tier: 4-aux", "tier: 4-aux\nbogus: 1", 1):             `shop.yaml:4: bogus: unknown key`,
 		strings.Replace(good, "version: 1", "version: 9", 1):                         `version 9 is not supported`,
 		strings.Replace(good, "namespace: shop", "namespace: Shop", 1):               `shop.yaml:2: namespace: "Shop" is not a valid namespace name`,
 		strings.Replace(good, "2026-11-13..2026-11-14", "2026-11-14..2026-11-13", 1): `bad range`,
