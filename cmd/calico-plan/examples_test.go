@@ -113,7 +113,7 @@ func needsService(args []string) bool {
 // store in ./allowlists, the demo flow log under the names the examples
 // use, rendered policies, a Terraform stack, a git history of the store,
 // and a live cluster (faked) for snapshot.
-func exampleSandbox(t *testing.T) string {
+func exampleSandbox(t *testing.T, cmd string) string {
 	t.Helper()
 	abs := func(p string) string { a, err := filepath.Abs(p); require.NoError(t, err); return a }
 	flowsGz, nsFile, cluster, pods, kern := abs(demoFlows), abs(demoNS), abs("../../testdata/demo/cluster.yaml"), abs("../../testdata/demo/pods.json"), abs("../../testdata/demo/kern.log.gz")
@@ -137,6 +137,7 @@ func exampleSandbox(t *testing.T) string {
 	}
 	cp(flowsGz, "flows.log.gz")
 	cp(flowsGz, "archive/2026-11.log.gz")
+	cp(flowsGz, "flows/flows.log.gz")
 	gunzip(flowsGz, "flows.log")
 	gunzip(flowsGz, "search.json")
 	gunzip(flowsGz, "var/log/calico/flowlogs/flows.log")
@@ -152,7 +153,12 @@ func exampleSandbox(t *testing.T) string {
 	mustRun(t, "render", "--store", store, "--all", "--flavor", "calico-staged", "--out", filepath.Join(dir, "policies"))
 	tf, _ := mustRun(t, "render", "--store", store, "--all", "--flavor", "calico-staged", "-o", "hcl")
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "stacks/calico"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "stacks/calico/egress.tf"), []byte(tf), 0o644))
+	if cmd == "report" {
+		// report's --cluster-policies are the cluster's other policies.
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "stacks/calico/platform.yaml"), []byte(platformPolicy), 0o644))
+	} else {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "stacks/calico/egress.tf"), []byte(tf), 0o644))
+	}
 	git := func(args ...string) {
 		c := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"}, args...)...)
 		out, err := c.CombinedOutput()
@@ -189,18 +195,18 @@ func TestEveryExampleRuns(t *testing.T) {
 		"rollback --namespace n8n --reason webhook to a new SaaS endpoint denied": {1, "observe"},
 		// render refuses enforcing policy for a namespace that is not Stable.
 		"render --namespace n8n -o json": {1, "not Stable"},
-		// check exits 3 when the policies would deny observed traffic (the
-		// staged policies of Learning namespaces do).
 		// diff exits 2 when there are changes.
 		"diff --policies stacks/calico/egress.tf --flavor calico -o md": {2, ""},
 		"diff --policies policies/":                                     {2, ""},
+		// report exits 2 for changes (the committed policies are staged ones).
+		"report --policies policies/ --from flows.log.gz --namespace-file ns.yaml": {2, ""},
 	}
 	fakeLiveCluster(t, nil)
 	t.Setenv("KUBECONFIG", "/dev/null")
 	ran := 0
 	for _, cmdName := range uniqueCmds(examples) {
 		t.Run(cmdName, func(t *testing.T) {
-			dir := exampleSandbox(t)
+			dir := exampleSandbox(t, cmdName)
 			t.Chdir(dir)
 			for _, ex := range examples {
 				if ex.cmd != cmdName {
@@ -269,3 +275,16 @@ func rewritePaths(args []string, dir string) []string {
 	}
 	return out
 }
+
+// platformPolicy is a policy of the cluster that calico-plan did not write.
+const platformPolicy = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-ingress
+  namespace: tasks
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+  ingress:
+  - {}
+`
