@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -229,4 +230,27 @@ func TestDurationsAcceptDays(t *testing.T) {
 	require.Equal(t, "36h0m0s", d.String())
 	_, ok = parseDays("36h")
 	require.False(t, ok)
+}
+
+// observe --help lists its flags by source, each flag once.
+func TestObserveHelpGroupsFlagsBySource(t *testing.T) {
+	out, _ := mustRun(t, "observe", "--help")
+	prev := -1
+	for _, g := range observeFlagGroups {
+		i := strings.Index(out, "\n"+g.title+":\n")
+		require.Greater(t, i, prev, g.title)
+		prev = i
+	}
+	require.Less(t, strings.Index(out, "Elasticsearch: Calico"), strings.Index(out, "--es-api-key "))
+	require.Less(t, strings.Index(out, "--es-api-key "), strings.Index(out, "Goldmane: Calico OSS"))
+	flags := out[strings.Index(out, "\n"+observeFlagGroups[0].title+":\n"):]
+	root := commands()[0]
+	obs, _, err := root.Find([]string{"observe"})
+	require.NoError(t, err)
+	obs.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			line := regexp.MustCompile(`(?m)^ +(-., )?--` + regexp.QuoteMeta(f.Name) + ` `)
+			require.Len(t, line.FindAllString(flags, -1), 1, f.Name)
+		}
+	})
 }

@@ -95,6 +95,7 @@ each namespace's tier from its label.`,
 	o.goldmane = addGoldmaneFlags(cmd)
 	o.packets = addPacketFlags(cmd)
 	o.loki = addLokiFlags(cmd)
+	groupFlagsInHelp(cmd, observeFlagGroups)
 	return cmd
 }
 
