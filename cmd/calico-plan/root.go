@@ -12,6 +12,7 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/internal/output"
 )
 
 // defaultStoreDir is the --store default.
@@ -26,11 +27,15 @@ type globals struct {
 	stdin      io.Reader
 	// isTerminal reports whether progress may be shown on stderr.
 	isTerminal func() bool
+	// stdoutTerminal reports whether stdout is a terminal (colour); nil
+	// means it is not.
+	stdoutTerminal func() bool
 }
 
 func newRootCmd() *cobra.Command {
 	g := &globals{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin,
-		isTerminal: func() bool { return isatty.IsTerminal(os.Stderr.Fd()) }}
+		isTerminal:     func() bool { return isatty.IsTerminal(os.Stderr.Fd()) },
+		stdoutTerminal: func() bool { return isatty.IsTerminal(os.Stdout.Fd()) }}
 	return buildRoot(g)
 }
 
@@ -127,6 +132,20 @@ func flagOutput(cmd *cobra.Command, w io.Writer) {
 }
 
 func (g *globals) profile() (*config.Profile, error) { return config.Load(g.configPath) }
+
+// stateColors colour the stability states and gates in tables.
+var stateColors = map[string]string{"Stable": output.Green, "Stabilizing": output.Yellow, "Learning": output.Yellow,
+	"NoData": output.Grey, "enforced": output.Green, "staged": output.Yellow, "excluded": output.Grey}
+
+// table writes an aligned table as text, coloured on a terminal (never
+// with NO_COLOR).
+func (g *globals) table(text string) error {
+	if output.ColorEnabled(g.stdoutTerminal != nil && g.stdoutTerminal(), os.Getenv) {
+		text = output.Paint(text, stateColors)
+	}
+	_, err := io.WriteString(g.stdout, text)
+	return err
+}
 
 // globalArgs repeats the global flags that differ from their defaults, for
 // the follow-up commands printed as hints (" --store DIR --config FILE").

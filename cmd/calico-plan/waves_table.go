@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -46,7 +45,8 @@ func observeCommand(st *allowlist.Store, storeArgs string) string {
 // printWavesTable is waves -o table: the plan in output.Width columns.
 // NEXT names the step; the commands, with the flags they need, follow the
 // table once each. -o wide prints every command in full on its row.
-func printWavesTable(w io.Writer, p *rollout.Plan, storeArgs, clusterArgs string) error {
+func printWavesTable(g *globals, p *rollout.Plan, storeArgs, clusterArgs string) error {
+	w := g.stdout
 	fmt.Fprintf(w, "judged at %s; at most %d per wave; tiers: %s\n", dashIfEmpty(p.JudgedAt.String()), p.PerWave, noneIfEmpty(strings.Join(p.Tiers, ", ")))
 	fmt.Fprintf(w, "cluster facts: %s\n\n", p.Facts)
 	t := &output.Tab{Headers: []string{"WAVE", "TIER", "NAMESPACE", "STAGE", "STATE", "PEERS", "UNMET GATES", "NEXT"}}
@@ -71,7 +71,11 @@ func printWavesTable(w io.Writer, p *rollout.Plan, storeArgs, clusterArgs string
 		}
 	}
 	t.WrapColumns(output.Width, []int{6, 7}, []int{12, 16})
-	if err := t.WriteText(w); err != nil {
+	var tb strings.Builder
+	if err := t.WriteText(&tb); err != nil {
+		return err
+	}
+	if err := g.table(tb.String()); err != nil {
 		return err
 	}
 	if pinned {

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -73,4 +74,28 @@ func TestObserveCommandNamesTheStoresSources(t *testing.T) {
 	require.Equal(t, "calico-plan observe --goldmane HOST:PORT", observeCommand(st, ""))
 	st.Meta.Sources = []allowlist.SourceRecord{{Kind: allowlist.SourceElasticsearch, ID: "https://es:9200"}}
 	require.Equal(t, "calico-plan observe --es URL", observeCommand(st, ""))
+}
+
+// Colour only on a terminal, and never with NO_COLOR.
+func TestColourOnlyOnATerminal(t *testing.T) {
+	store := observeDemo(t)
+	status := func(tty bool) string {
+		var out, errb strings.Builder
+		g := &globals{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), isTerminal: func() bool { return false },
+			stdoutTerminal: func() bool { return tty }}
+		cmd := buildRoot(g)
+		cmd.SetArgs([]string{"status", "--store", store, "--now", "2026-11-27"})
+		require.NoError(t, cmd.Execute())
+		return out.String()
+	}
+	t.Setenv("NO_COLOR", "")
+	t.Setenv("TERM", "xterm")
+	require.NotContains(t, status(false), "\x1b[")
+	coloured := status(true)
+	require.Contains(t, coloured, output.Green+"Stable")
+	t.Setenv("NO_COLOR", "1")
+	require.NotContains(t, status(true), "\x1b[")
+	// Colour never moves a column: without the escapes it is the plain table.
+	t.Setenv("NO_COLOR", "")
+	require.Equal(t, status(false), regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(coloured, ""))
 }
