@@ -99,3 +99,14 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 	t.Setenv("NO_COLOR", "")
 	require.Equal(t, status(false), regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(coloured, ""))
 }
+
+// On a terminal, observe's progress line has a percentage and an ETA
+// when the size of the inputs is known.
+func TestObserveProgressShowsPercent(t *testing.T) {
+	var out, errb strings.Builder
+	g := &globals{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), isTerminal: func() bool { return true }}
+	cmd := buildRoot(g)
+	cmd.SetArgs([]string{"observe", "--store", filepath.Join(t.TempDir(), "s"), "--from", demoFlows})
+	require.NoError(t, cmd.Execute())
+	require.Contains(t, errb.String(), ", 100%, ETA 0s")
+}
