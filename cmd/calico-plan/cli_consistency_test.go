@@ -254,3 +254,20 @@ func TestObserveHelpGroupsFlagsBySource(t *testing.T) {
 		}
 	})
 }
+
+// Global flags show only where they mean something, and still parse.
+func TestGlobalFlagsOnlyWhereTheyMeanSomething(t *testing.T) {
+	for cmd, want := range map[string][]string{"generate": nil, "version": nil, "snapshot": nil, "profile": {"--config"}, "status": {"--config", "--store"}} {
+		out, _ := mustRun(t, cmd, "--help")
+		for _, f := range []string{"--config", "--store"} {
+			if slices.Contains(want, f) {
+				require.Contains(t, out, "  "+f+" ", cmd)
+			} else {
+				require.NotContains(t, out, "  "+f+" ", cmd)
+			}
+		}
+	}
+	mustRun(t, "version", "--store", "x")
+	out, _ := mustRun(t, "status", "--help")
+	require.Contains(t, out, "--store", "the flag is hidden only while another command's help prints")
+}

@@ -117,6 +117,14 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 			c.GroupID = "ci"
 		}
 	}
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "generate", "version", "snapshot":
+			hideGlobalFlags(c, "store", "config")
+		case "profile":
+			hideGlobalFlags(c, "store")
+		}
+	}
 	acceptDays(root)
 	flagOutput(root, g.stderr)
 	return root
