@@ -260,3 +260,4 @@ func hideGlobalFlags(cmd *cobra.Command, names ...string) {
 		c.Root().HelpFunc()(c, args)
 	})
 }
+

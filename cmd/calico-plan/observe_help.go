@@ -35,7 +35,7 @@ var observeFlagGroups = []flagGroup{
 	{"Elasticsearch: Calico Enterprise and Calico Cloud (--es)", prefixed("es", "es")},
 	{"Goldmane: Calico OSS 3.30+ (--goldmane, --goldmane-kube)", prefixed("goldmane", "follow", "checkpoint")},
 	{"Loki: packet-log lines (--loki)", prefixed("loki", "loki")},
-	{"Time window of Elasticsearch, Goldmane and Loki", prefixed("", "since", "from-time", "to-time", "allow-partial")},
+	{"Time window of Elasticsearch, Goldmane and Loki", prefixed("", "since", "start-time", "end-time", "allow-partial")},
 	{"Cluster facts (tiers from namespace labels; kubeconfig for --goldmane-kube, --pods-kube)", prefixed("", "namespace-file", "cluster", "kubeconfig", "context")},
 }
 
