@@ -260,4 +260,3 @@ func hideGlobalFlags(cmd *cobra.Command, names ...string) {
 		c.Root().HelpFunc()(c, args)
 	})
 }
-
