@@ -247,3 +247,25 @@ func TestTierResolution(t *testing.T) {
 	s.SetNamespaceLabels(nil)
 	require.Equal(t, "3-edge", s.Namespace("shop").Tier)
 }
+
+func TestOpenReadableLeavesBrokenFilesOutAndNeverSaves(t *testing.T) {
+	p := config.Default()
+	dir := t.TempDir()
+	s, err := Open(dir, p)
+	require.NoError(t, err)
+	s.Apply(aggregate(p, demoFlows(t)))
+	require.NoError(t, s.Save())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte("version: 1\nnamespace: tasks\nbogus: 1\n"), 0o644))
+
+	_, err = Open(dir, p)
+	require.ErrorContains(t, err, "tasks.yaml:3: bogus: unknown key")
+	r, err := OpenReadable(dir, p)
+	require.NoError(t, err)
+	require.Nil(t, r.Namespace("tasks"))
+	require.NotNil(t, r.Namespace("proxy"))
+	require.ErrorContains(t, r.Broken["tasks"], "tasks.yaml:3: bogus: unknown key")
+	require.ErrorContains(t, r.Save(), "not saved")
+	b, err := os.ReadFile(filepath.Join(dir, "tasks.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "bogus: 1", "the broken file is left as it is")
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -270,4 +272,34 @@ func TestGlobalFlagsOnlyWhereTheyMeanSomething(t *testing.T) {
 	mustRun(t, "version", "--store", "x")
 	out, _ := mustRun(t, "status", "--help")
 	require.Contains(t, out, "--store", "the flag is hidden only while another command's help prints")
+}
+
+// One broken allowlist file does not block reading the others; it blocks
+// commands about it or about every namespace, and every write.
+func TestBrokenAllowlistFileBlocksOnlyItsNamespace(t *testing.T) {
+	store := observeDemo(t)
+	path := filepath.Join(store, "tasks.yaml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	broken := regexp.MustCompile(`firstSeen: "?[0-9TZ:-]+"?`).ReplaceAllLiteralString(string(b), "firstSeen: yesterday")
+	require.NotEqual(t, string(b), broken)
+	require.NoError(t, os.WriteFile(path, []byte(broken), 0o644))
+
+	out, errs := mustRun(t, "explain", "--store", store, "-n", "proxy")
+	require.Contains(t, out, "namespace proxy")
+	require.Contains(t, errs, "warning: the allowlist files of tasks do not parse")
+	_, errs = mustRun(t, "render", "--store", store, "-n", "proxy")
+	require.Contains(t, errs, "tasks")
+	mustRun(t, "graph", "--store", store, "-n", "proxy")
+
+	for _, args := range [][]string{
+		{"explain", "-n", "tasks"},
+		{"status"},
+		{"render", "--all"},
+		{"promote", "-n", "proxy", "--to", "staged", "--namespace-file", demoNS},
+	} {
+		_, _, err := run(t, "", append(args, "--store", store)...)
+		require.Error(t, err, args)
+		require.Regexp(t, `tasks\.yaml:\d+: "yesterday" is not an RFC 3339 time`, err.Error(), args)
+	}
 }

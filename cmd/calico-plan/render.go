@@ -161,7 +161,7 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	if o.all == (len(o.namespaces) > 0) {
 		return fmt.Errorf("give either --namespace NS (repeatable) or --all")
 	}
-	st, err := g.openStore()
+	st, err := g.openStoreFor(o.namespaces) // --all, --wave, --rollout: every file must read
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -176,6 +178,36 @@ func (g *globals) openStore() (*allowlist.Store, error) {
 		return nil, err
 	}
 	return allowlist.OpenExisting(g.storeDir, p)
+}
+
+// openStoreFor opens the store for a command about the namespaces given:
+// a broken allowlist file of another namespace is left out with a warning
+// instead of failing the command. Without names (a command about every
+// namespace) any broken file fails it, as openStore.
+func (g *globals) openStoreFor(names []string) (*allowlist.Store, error) {
+	if len(names) == 0 {
+		return g.openStore()
+	}
+	p, err := g.profile()
+	if err != nil {
+		return nil, err
+	}
+	st, err := allowlist.OpenReadable(g.storeDir, p)
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for ns, err := range st.Broken {
+		if slices.Contains(names, ns) {
+			return nil, err
+		}
+		others = append(others, ns)
+	}
+	if len(others) > 0 {
+		slices.Sort(others)
+		fmt.Fprintf(g.stderr, "warning: the allowlist files of %s do not parse and were not read (see 'calico-plan status'); this command does not need them\n", strings.Join(others, ", "))
+	}
+	return st, nil
 }
 
 // storeWriter is a store opened by a command that changes it. The store is
