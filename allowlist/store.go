@@ -312,13 +312,17 @@ func open(dir string, prof *config.Profile, tolerant bool) (*Store, error) {
 
 // OpenExisting loads a store that must exist: what every command but
 // observe reads. Only observe creates a store.
-func OpenExisting(dir string, prof *config.Profile) (*Store, error) { return openExisting(dir, prof, false) }
+func OpenExisting(dir string, prof *config.Profile) (*Store, error) {
+	return openExisting(dir, prof, false)
+}
 
 // OpenReadable is OpenExisting for a reader about some namespaces: a
 // namespace file that does not parse is left out and recorded in Broken
 // (by namespace) instead of failing the whole store. The store metadata
 // must still be sound. Such a store must not be saved.
-func OpenReadable(dir string, prof *config.Profile) (*Store, error) { return openExisting(dir, prof, true) }
+func OpenReadable(dir string, prof *config.Profile) (*Store, error) {
+	return openExisting(dir, prof, true)
+}
 
 func openExisting(dir string, prof *config.Profile, tolerant bool) (*Store, error) {
 	s, err := open(dir, prof, tolerant)
