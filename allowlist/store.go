@@ -207,6 +207,9 @@ type Store struct {
 	ns   map[string]*Namespace
 	// isNew: the directory holds no store yet; Save creates it.
 	isNew bool
+	// Broken are the namespace files OpenReadable left out, by namespace,
+	// with why; a store with any is never saved.
+	Broken map[string]error
 }
 
 // isNamespaceFile reports whether a file name in a store directory is a
@@ -241,8 +244,11 @@ func Exists(dir string) (bool, error) {
 // Save completes it on disk). Namespace files without a _store.yaml are
 // refused: the record of what was ingested is lost, and observing into
 // them would count every input again.
-func Open(dir string, prof *profile.Profile) (*Store, error) {
+func Open(dir string, prof *profile.Profile) (*Store, error) { return open(dir, prof, false) }
+
+func open(dir string, prof *profile.Profile, tolerant bool) (*Store, error) {
 	s := &Store{Dir: dir, prof: prof, ns: map[string]*Namespace{}, Meta: Meta{Version: FormatVersion}}
+	broken := map[string]error{}
 	metaPath := filepath.Join(dir, MetaFile)
 	var meta []byte
 	haveMeta := false
@@ -259,10 +265,13 @@ func Open(dir string, prof *profile.Profile) (*Store, error) {
 		n, err := ParseNamespace(b, path)
 		if err != nil {
 			errs = append(errs, err.Error())
+			broken[strings.TrimSuffix(name, ".yaml")] = err
 			return nil
 		}
 		if want := strings.TrimSuffix(name, ".yaml"); n.Namespace != want {
-			errs = append(errs, fmt.Sprintf("%s: namespace %q does not match the file name (want %q)", path, n.Namespace, want))
+			err := fmt.Errorf("%s: namespace %q does not match the file name (want %q)", path, n.Namespace, want)
+			errs = append(errs, err.Error())
+			broken[want] = err
 			return nil
 		}
 		s.ns[n.Namespace] = n
@@ -293,7 +302,10 @@ func Open(dir string, prof *profile.Profile) (*Store, error) {
 		return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", metaPath, s.Meta.Version, FormatVersion)
 	}
 	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n"))
+		if !tolerant {
+			return nil, errors.New(strings.Join(errs, "\n"))
+		}
+		s.Broken = broken
 	}
 	return s, nil
 }
@@ -301,7 +313,19 @@ func Open(dir string, prof *profile.Profile) (*Store, error) {
 // OpenExisting loads a store that must exist: what every command but
 // observe reads. Only observe creates a store.
 func OpenExisting(dir string, prof *profile.Profile) (*Store, error) {
-	s, err := Open(dir, prof)
+	return openExisting(dir, prof, false)
+}
+
+// OpenReadable is OpenExisting for a reader about some namespaces: a
+// namespace file that does not parse is left out and recorded in Broken
+// (by namespace) instead of failing the whole store. The store metadata
+// must still be sound. Such a store must not be saved.
+func OpenReadable(dir string, prof *profile.Profile) (*Store, error) {
+	return openExisting(dir, prof, true)
+}
+
+func openExisting(dir string, prof *profile.Profile, tolerant bool) (*Store, error) {
+	s, err := open(dir, prof, tolerant)
 	if err != nil {
 		return nil, err
 	}
@@ -359,11 +383,11 @@ func LoadNamespaceFile(path string) (*Namespace, error) {
 func ParseNamespace(b []byte, path string) (*Namespace, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, errors.New(profile.AtFile(path, err.Error()))
 	}
 	n := &Namespace{}
 	if err := decodeStrict(b, n); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, errors.New(profile.AtFile(path, err.Error()))
 	}
 	if n.Version != FormatVersion {
 		return nil, fmt.Errorf("%s: version %d is not supported (this build reads %d)", path, n.Version, FormatVersion)
@@ -837,6 +861,9 @@ func (s *Store) SetNamespaceLabels(labels map[string]map[string]string) {
 
 // Save writes every changed file atomically, all or nothing.
 func (s *Store) Save() error {
+	if len(s.Broken) > 0 {
+		return fmt.Errorf("store %s was read without its %d broken namespace files: it is not saved (fix them first)", s.Dir, len(s.Broken))
+	}
 	files, err := s.Render()
 	if err != nil {
 		return err

@@ -213,7 +213,7 @@ egress:
 		strings.Replace(good, `app: "pg"`, `app: "${jndi:x}"`, 1):                    `shop.yaml:11: egress[1].peer.labels[app]: "${jndi:x}" is not a valid label value`,
 		strings.Replace(good, "TCP/5432", "TCP/99999", 1):                            `shop.yaml:11: egress[1].ports[0]: port "TCP/99999"`,
 		strings.Replace(good, "kind: dns", "kind: everything", 1):                    `shop.yaml:8: egress[0].peer.kind: "everything" is not one of`,
-		strings.Replace(good, "tier: 4-aux", "tier: 4-aux\nbogus: 1", 1):             `line 4: unknown key "bogus"`,
+		strings.Replace(good, "tier: 4-aux", "tier: 4-aux\nbogus: 1", 1):             `shop.yaml:4: bogus: unknown key`,
 		strings.Replace(good, "version: 1", "version: 9", 1):                         `version 9 is not supported`,
 		strings.Replace(good, "namespace: shop", "namespace: Shop", 1):               `shop.yaml:2: namespace: "Shop" is not a valid namespace name`,
 		strings.Replace(good, "2026-11-13..2026-11-14", "2026-11-14..2026-11-13", 1): `bad range`,
@@ -246,4 +246,26 @@ func TestTierResolution(t *testing.T) {
 	// A later run without labels keeps what labels said.
 	s.SetNamespaceLabels(nil)
 	require.Equal(t, "3-edge", s.Namespace("shop").Tier)
+}
+
+func TestOpenReadableLeavesBrokenFilesOutAndNeverSaves(t *testing.T) {
+	p := profile.Default()
+	dir := t.TempDir()
+	s, err := Open(dir, p)
+	require.NoError(t, err)
+	s.Apply(aggregate(p, demoFlows(t)))
+	require.NoError(t, s.Save())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte("version: 1\nnamespace: tasks\nbogus: 1\n"), 0o644))
+
+	_, err = Open(dir, p)
+	require.ErrorContains(t, err, "tasks.yaml:3: bogus: unknown key")
+	r, err := OpenReadable(dir, p)
+	require.NoError(t, err)
+	require.Nil(t, r.Namespace("tasks"))
+	require.NotNil(t, r.Namespace("proxy"))
+	require.ErrorContains(t, r.Broken["tasks"], "tasks.yaml:3: bogus: unknown key")
+	require.ErrorContains(t, r.Save(), "not saved")
+	b, err := os.ReadFile(filepath.Join(dir, "tasks.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "bogus: 1", "the broken file is left as it is")
 }

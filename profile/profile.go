@@ -291,7 +291,7 @@ func Parse(b []byte, name string) (*Profile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(p); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %s", name, YAMLError(err))
+		return nil, errors.New(AtFile(name, YAMLError(err)))
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -308,11 +308,29 @@ func YAMLError(err error) string {
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			msgs[i] = unknownFieldRE.ReplaceAllString(m, `unknown key "$1"`)
+			msgs[i] = unknownFieldRE.ReplaceAllString(m, `$1: unknown key`)
 		}
 		return strings.Join(msgs, "; ")
 	}
 	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+var lineRE = regexp.MustCompile(`(?:yaml: )?line (\d+): `)
+
+// AtFile puts a file name in front of an error message the way every
+// calico-plan error names a place, "file:line: field: problem": a
+// "line N: " in the message (yaml.v3's) becomes "file:N: ". Problems
+// joined with "; " each get their own.
+func AtFile(name, msg string) string {
+	parts := strings.Split(msg, "; ")
+	for i, p := range parts {
+		if m := lineRE.FindStringSubmatchIndex(p); m != nil {
+			parts[i] = name + ":" + p[m[2]:m[3]] + ": " + p[:m[0]] + p[m[1]:]
+		} else {
+			parts[i] = name + ": " + p
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 var tierNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

@@ -35,7 +35,7 @@ func TestParseOverridesAndErrors(t *testing.T) {
 	require.False(t, p.IsNoiseLabel("pod-template-hash"), "a list replaces the default list")
 
 	for in, want := range map[string]string{
-		"version: 1\nstabilty: {}\n":                       `p.yaml: line 2: unknown key "stabilty"`,
+		"version: 1\nstabilty: {}\n":                       `p.yaml:2: stabilty: unknown key`,
 		"version: 2\n":                                     "version: 2 is not supported",
 		"version: 1\ndns: {form: magic}\n":                 `dns.form: "magic" is not`,
 		"version: 1\ndns: {addresses: [\"10.0.0.300\"]}\n": `invalid address "10.0.0.300"`,
@@ -69,4 +69,10 @@ func TestDurations(t *testing.T) {
 	require.Equal(t, 36*time.Hour, d)
 	require.Equal(t, "7d", FormatDuration(7*24*time.Hour))
 	require.Equal(t, "1h30m0s", FormatDuration(90*time.Minute))
+}
+
+func TestAtFileNamesFileLineFieldProblem(t *testing.T) {
+	require.Equal(t, `p.yaml:3: x: unknown key; p.yaml:5: y: unknown key`, AtFile("p.yaml", "line 3: x: unknown key; line 5: y: unknown key"))
+	require.Equal(t, `c.yaml:2: not a snapshot: did not find expected node content`, AtFile("c.yaml", "not a snapshot: yaml: line 2: did not find expected node content"))
+	require.Equal(t, `n.yaml: version 9 is not supported`, AtFile("n.yaml", "version 9 is not supported"))
 }

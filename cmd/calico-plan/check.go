@@ -69,7 +69,7 @@ policy file that does not parse or validate: the report for what loaded is
 still printed).`,
 		Example: `  calico-plan render --all --flavor calico --out policies/
   calico-plan check --policies policies/ --from flows.log.gz --namespace-file ns.yaml
-  calico-plan check --policies stacks/calico/ --policies policies/ --from 'archive/*.log.gz' -o md > comment.md
+  calico-plan check --policies stacks/calico/ --from 'archive/*.log.gz' -o md > comment.md
   calico-plan check --policies policies/ --from flows.log -o json | jq '.summary'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,7 +88,7 @@ still printed).`,
 }
 
 // checkNamespaceLabels returns the namespace labels for check, from a
-// --cluster snapshot or a --namespaces list.
+// --cluster snapshot or a --namespace-file list.
 func checkNamespaceLabels(ctx context.Context, o *checkOpts) (cluster.NamespaceLabels, error) {
 	return o.cf.namespaceLabels(ctx)
 }

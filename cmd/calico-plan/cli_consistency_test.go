@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -229,4 +232,74 @@ func TestDurationsAcceptDays(t *testing.T) {
 	require.Equal(t, "36h0m0s", d.String())
 	_, ok = parseDays("36h")
 	require.False(t, ok)
+}
+
+// observe --help lists its flags by source, each flag once.
+func TestObserveHelpGroupsFlagsBySource(t *testing.T) {
+	out, _ := mustRun(t, "observe", "--help")
+	prev := -1
+	for _, g := range observeFlagGroups {
+		i := strings.Index(out, "\n"+g.title+":\n")
+		require.Greater(t, i, prev, g.title)
+		prev = i
+	}
+	require.Less(t, strings.Index(out, "Elasticsearch: Calico"), strings.Index(out, "--es-api-key "))
+	require.Less(t, strings.Index(out, "--es-api-key "), strings.Index(out, "Goldmane: Calico OSS"))
+	flags := out[strings.Index(out, "\n"+observeFlagGroups[0].title+":\n"):]
+	root := commands()[0]
+	obs, _, err := root.Find([]string{"observe"})
+	require.NoError(t, err)
+	obs.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			line := regexp.MustCompile(`(?m)^ +(-., )?--` + regexp.QuoteMeta(f.Name) + ` `)
+			require.Len(t, line.FindAllString(flags, -1), 1, f.Name)
+		}
+	})
+}
+
+// Global flags show only where they mean something, and still parse.
+func TestGlobalFlagsOnlyWhereTheyMeanSomething(t *testing.T) {
+	for cmd, want := range map[string][]string{"generate": nil, "version": nil, "snapshot": nil, "profile": {"--config"}, "status": {"--config", "--store"}} {
+		out, _ := mustRun(t, cmd, "--help")
+		for _, f := range []string{"--config", "--store"} {
+			if slices.Contains(want, f) {
+				require.Contains(t, out, "  "+f+" ", cmd)
+			} else {
+				require.NotContains(t, out, "  "+f+" ", cmd)
+			}
+		}
+	}
+	mustRun(t, "version", "--store", "x")
+	out, _ := mustRun(t, "status", "--help")
+	require.Contains(t, out, "--store", "the flag is hidden only while another command's help prints")
+}
+
+// One broken allowlist file does not block reading the others; it blocks
+// commands about it or about every namespace, and every write.
+func TestBrokenAllowlistFileBlocksOnlyItsNamespace(t *testing.T) {
+	store := observeDemo(t)
+	path := filepath.Join(store, "tasks.yaml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	broken := regexp.MustCompile(`firstSeen: "?[0-9TZ:-]+"?`).ReplaceAllLiteralString(string(b), "firstSeen: yesterday")
+	require.NotEqual(t, string(b), broken)
+	require.NoError(t, os.WriteFile(path, []byte(broken), 0o644))
+
+	out, errs := mustRun(t, "explain", "--store", store, "-n", "proxy")
+	require.Contains(t, out, "namespace proxy")
+	require.Contains(t, errs, "warning: the allowlist files of tasks do not parse")
+	_, errs = mustRun(t, "render", "--store", store, "-n", "proxy")
+	require.Contains(t, errs, "tasks")
+	mustRun(t, "graph", "--store", store, "-n", "proxy")
+
+	for _, args := range [][]string{
+		{"explain", "-n", "tasks"},
+		{"status"},
+		{"render", "--all"},
+		{"promote", "-n", "proxy", "--to", "staged", "--namespace-file", demoNS},
+	} {
+		_, _, err := run(t, "", append(args, "--store", store)...)
+		require.Error(t, err, args)
+		require.Regexp(t, `tasks\.yaml:\d+: "yesterday" is not an RFC 3339 time`, err.Error(), args)
+	}
 }

@@ -287,7 +287,7 @@ func TestProfileAndVersion(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "p.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("version: 1\ndnss: {}\n"), 0o644))
 	_, _, err := run(t, "", "--config", bad, "profile", "--effective")
-	require.ErrorContains(t, err, `unknown key "dnss"`)
+	require.ErrorContains(t, err, `p.yaml:2: dnss: unknown key`)
 
 	v, _ := mustRun(t, "version")
 	require.Contains(t, v, "calico-plan")

@@ -54,7 +54,7 @@ explained in turn (one JSON or YAML document each).`,
 			if ns == "" {
 				return fmt.Errorf("--namespace is required")
 			}
-			st, err := g.openStore()
+			st, err := g.openStoreFor([]string{ns})
 			if err != nil {
 				return err
 			}

@@ -245,3 +245,18 @@ func byDefault(cmd *cobra.Command, by *string) {
 		return nil
 	}
 }
+
+// hideGlobalFlags leaves global flags a command does not use out of its
+// help (generate writes no store; version reads nothing). They are still
+// accepted, so that a script passing --store to every command keeps working.
+func hideGlobalFlags(cmd *cobra.Command, names ...string) {
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		for _, n := range names {
+			if f := c.Root().PersistentFlags().Lookup(n); f != nil && !f.Hidden {
+				f.Hidden = true
+				defer func() { f.Hidden = false }()
+			}
+		}
+		c.Root().HelpFunc()(c, args)
+	})
+}

@@ -46,7 +46,7 @@ Goldmane format this is a Calico OSS cluster's data, whose public rules get
 exact addresses. The same input always gives byte-identical files. 'make
 demo' uses it.`,
 		Example: `  calico-plan generate --out /tmp/demo
-  calico-plan observe --store /tmp/demo/allowlists --from /tmp/demo/flows.log.gz --namespaces /tmp/demo/namespaces.yaml`,
+  calico-plan observe --store /tmp/demo/allowlists --from /tmp/demo/flows.log.gz --namespace-file /tmp/demo/namespaces.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runGenerate(g, o) },
 	}

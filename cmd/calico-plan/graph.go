@@ -50,7 +50,11 @@ Without -n or --tier, every namespace of the store is drawn.`,
 			if err != nil {
 				return err
 			}
-			st, err := g.openStore()
+			var about []string
+			if len(tiers) == 0 {
+				about = namespaces // a tier needs every namespace's tier
+			}
+			st, err := g.openStoreFor(about)
 			if err != nil {
 				return err
 			}

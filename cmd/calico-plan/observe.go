@@ -97,6 +97,10 @@ each namespace's tier from its label.`,
 	o.goldmane = addGoldmaneFlags(cmd)
 	o.packets = addPacketFlags(cmd)
 	o.loki = addLokiFlags(cmd)
+	// --from is the input; the window's edges are not "from"s.
+	deprecatedAlias(cmd, "start-time", "from-time")
+	deprecatedAlias(cmd, "end-time", "to-time")
+	groupFlagsInHelp(cmd, observeFlagGroups)
 	return cmd
 }
 

@@ -81,7 +81,7 @@ Calico Enterprise: reading flow logs from Elasticsearch (--es URL)
   filter on the cluster field; any other pattern with --es-index.
 
   The window is on end_time: --since 7d (default for the first run), or
-  --from-time/--to-time (RFC 3339). The store remembers how far each
+  --start-time/--end-time (RFC 3339). The store remembers how far each
   Elasticsearch source was read; the next observe resumes there, re-reading
   the last --es-overlap (default 10m) for documents indexed late, without
   counting anything twice. Documents indexed later than the overlap after
@@ -115,17 +115,17 @@ func addElasticsearchFlags(cmd *cobra.Command) *esFlags {
 	fs.StringVar(&f.cluster, "es-cluster", es.DefaultCluster, "cluster name in the index pattern (or the cluster field of calico_flowlogs.*)")
 	fs.BoolVar(&f.raw, "es-raw", false, "transfer every document (point in time + search_after) instead of pushing the aggregation down")
 	fs.IntVar(&f.pageSize, "es-page-size", 0, "keys per aggregation page (default 1000) or documents per raw page (default 2000)")
-	// --since, --from-time, --to-time and --allow-partial may be shared with
+	// --since, --start-time, --end-time and --allow-partial may be shared with
 	// other time-based sources of observe: whoever registers first defines
 	// them, and their values are read by name.
 	if fs.Lookup("since") == nil {
 		fs.String("since", esDefaultSince, "read the last DURATION (e.g. 7d, 36h) on the first observe of a source")
 	}
-	if fs.Lookup("from-time") == nil {
-		fs.String("from-time", "", "window start, RFC 3339 (instead of --since)")
+	if fs.Lookup("start-time") == nil {
+		fs.String("start-time", "", "window start, RFC 3339 (instead of --since)")
 	}
-	if fs.Lookup("to-time") == nil {
-		fs.String("to-time", "", "window end, RFC 3339 (default now)")
+	if fs.Lookup("end-time") == nil {
+		fs.String("end-time", "", "window end, RFC 3339 (default now)")
 	}
 	fs.StringVar(&f.overlap, "es-overlap", "10m", "re-read this much before where the previous observe stopped, for late documents")
 	fs.StringVar(&f.apiKey, "es-api-key", "", "API key (base64 id:key); prefer ES_API_KEY or --es-api-key-file")
@@ -260,16 +260,16 @@ func (f *esFlags) clientConfig(warn func(string)) (es.Config, error) {
 	return cfg, nil
 }
 
-// window sets the time window to read (--since or --from-time, --to-time,
+// window sets the time window to read (--since or --start-time, --end-time,
 // --es-overlap).
 func (f *esFlags) window(o *observe.ESOptions) error {
 	var err error
-	since, fromTime, toTime := f.value("since"), f.value("from-time"), f.value("to-time")
+	since, fromTime, toTime := f.value("since"), f.value("start-time"), f.value("end-time")
 	if fromTime != "" && f.changed("since") {
-		return errors.New("give --since or --from-time, not both")
+		return errors.New("give --since or --start-time, not both")
 	}
 	if fromTime != "" {
-		if o.From, err = esParseTime("from-time", fromTime); err != nil {
+		if o.From, err = esParseTime("start-time", fromTime); err != nil {
 			return err
 		}
 	} else {
@@ -283,11 +283,11 @@ func (f *esFlags) window(o *observe.ESOptions) error {
 		}
 	}
 	if toTime != "" {
-		if o.To, err = esParseTime("to-time", toTime); err != nil {
+		if o.To, err = esParseTime("end-time", toTime); err != nil {
 			return err
 		}
 		if !o.From.IsZero() && !o.To.After(o.From) {
-			return errors.New("--to-time must be after --from-time")
+			return errors.New("--end-time must be after --start-time")
 		}
 	}
 	if o.Overlap, err = config.ParseDuration(f.overlap); err != nil || o.Overlap < 0 {

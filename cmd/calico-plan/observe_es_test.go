@@ -135,7 +135,7 @@ func TestObserveESHelpTeachesTheConnection(t *testing.T) {
 		require.Contains(t, cmd.Long, s)
 	}
 	require.Contains(t, cmd.Example, "--es-password-file es-password")
-	for _, name := range []string{"es", "es-index", "es-cluster", "es-raw", "since", "from-time", "to-time", "es-overlap", "es-api-key",
+	for _, name := range []string{"es", "es-index", "es-cluster", "es-raw", "since", "start-time", "end-time", "es-overlap", "es-api-key",
 		"es-api-key-file", "es-username", "es-password", "es-password-file", "es-ca-cert", "es-cloud-id", "es-insecure-skip-verify", "allow-partial"} {
 		require.NotNil(t, cmd.Flags().Lookup(name), name)
 	}
@@ -159,7 +159,7 @@ func TestObserveESMatchesObserveFromOverTLS(t *testing.T) {
 	for _, raw := range []bool{false, true} {
 		store := filepath.Join(t.TempDir(), "allowlists")
 		args := []string{"--store", store, "--es", fx.srv.URL, "--es-password-file", fx.passFile, "--es-ca-cert", fx.caFile,
-			"--from-time", fx.from, "--to-time", fx.to, "--es-page-size", "200"}
+			"--start-time", fx.from, "--end-time", fx.to, "--es-page-size", "200"}
 		if raw {
 			args = append(args, "--es-raw")
 		}
@@ -184,7 +184,7 @@ func TestObserveESMatchesObserveFromOverTLS(t *testing.T) {
 
 func TestObserveESCredentialsFromTheEnvironment(t *testing.T) {
 	fx := newESFixture(t, estest.Options{Username: "reader", Password: esTestSecret, APIKey: "a2V5aWQ6c2VjcmV0"})
-	base := []string{"--store", fx.storeDir, "--es", fx.srv.URL, "--from-time", fx.from, "--to-time", fx.to}
+	base := []string{"--store", fx.storeDir, "--es", fx.srv.URL, "--start-time", fx.from, "--end-time", fx.to}
 
 	stderr, err := esHarness(t, map[string]string{"ES_USERNAME": "reader", "ES_PASSWORD": esTestSecret}, base...)
 	require.NoError(t, err, stderr)
@@ -213,7 +213,7 @@ func TestObserveESCredentialsFromTheEnvironment(t *testing.T) {
 func TestObserveESWarnsAboutInsecureOptions(t *testing.T) {
 	fx := newESFixture(t, estest.Options{TLS: true, Username: "elastic", Password: esTestSecret})
 	stderr, err := esHarness(t, nil, "--store", fx.storeDir, "--es", fx.srv.URL, "--es-insecure-skip-verify",
-		"--es-password", esTestSecret, "--from-time", fx.from, "--to-time", fx.to)
+		"--es-password", esTestSecret, "--start-time", fx.from, "--end-time", fx.to)
 	require.NoError(t, err, stderr)
 	require.Contains(t, stderr, "warning: TLS certificate verification is disabled (--es-insecure-skip-verify)")
 	require.Contains(t, stderr, "warning: --es-password on the command line can end up in shell history")
@@ -232,9 +232,9 @@ func TestObserveESFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--since", "7d", "--from-time", "2026-11-01T00:00:00Z"}, "give --since or --from-time, not both"},
-		{[]string{"--from-time", "yesterday"}, `--from-time "yesterday": want RFC 3339`},
-		{[]string{"--from-time", "2026-11-02", "--to-time", "2026-11-01"}, "--to-time must be after --from-time"},
+		{[]string{"--since", "7d", "--start-time", "2026-11-01T00:00:00Z"}, "give --since or --start-time, not both"},
+		{[]string{"--start-time", "yesterday"}, `--start-time "yesterday": want RFC 3339`},
+		{[]string{"--start-time", "2026-11-02", "--end-time", "2026-11-01"}, "--end-time must be after --start-time"},
 		{[]string{"--since", "-1d"}, "want a positive duration"},
 		{[]string{"--es-overlap", "soon"}, "--es-overlap"},
 		{[]string{"--es-api-key-file", keyFile, "--es-username", "elastic"}, "not both"},

@@ -74,6 +74,11 @@ func TestObserveGoldmaneCLI(t *testing.T) {
 		}
 	}
 
+	// The plan tells a Goldmane user to observe Goldmane again, not files.
+	waves, _ := mustRun(t, "waves", "--store", store, "--namespace-file", demoNS, "-o", "wide")
+	require.Contains(t, waves, "calico-plan observe --store "+store+" --goldmane HOST:PORT")
+	require.NotContains(t, waves, "--from FLOWS")
+
 	// A client certificate from another CA is refused with a clear error.
 	other := t.TempDir()
 	pki2, err := goldmanetest.NewPKI()

@@ -43,7 +43,7 @@ Loki (--loki URL): the packet-log lines of the node journal, read with
 query_range in pages of at most 5,000 lines (direction=forward, each page
 resuming at the previous one's last timestamp, lines seen there dropped). The
 query is the profile's packetLogs.lokiSelector (--loki-query overrides it).
-The window: --since or --from-time/--to-time the first time (to: now minus
+The window: --since or --start-time/--end-time the first time (to: now minus
 --loki-delay, so lines still being shipped are read next time), then from
 where the previous observe stopped. TLS is verified (--loki-ca for a private
 CA). Credentials: a bearer token from $` + envLokiToken + ` or --loki-token-file,
@@ -72,11 +72,11 @@ func addLokiFlags(cmd *cobra.Command) *lokiFlags {
 	if fs.Lookup("since") == nil {
 		fs.String("since", "", "first observe of a time-based source: read the last DURATION (e.g. 60m, 7d)")
 	}
-	if fs.Lookup("from-time") == nil {
-		fs.String("from-time", "", "window start, RFC 3339 (instead of --since)")
+	if fs.Lookup("start-time") == nil {
+		fs.String("start-time", "", "window start, RFC 3339 (instead of --since)")
 	}
-	if fs.Lookup("to-time") == nil {
-		fs.String("to-time", "", "window end, RFC 3339 (default now)")
+	if fs.Lookup("end-time") == nil {
+		fs.String("end-time", "", "window end, RFC 3339 (default now)")
 	}
 	cmd.Long += lokiHelp
 	cmd.Example += lokiExamples
@@ -136,12 +136,12 @@ func (f *lokiFlags) options(st *allowlist.Store, warn func(string)) (observe.Lok
 	}
 	o.Config, o.Query, o.Delay = cfg, f.query, f.delay
 	value := func(name string) string { return f.cmd.Flags().Lookup(name).Value.String() }
-	since, fromTime, toTime := value("since"), value("from-time"), value("to-time")
+	since, fromTime, toTime := value("since"), value("start-time"), value("end-time")
 	if fromTime != "" && f.cmd.Flags().Changed("since") {
-		return o, errors.New("give --since or --from-time, not both")
+		return o, errors.New("give --since or --start-time, not both")
 	}
 	if fromTime != "" {
-		if o.From, err = esParseTime("from-time", fromTime); err != nil {
+		if o.From, err = esParseTime("start-time", fromTime); err != nil {
 			return o, err
 		}
 	} else if since != "" {
@@ -150,7 +150,7 @@ func (f *lokiFlags) options(st *allowlist.Store, warn func(string)) (observe.Lok
 		}
 	}
 	if toTime != "" {
-		if o.To, err = esParseTime("to-time", toTime); err != nil {
+		if o.To, err = esParseTime("end-time", toTime); err != nil {
 			return o, err
 		}
 	}

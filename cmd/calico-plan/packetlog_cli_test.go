@@ -123,7 +123,7 @@ func TestObserveLoki(t *testing.T) {
 
 	store := filepath.Join(dir, "allowlists")
 	args := []string{"observe", "--store", store, "--loki", srv.URL, "--loki-page-size", "7", "--pods", podsFile,
-		"--from-time", "2026-05-22T10:00:00Z", "--to-time", "2026-05-22T11:00:00Z"}
+		"--start-time", "2026-05-22T10:00:00Z", "--end-time", "2026-05-22T11:00:00Z"}
 	_, errs := mustRun(t, args...)
 	require.NotContains(t, errs, "tok-9f8e7d")
 	require.Contains(t, errs, "30 lines from 1 streams")
@@ -140,7 +140,7 @@ func TestObserveLoki(t *testing.T) {
 	require.Contains(t, string(meta), "watermark: \"2026-05-22T11:00:00Z\"")
 
 	// The next observe resumes at the watermark: nothing new, nothing counted twice.
-	_, errs = mustRun(t, "observe", "--store", store, "--loki", srv.URL, "--pods", podsFile, "--to-time", "2026-05-22T11:00:00Z")
+	_, errs = mustRun(t, "observe", "--store", store, "--loki", srv.URL, "--pods", podsFile, "--end-time", "2026-05-22T11:00:00Z")
 	require.Contains(t, errs, "nothing new")
 
 	// A wrong token is an error that does not show the token.

@@ -119,7 +119,7 @@ apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 				return runRenderRollout(cmd, g, o)
 			}
 			if o.cf.namespaces != "" {
-				return fmt.Errorf("--namespaces goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
+				return fmt.Errorf("--namespace-file goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
 			}
 			var rf *render.Facts
 			if o.cf != (clusterFlags{}) {
@@ -161,7 +161,7 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	if o.all == (len(o.namespaces) > 0) {
 		return fmt.Errorf("give either --namespace NS (repeatable) or --all")
 	}
-	st, err := g.openStore()
+	st, err := g.openStoreFor(o.namespaces) // --all, --wave, --rollout: every file must read
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -12,6 +14,7 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
+	"github.com/calico-plan/calico-plan/internal/output"
 )
 
 // defaultStoreDir is the --store default.
@@ -26,11 +29,15 @@ type globals struct {
 	stdin      io.Reader
 	// isTerminal reports whether progress may be shown on stderr.
 	isTerminal func() bool
+	// stdoutTerminal reports whether stdout is a terminal (colour); nil
+	// means it is not.
+	stdoutTerminal func() bool
 }
 
 func newRootCmd() *cobra.Command {
 	g := &globals{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin,
-		isTerminal: func() bool { return isatty.IsTerminal(os.Stderr.Fd()) }}
+		isTerminal:     func() bool { return isatty.IsTerminal(os.Stderr.Fd()) },
+		stdoutTerminal: func() bool { return isatty.IsTerminal(os.Stdout.Fd()) }}
 	return buildRoot(g)
 }
 
@@ -112,6 +119,14 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 			c.GroupID = "ci"
 		}
 	}
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "generate", "version", "snapshot":
+			hideGlobalFlags(c, "store", "config")
+		case "profile":
+			hideGlobalFlags(c, "store")
+		}
+	}
 	acceptDays(root)
 	flagOutput(root, g.stderr)
 	return root
@@ -127,6 +142,20 @@ func flagOutput(cmd *cobra.Command, w io.Writer) {
 }
 
 func (g *globals) profile() (*config.Profile, error) { return config.Load(g.configPath) }
+
+// stateColors colour the stability states and gates in tables.
+var stateColors = map[string]string{"Stable": output.Green, "Stabilizing": output.Yellow, "Learning": output.Yellow,
+	"NoData": output.Grey, "enforced": output.Green, "staged": output.Yellow, "excluded": output.Grey}
+
+// table writes an aligned table as text, coloured on a terminal (never
+// with NO_COLOR).
+func (g *globals) table(text string) error {
+	if output.ColorEnabled(g.stdoutTerminal != nil && g.stdoutTerminal(), os.Getenv) {
+		text = output.Paint(text, stateColors)
+	}
+	_, err := io.WriteString(g.stdout, text)
+	return err
+}
 
 // globalArgs repeats the global flags that differ from their defaults, for
 // the follow-up commands printed as hints (" --store DIR --config FILE").
@@ -149,6 +178,36 @@ func (g *globals) openStore() (*allowlist.Store, error) {
 		return nil, err
 	}
 	return allowlist.OpenExisting(g.storeDir, p)
+}
+
+// openStoreFor opens the store for a command about the namespaces given:
+// a broken allowlist file of another namespace is left out with a warning
+// instead of failing the command. Without names (a command about every
+// namespace) any broken file fails it, as openStore.
+func (g *globals) openStoreFor(names []string) (*allowlist.Store, error) {
+	if len(names) == 0 {
+		return g.openStore()
+	}
+	p, err := g.profile()
+	if err != nil {
+		return nil, err
+	}
+	st, err := allowlist.OpenReadable(g.storeDir, p)
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for ns, err := range st.Broken {
+		if slices.Contains(names, ns) {
+			return nil, err
+		}
+		others = append(others, ns)
+	}
+	if len(others) > 0 {
+		slices.Sort(others)
+		fmt.Fprintf(g.stderr, "warning: the allowlist files of %s do not parse and were not read (see 'calico-plan status'); this command does not need them\n", strings.Join(others, ", "))
+	}
+	return st, nil
 }
 
 // storeWriter is a store opened by a command that changes it. The store is

@@ -159,8 +159,8 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 		fmt.Fprintf(w, "store %s is empty: run 'calico-plan observe --from PATH' first\n", rep.Store)
 		return nil
 	}
-	fmt.Fprintf(w, "store %s: %d namespaces, %d sources, %d records read, %d used for egress allowlists\n",
-		rep.Store, len(rep.Namespaces), rep.Sources, rep.Ingest.Records, rep.Ingest.Used)
+	fmt.Fprintf(w, "store %s: %s, %s, %d records read, %d used for egress allowlists\n",
+		rep.Store, plural(len(rep.Namespaces), "namespace"), plural(rep.Sources, "source"), rep.Ingest.Records, rep.Ingest.Used)
 	fmt.Fprintf(w, "observed %s to %s; judged at %s\n\n", rep.From, rep.To, rep.JudgedAt)
 	if f == output.Table {
 		return printStatusTable(g, rep)
@@ -199,4 +199,12 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 		fmt.Fprintln(w, "warning:", warn)
 	}
 	return nil
+}
+
+// plural is "1 source", "2 sources".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }

@@ -37,7 +37,11 @@ func printStatusTable(g *globals, rep *statusReport) error {
 		t.Add(n.Name, n.Tier, stage, n.State, shortDays(n.ObservedH), shortDays(n.QuietH), strconv.Itoa(n.Egress), denied, statusNext(rep, n))
 	}
 	cut := t.Fit(output.Width, len(t.Headers)-1, 12)
-	if err := t.WriteText(w); err != nil {
+	var tb strings.Builder
+	if err := t.WriteText(&tb); err != nil {
+		return err
+	}
+	if err := g.table(tb.String()); err != nil {
 		return err
 	}
 	for _, gp := range rep.Gaps {

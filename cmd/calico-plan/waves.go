@@ -108,7 +108,7 @@ observe command names the sources the store was observed from (--goldmane,
 			case output.MD:
 				return plan.WriteMarkdown(g.stdout)
 			case output.Table:
-				return printWavesTable(g.stdout, plan, g.globalArgs(), cf.String())
+				return printWavesTable(g, plan, g.globalArgs(), cf.String())
 			}
 			return plan.WriteText(g.stdout)
 		},

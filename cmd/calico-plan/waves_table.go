@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -46,7 +45,8 @@ func observeCommand(st *allowlist.Store, storeArgs string) string {
 // printWavesTable is waves -o table: the plan in output.Width columns.
 // NEXT names the step; the commands, with the flags they need, follow the
 // table once each. -o wide prints every command in full on its row.
-func printWavesTable(w io.Writer, p *rollout.Plan, storeArgs, clusterArgs string) error {
+func printWavesTable(g *globals, p *rollout.Plan, storeArgs, clusterArgs string) error {
+	w := g.stdout
 	fmt.Fprintf(w, "judged at %s; at most %d per wave; tiers: %s\n", dashIfEmpty(p.JudgedAt.String()), p.PerWave, noneIfEmpty(strings.Join(p.Tiers, ", ")))
 	fmt.Fprintf(w, "cluster facts: %s\n\n", p.Facts)
 	t := &output.Tab{Headers: []string{"WAVE", "TIER", "NAMESPACE", "STAGE", "STATE", "PEERS", "UNMET GATES", "NEXT"}}
@@ -71,7 +71,11 @@ func printWavesTable(w io.Writer, p *rollout.Plan, storeArgs, clusterArgs string
 		}
 	}
 	t.WrapColumns(output.Width, []int{6, 7}, []int{12, 16})
-	if err := t.WriteText(w); err != nil {
+	var tb strings.Builder
+	if err := t.WriteText(&tb); err != nil {
+		return err
+	}
+	if err := g.table(tb.String()); err != nil {
 		return err
 	}
 	if pinned {
@@ -80,7 +84,7 @@ func printWavesTable(w io.Writer, p *rollout.Plan, storeArgs, clusterArgs string
 	if len(cmds) > 0 {
 		fmt.Fprintln(w, "\nnext commands (NS: the namespace of the row; full commands: -o wide):")
 		for _, c := range cmds {
-			fmt.Fprintln(w, "  "+strings.ReplaceAll(output.Wrap(c, output.Width-4, "      "), "\n", " \\\n"))
+			fmt.Fprintln(w, "  "+wrapCommand(c, output.Width-4))
 		}
 	}
 	for _, sec := range []struct {
@@ -147,4 +151,36 @@ func noneIfEmpty(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// wrapCommand breaks a long command into shell continuation lines, never
+// between a flag and its value.
+func wrapCommand(c string, width int) string {
+	words := strings.Fields(c)
+	var groups []string
+	for i := 0; i < len(words); i++ {
+		g := words[i]
+		if strings.HasPrefix(g, "--") && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+			g += " " + words[i+1]
+			i++
+		}
+		groups = append(groups, g)
+	}
+	var b strings.Builder
+	line := 0
+	for i, g := range groups {
+		n := len([]rune(g))
+		switch {
+		case i == 0:
+		case line+1+n > width:
+			b.WriteString(" \\\n      ")
+			line = 6
+		default:
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(g)
+		line += n
+	}
+	return b.String()
 }

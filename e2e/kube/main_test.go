@@ -75,7 +75,7 @@ func run(m *testing.M) int {
 	}
 	env.store = filepath.Join(tmp, "demo-store")
 	if _, stderr, err := calicoPlan("observe", "--store", env.store, "--from", filepath.Join(env.root, "testdata/demo/flows.log.gz"),
-		"--namespaces", filepath.Join(env.root, "testdata/demo/namespaces.yaml")); err != nil {
+		"--namespace-file", filepath.Join(env.root, "testdata/demo/namespaces.yaml")); err != nil {
 		return fail(fmt.Errorf("observe the demo data: %v\n%s", err, stderr))
 	}
 	return m.Run()

@@ -71,7 +71,7 @@ func reportPage(t *testing.T, dir string) string {
 	}
 	demo := filepath.Join(root, "testdata", "demo")
 	must("git", "init", "-q", "-b", "main")
-	must(bin, "observe", "--store", "allowlists", "--from", filepath.Join(demo, "flows.log.gz"), "--namespaces", filepath.Join(demo, "namespaces.yaml"))
+	must(bin, "observe", "--store", "allowlists", "--from", filepath.Join(demo, "flows.log.gz"), "--namespace-file", filepath.Join(demo, "namespaces.yaml"))
 	must("git", "add", "-A")
 	must("git", "commit", "-q", "-m", "observed")
 

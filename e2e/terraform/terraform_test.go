@@ -173,11 +173,11 @@ func makeStores() error {
 	nsFile := filepath.Join(root, "testdata", "demo", "namespaces.yaml")
 	demoCluster = filepath.Join(root, "testdata", "demo", "cluster.yaml")
 	demoStore = filepath.Join(workDir, "demo-store")
-	if _, err := cli("observe", "--store", demoStore, "--from", flowsGz, "--namespaces", nsFile); err != nil {
+	if _, err := cli("observe", "--store", demoStore, "--from", flowsGz, "--namespace-file", nsFile); err != nil {
 		return err
 	}
 	rolloutStore = filepath.Join(workDir, "rollout-store")
-	if _, err := cli("observe", "--store", rolloutStore, "--from", flowsGz, "--namespaces", nsFile); err != nil {
+	if _, err := cli("observe", "--store", rolloutStore, "--from", flowsGz, "--namespace-file", nsFile); err != nil {
 		return err
 	}
 	for _, step := range [][]string{
@@ -219,7 +219,7 @@ func makeStores() error {
 		return err
 	}
 	collideStore = filepath.Join(workDir, "collide-store")
-	_, err = cli("observe", "--store", collideStore, "--from", cf, "--namespaces", cn)
+	_, err = cli("observe", "--store", collideStore, "--from", cf, "--namespace-file", cn)
 	return err
 }
 

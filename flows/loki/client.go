@@ -254,7 +254,7 @@ func (c *Client) queryRange(ctx context.Context, query string, start, end int64)
 		case http.StatusUnauthorized, http.StatusForbidden:
 			hint = " (check the token or password, and --loki-org-id)"
 		case http.StatusGatewayTimeout:
-			hint = " (the query timed out: read a shorter window with --since or --from-time/--to-time)"
+			hint = " (the query timed out: read a shorter window with --since or --start-time/--end-time)"
 		}
 		return nil, fmt.Errorf("loki: query_range: HTTP %d%s: %s", resp.StatusCode, hint, msg)
 	}

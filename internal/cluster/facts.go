@@ -41,7 +41,7 @@ const (
 
 // NamespacesOnly is the reason recorded for what a Namespace list lacks
 // (other than CronJobs, which get NoCronJobFacts).
-const NamespacesOnly = "only namespaces were given (--namespaces)"
+const NamespacesOnly = "only namespaces were given (--namespace-file)"
 
 // NoCronJobFacts is the reason CronJob gates are unmet when only namespaces
 // (or nothing) are known.

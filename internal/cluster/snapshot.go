@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/calico-plan/calico-plan/internal/config"
 )
 
 // snapshotHeader starts every snapshot file.
@@ -55,7 +58,7 @@ func ParseSnapshot(b []byte, name string) (*Facts, error) {
 	}
 	switch {
 	case head.Kind == "NamespaceList" || head.Kind == "Namespace" || head.Kind == "List":
-		return nil, fmt.Errorf("%s: kind %q is a Namespace list, not a calico-plan snapshot: pass it with --namespaces, or take a snapshot with 'calico-plan snapshot --out FILE'", name, head.Kind)
+		return nil, fmt.Errorf("%s: kind %q is a Namespace list, not a calico-plan snapshot: pass it with --namespace-file, or take a snapshot with 'calico-plan snapshot --out FILE'", name, head.Kind)
 	case head.Kind != SnapshotKind:
 		return nil, fmt.Errorf("%s: kind %q is not %s: take a snapshot with 'calico-plan snapshot --out FILE'", name, head.Kind, SnapshotKind)
 	case head.Version > FactsVersion:
@@ -67,9 +70,9 @@ func ParseSnapshot(b []byte, name string) (*Facts, error) {
 	if err := yaml.UnmarshalStrict(b, f); err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "unknown field") {
-			return nil, fmt.Errorf("%s: %s (the file was edited by hand or written by another calico-plan version; take the snapshot again)", name, cleanYAMLError(msg))
+			return nil, fmt.Errorf("%s (the file was edited by hand or written by another calico-plan version; take the snapshot again)", config.AtFile(name, cleanYAMLError(msg)))
 		}
-		return nil, fmt.Errorf("%s: %s", name, cleanYAMLError(msg))
+		return nil, errors.New(config.AtFile(name, cleanYAMLError(msg)))
 	}
 	for i, n := range f.Namespaces {
 		if n.Name == "" {

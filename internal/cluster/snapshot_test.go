@@ -66,7 +66,7 @@ func TestSnapshotErrors(t *testing.T) {
 		"unknown field":        {strings.Replace(string(good), "calicoAPI:", "colour: blue\ncalicoAPI:", 1), `unknown field "colour"`},
 		"unknown nested field": {strings.Replace(string(good), "  podPattern:", "  podPatern: x\n  podPattern:", 1), `unknown field "podPatern"`},
 		"newer version":        {strings.Replace(string(good), "version: 1\n", "version: 2\n", 1), "snapshot version 2 was written by a newer calico-plan (this build reads version 1)"},
-		"namespace list":       {"apiVersion: v1\nkind: NamespaceList\nitems: []\n", "pass it with --namespaces"},
+		"namespace list":       {"apiVersion: v1\nkind: NamespaceList\nitems: []\n", "pass it with --namespace-file"},
 		"not a snapshot":       {"foo: bar\n", `kind "" is not ClusterSnapshot`},
 		"bad schedule":         {strings.Replace(string(good), "0 3 * * 0", "0 3 * *", 1), "cronJobs[0] (nextcloud/nextcloud-backup): schedule"},
 	} {

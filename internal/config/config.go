@@ -51,6 +51,9 @@ func Load(path string) (*Profile, error) { return profile.Load(path) }
 // Parse decodes a profile over the defaults and validates it.
 func Parse(b []byte, name string) (*Profile, error) { return profile.Parse(b, name) }
 
+// AtFile puts "file:line: " in front of an error message.
+func AtFile(name, msg string) string { return profile.AtFile(name, msg) }
+
 // YAMLError turns a yaml.v3 decoding error into one line per problem.
 func YAMLError(err error) string { return profile.YAMLError(err) }
 

@@ -241,7 +241,7 @@ func esWindow(st *allowlist.Store, prev *allowlist.SourceRecord, opt ESOptions, 
 			// overlap is not re-read, so its sums are final.
 			from = opt.From.UTC().Truncate(time.Second)
 			subtract = false
-			st.AddGap(allowlist.Gap{From: prev.Watermark, To: allowlist.Time(from.Unix()), Source: res.SourceID, Reason: "not read: --from-time skipped past the previous observation"})
+			st.AddGap(allowlist.Gap{From: prev.Watermark, To: allowlist.Time(from.Unix()), Source: res.SourceID, Reason: "not read: --start-time skipped past the previous observation"})
 			res.Notes = append(res.Notes, fmt.Sprintf("skipping %s..%s (recorded as a gap)", prev.Watermark, from.Format(time.RFC3339)))
 		} else {
 			res.Notes = append(res.Notes, fmt.Sprintf("resuming at %s (read up to %s before, re-reading the overlap for late documents)",
@@ -252,7 +252,7 @@ func esWindow(st *allowlist.Store, prev *allowlist.SourceRecord, opt ESOptions, 
 	case opt.Since > 0:
 		from = to.Add(-opt.Since)
 	default:
-		return time.Time{}, false, errors.New("elasticsearch: no window: give --since (e.g. 7d) or --from-time")
+		return time.Time{}, false, errors.New("elasticsearch: no window: give --since (e.g. 7d) or --start-time")
 	}
 	return from, subtract, nil
 }
@@ -268,7 +268,7 @@ func esCheckOtherEndpoints(st *allowlist.Store, id, index, cluster string, from,
 		if from.Before(r.Watermark.T()) && (r.From == 0 || to.After(r.From.T())) {
 			other := strings.TrimSuffix(r.ID, suffix)
 			return fmt.Errorf("elasticsearch: the store already holds %s from %s up to %s; reading it again through another URL would count it twice. "+
-				"Use the same --es URL as before (%s) so the observation resumes where it stopped, or start after it with --from-time %s "+
+				"Use the same --es URL as before (%s) so the observation resumes where it stopped, or start after it with --start-time %s "+
 				"(a store describes one cluster: observe another cluster into another store)",
 				index, other, r.Watermark, other, r.Watermark)
 		}

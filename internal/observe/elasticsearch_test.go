@@ -288,7 +288,7 @@ func TestElasticsearchWindows(t *testing.T) {
 	require.True(t, res.Resumed)
 	require.Equal(t, day(5), res.From)
 	require.Equal(t, []allowlist.Gap{{From: allowlist.Time(day(3).Unix()), To: allowlist.Time(day(5).Unix()), Source: res.SourceID,
-		Reason: "not read: --from-time skipped past the previous observation"}}, st.Meta.Gaps)
+		Reason: "not read: --start-time skipped past the previous observation"}}, st.Meta.Gaps)
 
 	// The same index through another URL (a new port-forward) would count
 	// the same documents twice.

@@ -102,6 +102,9 @@ func Files(ctx context.Context, st *allowlist.Store, opt FileOptions) (*Result, 
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	if opt.Progress != nil {
+		expectInputs(opt.Progress, inputs)
+	}
 	res := &Result{}
 	total := allowlist.NewAggregator(allowlist.NewClassifier(st.Profile()))
 	var records []allowlist.SourceRecord
@@ -362,11 +365,15 @@ func observeInput(ctx context.Context, st *allowlist.Store, earlier []allowlist.
 		return nil, nil, err
 	}
 	if src == nil {
+		if opt.Progress != nil {
+			expectInputs(opt.Progress, []flows.Input{in}, -1)
+		}
 		return ir, nil, nil // already ingested
 	}
 	defer src.close()
 	rd := src.rd
 	if opt.Progress != nil {
+		opt.Progress.Expect(-src.offset) // read from the resume point
 		rd = opt.Progress.Reader(rd)
 	}
 	stats, agg, err := decodeInput(ctx, st, in.Name, rd, opt, workers, src.startLine)
@@ -606,3 +613,23 @@ var testHookFingerprinted func(path string)
 // testHookReread, when set (tests), runs when an input is read a second
 // time (content read past the resume point without being kept).
 var testHookReread func(path string)
+
+// expectInputs announces the inputs' sizes to the progress reporter (times
+// sign: -1 takes a skipped input back).
+func expectInputs(p *Progress, inputs []flows.Input, sign ...int64) {
+	k := int64(1)
+	if len(sign) > 0 {
+		k = sign[0]
+	}
+	for _, in := range inputs {
+		if in.Stdin {
+			p.UnknownSize()
+			continue
+		}
+		if fi, err := os.Stat(in.Path); err == nil && fi.Mode().IsRegular() {
+			p.Expect(k * fi.Size())
+		} else {
+			p.UnknownSize()
+		}
+	}
+}

@@ -87,7 +87,7 @@ func Loki(ctx context.Context, st *allowlist.Store, opt LokiOptions) (*LokiResul
 		res.Resumed = true
 		from = prev.Watermark.T()
 		if !opt.From.IsZero() && opt.From.After(from) {
-			st.AddGap(allowlist.Gap{From: prev.Watermark, To: allowlist.Time(opt.From.Unix()), Source: res.SourceID, Reason: "not read: --from-time skipped past the previous observation"})
+			st.AddGap(allowlist.Gap{From: prev.Watermark, To: allowlist.Time(opt.From.Unix()), Source: res.SourceID, Reason: "not read: --start-time skipped past the previous observation"})
 			res.Notes = append(res.Notes, fmt.Sprintf("skipping %s..%s (recorded as a gap)", prev.Watermark, opt.From.UTC().Format(time.RFC3339)))
 			from = opt.From.UTC().Truncate(time.Second)
 		} else {
@@ -98,7 +98,7 @@ func Loki(ctx context.Context, st *allowlist.Store, opt LokiOptions) (*LokiResul
 	case opt.Since > 0:
 		from = to.Add(-opt.Since)
 	default:
-		return nil, errors.New("loki: no window: give --since (e.g. 7d; Loki keeps 30 days in the target cluster) or --from-time")
+		return nil, errors.New("loki: no window: give --since (e.g. 7d; Loki keeps 30 days in the target cluster) or --start-time")
 	}
 	res.From, res.To = from, to
 	if !to.After(from) {

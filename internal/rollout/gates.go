@@ -277,7 +277,7 @@ func scopeGate(n *allowlist.Namespace, env Env) Gate {
 func unassignedReason(n *allowlist.Namespace, env Env) string {
 	key := env.Profile.Tiers.LabelKey
 	if env.Facts == nil {
-		return "tier unknown: no namespace labels were given (pass --cluster FILE, --namespaces FILE or a kubeconfig) and no tiers.nameRules prefix matches"
+		return "tier unknown: no namespace labels were given (pass --cluster FILE, --namespace-file FILE or a kubeconfig) and no tiers.nameRules prefix matches"
 	}
 	if _, ok := env.Facts.Namespace(n.Namespace); !ok {
 		return "tier unknown: the namespace is not in the cluster facts (deleted, or the snapshot is older than the store) and no tiers.nameRules prefix matches"

@@ -340,7 +340,7 @@ func nextCommand(n *allowlist.Namespace, np NamespacePlan, c *Check, opt PlanOpt
 func planNotes(st *allowlist.Store, env Env, opt PlanOptions, plan *Plan) []string {
 	var notes []string
 	if env.Facts == nil {
-		notes = append(notes, "no cluster facts: tiers come from the store (observe --namespaces), and CronJob gates are unmet; pass --cluster FILE (from 'calico-plan snapshot') or use a kubeconfig")
+		notes = append(notes, "no cluster facts: tiers come from the store (observe --namespace-file), and CronJob gates are unmet; pass --cluster FILE (from 'calico-plan snapshot') or use a kubeconfig")
 	} else {
 		for _, m := range env.Facts.Missing {
 			if m.Reason == cluster.NamespacesOnly {

@@ -165,7 +165,7 @@ func TestWavesWithoutFactsAndK8sNote(t *testing.T) {
 	st := writeStore(t, p, []fixtureNS{{name: "n8n", stage: "observe", from: "2026-11-01T00:00:00Z", newest: "2026-11-01T00:00:00Z", peers: 1}})
 	plan := MakePlan(st, NewEnv(st, nil, at(t, "2026-11-20T00:00:00Z")), PlanOptions{Flavor: render.FlavorK8s})
 	require.Empty(t, plan.Waves, "without labels the store's tier is unassigned")
-	require.Contains(t, plan.Unassigned[0].Reason, "no namespace labels were given (pass --cluster FILE, --namespaces FILE or a kubeconfig)")
+	require.Contains(t, plan.Unassigned[0].Reason, "no namespace labels were given (pass --cluster FILE, --namespace-file FILE or a kubeconfig)")
 	require.Contains(t, plan.Notes[0], "no cluster facts")
 	require.Contains(t, plan.Notes[len(plan.Notes)-1], "k8s flavor: Calico puts a Kubernetes NetworkPolicy in the default tier at order 1000")
 
