@@ -11,6 +11,7 @@ import (
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/internal/pods"
 	"github.com/calico-plan/calico-plan/internal/report"
 	"github.com/calico-plan/calico-plan/render"
 )
@@ -20,12 +21,12 @@ const formatHTML output.Format = "html"
 
 // reportOpts are report's flags.
 type reportOpts struct {
-	against, flowArgs, clusterPolicies []string
-	base, flavor, file, now            string
-	out                                *outputFlag
-	strict                             bool
-	perWave                            int
-	cf                                 clusterFlags
+	against, flowArgs, clusterPolicies, pods []string
+	base, flavor, file, now                  string
+	out                                      *outputFlag
+	strict                                   bool
+	perWave                                  int
+	cf                                       clusterFlags
 }
 
 func newReportCmd(g *globals) *cobra.Command {
@@ -47,8 +48,8 @@ document:
   graph   the egress of the namespaces the diff changes ('calico-plan
           graph'); with --base each edge is marked added, changed (ports) or
           removed
-  waves   the rollout plan, the waves holding a changed namespace first
-          ('calico-plan waves')
+  waves   the rollout plan, the waves holding a changed namespace open and
+          marked ('calico-plan waves')
 
 Formats:
   md    one Markdown document for a pull-request comment; the graph is a
@@ -79,6 +80,7 @@ when there is one).` + clusterFlagsHelp,
 	f.StringArrayVar(&o.flowArgs, "from", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
 	deprecatedAlias(cmd, "from", "flows")
 	f.StringArrayVar(&o.clusterPolicies, "cluster-policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
+	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --from are attributed to (repeatable)")
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
 	o.out = addOutputFlag(cmd, output.MD, formatHTML)
 	f.StringVar(&o.file, "out", "", "write the report to this file (atomically) instead of standard output")
@@ -125,6 +127,15 @@ func runReport(cmd *cobra.Command, g *globals, o *reportOpts) error {
 		pl := prof.PacketLogs
 		opt.Packets = &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
 			PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
+		if len(o.pods) > 0 {
+			idx := pods.NewIndex(pl.InterfacePrefix)
+			for _, p := range o.pods {
+				if err := idx.LoadFile(p); err != nil {
+					return err
+				}
+			}
+			opt.Packets.Pods = idx
+		}
 	}
 	rep, err := report.Make(cmd.Context(), st, opt)
 	if err != nil {

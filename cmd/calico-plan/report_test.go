@@ -149,6 +149,8 @@ func TestReportFlagErrors(t *testing.T) {
 		{[]string{"--base", "HEAD", "-o", "json"}, `unknown output format "json" (want md, html)`},
 		{[]string{"--base", "HEAD", "--flavor", "nope"}, "nope"},
 		{[]string{"--base", "HEAD", "--cluster", demoCluster, "--namespace-file", demoNS}, "not both"},
+		{[]string{"--base", "HEAD", "--from", demoFlows, "--pods", "no-such-pods.json"}, "no-such-pods.json"},
+		{[]string{"--base", "HEAD", "--from", "no-such-flows.log"}, "no-such-flows.log"},
 	} {
 		_, _, err := run(t, "", append([]string{"report", "--store", store}, tc.args...)...)
 		require.ErrorContains(t, err, tc.want, "%v", tc.args)
