@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/internal/output"
@@ -65,7 +66,13 @@ problems (or did not run); 3 check found problems (a would-deny flow or a
 probe that got through; with --strict also unknown verdicts), whatever the
 diff; 1 error (a bad ref, unreadable flows, a committed file that does not
 parse, a namespace that cannot be rendered: the report is still written
-when there is one).` + clusterFlagsHelp,
+when there is one).
+
+Cluster facts (namespace labels for the diff's weights, the check's
+namespaceSelectors and the waves' tiers; CronJobs for the gates) come from
+--cluster FILE or --namespace-file FILE, or from a live cluster only when
+--kubeconfig or --context is given: as with check and diff, a CI run never
+depends on whichever kubeconfig the machine has.`,
 		Example: `  calico-plan report --base origin/main --from flows/ --cluster cluster.yaml -o md > comment.md
   calico-plan report --base origin/main --from flows/ --cluster-policies stacks/calico -o html --out report.html
   calico-plan report --policies policies/ --from flows.log.gz --namespace-file ns.yaml`,
@@ -113,9 +120,14 @@ func runReport(cmd *cobra.Command, g *globals, o *reportOpts) error {
 	if err != nil {
 		return err
 	}
-	facts, err := o.cf.load(cmd.Context(), g)
-	if err != nil {
-		return err
+	// Facts as check and diff take them: never from a kubeconfig the
+	// command was not pointed at, so a CI run does not depend on the
+	// machine's ~/.kube/config.
+	var facts *cluster.Facts
+	if cf := &o.cf; cf.cluster != "" || cf.namespaces != "" || cf.kubeconfig != "" || cf.context != "" {
+		if facts, err = cf.load(cmd.Context(), g); err != nil {
+			return err
+		}
 	}
 	opt := report.Options{Base: o.base, Against: o.against, Flavor: fl, Facts: facts, Policies: o.clusterPolicies, Strict: o.strict,
 		Now: judge, PerWave: o.perWave, StoreArgs: g.globalArgs(), ClusterArgs: o.cf.String()}
