@@ -67,10 +67,13 @@ e2e-terraform:
 # The HTML page of 'calico-plan report' in headless Chromium (Debian's
 # chromium, installed by e2e/tools/chromium.sh when missing and root): it
 # renders, its links resolve, a screenshot is produced (kept in
-# E2E_ARTIFACTS, default a new temporary directory named in the log).
+# E2E_ARTIFACTS, default a new temporary directory named in the log); and
+# the Markdown's mermaid block drawn by mermaid from npm (e2e/tools/mermaid.sh).
 e2e-report:
-	@chromium=$$(sh $(E2E_TOOLS)/chromium.sh) && echo "e2e-report: chromium $$chromium" && \
-	E2E_CHROMIUM=$$chromium $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/report
+	@chromium=$$(sh $(E2E_TOOLS)/chromium.sh) && \
+	mermaid=$$(sh $(E2E_TOOLS)/mermaid.sh) && \
+	echo "e2e-report: chromium $$chromium, mermaid $$mermaid" && \
+	E2E_CHROMIUM=$$chromium E2E_MERMAID=$$mermaid $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/report
 
 # Observe the committed demo dataset, show the status, explain a namespace and
 # render staged policies for every namespace.

@@ -8,9 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/flows"
+	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/config"
 	"github.com/calico-plan/calico-plan/internal/fsutil"
 	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/internal/pods"
 	"github.com/calico-plan/calico-plan/internal/report"
 	"github.com/calico-plan/calico-plan/render"
 )
@@ -20,12 +22,12 @@ const formatHTML output.Format = "html"
 
 // reportOpts are report's flags.
 type reportOpts struct {
-	against, flowArgs, clusterPolicies []string
-	base, flavor, file, now            string
-	out                                *outputFlag
-	strict                             bool
-	perWave                            int
-	cf                                 clusterFlags
+	against, flowArgs, clusterPolicies, pods []string
+	base, flavor, file, now                  string
+	out                                      *outputFlag
+	strict                                   bool
+	perWave                                  int
+	cf                                       clusterFlags
 }
 
 func newReportCmd(g *globals) *cobra.Command {
@@ -47,8 +49,8 @@ document:
   graph   the egress of the namespaces the diff changes ('calico-plan
           graph'); with --base each edge is marked added, changed (ports) or
           removed
-  waves   the rollout plan, the waves holding a changed namespace first
-          ('calico-plan waves')
+  waves   the rollout plan, the waves holding a changed namespace open and
+          marked ('calico-plan waves')
 
 Formats:
   md    one Markdown document for a pull-request comment; the graph is a
@@ -64,7 +66,13 @@ problems (or did not run); 3 check found problems (a would-deny flow or a
 probe that got through; with --strict also unknown verdicts), whatever the
 diff; 1 error (a bad ref, unreadable flows, a committed file that does not
 parse, a namespace that cannot be rendered: the report is still written
-when there is one).` + clusterFlagsHelp,
+when there is one).
+
+Cluster facts (namespace labels for the diff's weights, the check's
+namespaceSelectors and the waves' tiers; CronJobs for the gates) come from
+--cluster FILE or --namespace-file FILE, or from a live cluster only when
+--kubeconfig or --context is given: as with check and diff, a CI run never
+depends on whichever kubeconfig the machine has.`,
 		Example: `  calico-plan report --base origin/main --from flows/ --cluster cluster.yaml -o md > comment.md
   calico-plan report --base origin/main --from flows/ --cluster-policies stacks/calico -o html --out report.html
   calico-plan report --policies policies/ --from flows.log.gz --namespace-file ns.yaml`,
@@ -79,6 +87,7 @@ when there is one).` + clusterFlagsHelp,
 	f.StringArrayVar(&o.flowArgs, "from", nil, "flow-log files, directories or globs to replay (repeatable; none: no check)")
 	deprecatedAlias(cmd, "from", "flows")
 	f.StringArrayVar(&o.clusterPolicies, "cluster-policies", nil, "the cluster's other policy files or directories, replayed with the rendered ones (repeatable)")
+	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --from are attributed to (repeatable)")
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
 	o.out = addOutputFlag(cmd, output.MD, formatHTML)
 	f.StringVar(&o.file, "out", "", "write the report to this file (atomically) instead of standard output")
@@ -111,9 +120,14 @@ func runReport(cmd *cobra.Command, g *globals, o *reportOpts) error {
 	if err != nil {
 		return err
 	}
-	facts, err := o.cf.load(cmd.Context(), g)
-	if err != nil {
-		return err
+	// Facts as check and diff take them: never from a kubeconfig the
+	// command was not pointed at, so a CI run does not depend on the
+	// machine's ~/.kube/config.
+	var facts *cluster.Facts
+	if cf := &o.cf; cf.cluster != "" || cf.namespaces != "" || cf.kubeconfig != "" || cf.context != "" {
+		if facts, err = cf.load(cmd.Context(), g); err != nil {
+			return err
+		}
 	}
 	opt := report.Options{Base: o.base, Against: o.against, Flavor: fl, Facts: facts, Policies: o.clusterPolicies, Strict: o.strict,
 		Now: judge, PerWave: o.perWave, StoreArgs: g.globalArgs(), ClusterArgs: o.cf.String()}
@@ -125,6 +139,15 @@ func runReport(cmd *cobra.Command, g *globals, o *reportOpts) error {
 		pl := prof.PacketLogs
 		opt.Packets = &flows.PacketLogOptions{Prefix: pl.Prefix, InterfacePrefix: pl.InterfacePrefix, DedupWindow: pl.DedupWindow.D(),
 			PodNets: config.Prefixes(prof.Networks.Pods), ServiceNets: config.Prefixes(prof.Networks.Services)}
+		if len(o.pods) > 0 {
+			idx := pods.NewIndex(pl.InterfacePrefix)
+			for _, p := range o.pods {
+				if err := idx.LoadFile(p); err != nil {
+					return err
+				}
+			}
+			opt.Packets.Pods = idx
+		}
 	}
 	rep, err := report.Make(cmd.Context(), st, opt)
 	if err != nil {

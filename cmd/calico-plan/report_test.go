@@ -149,6 +149,8 @@ func TestReportFlagErrors(t *testing.T) {
 		{[]string{"--base", "HEAD", "-o", "json"}, `unknown output format "json" (want md, html)`},
 		{[]string{"--base", "HEAD", "--flavor", "nope"}, "nope"},
 		{[]string{"--base", "HEAD", "--cluster", demoCluster, "--namespace-file", demoNS}, "not both"},
+		{[]string{"--base", "HEAD", "--from", demoFlows, "--pods", "no-such-pods.json"}, "no-such-pods.json"},
+		{[]string{"--base", "HEAD", "--from", "no-such-flows.log"}, "no-such-flows.log"},
 	} {
 		_, _, err := run(t, "", append([]string{"report", "--store", store}, tc.args...)...)
 		require.ErrorContains(t, err, tc.want, "%v", tc.args)
@@ -157,4 +159,25 @@ func TestReportFlagErrors(t *testing.T) {
 	out, _, err := run(t, "", "report", "--store", store, "--base", "HEAD")
 	require.Equal(t, exitError, exitCodeOf(err))
 	require.Empty(t, out)
+}
+
+// A kubeconfig the command was not pointed at is not read (as check and
+// diff): a CI machine's ~/.kube/config does not change the report.
+func TestReportReadsALiveClusterOnlyWhenAskedTo(t *testing.T) {
+	store, pol := renderedDemo(t)
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600))
+	t.Setenv("KUBECONFIG", kc)
+	out, _, err := run(t, "", "report", "--store", store, "--policies", pol)
+	require.NoError(t, err)
+	has(t, out, "Cluster facts: none.")
+
+	_, _, err = run(t, "", "report", "--store", store, "--policies", pol, "--kubeconfig", kc)
+	require.Error(t, err, "pointed at it, the report reads the (unreachable) cluster")
 }

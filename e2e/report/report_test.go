@@ -4,11 +4,13 @@
 // writes in a real headless Chromium (Debian's chromium package): the page
 // renders (the DOM Chromium builds has every section, the graph as SVG),
 // every in-page link resolves to an element, nothing leaves the page, and
-// a screenshot is produced. The screenshot and the page are kept under
-// E2E_ARTIFACTS (default: a new temporary directory, named in the log).
+// a screenshot is produced. It also draws the Markdown report's mermaid
+// block with the mermaid bundle from npm, as a forge does. The screenshot
+// and the pages are kept under E2E_ARTIFACTS (default: a new temporary
+// directory, named in the log).
 //
 //	make e2e-report
-//	E2E_CHROMIUM=/usr/bin/chromium go test -tags e2e -count=1 -v ./e2e/report
+//	E2E_CHROMIUM=/usr/bin/chromium E2E_MERMAID=$(sh e2e/tools/mermaid.sh) go test -tags e2e -count=1 -v ./e2e/report
 package report_test
 
 import (
@@ -19,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +32,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/diff"
+	"github.com/calico-plan/calico-plan/internal/graph"
+	"github.com/calico-plan/calico-plan/internal/report"
 )
 
 // chromium returns the browser, skipping (failing under CI=true) without one.
@@ -44,10 +50,10 @@ func chromium(t *testing.T) string {
 	return p
 }
 
-// reportPage builds calico-plan, observes the demo dataset into a git
+// reportFiles builds calico-plan, observes the demo dataset into a git
 // repository, makes a reviewed change (tasks loses MySQL, Redis moves to
-// another port) and writes the HTML report of it.
-func reportPage(t *testing.T, dir string) string {
+// another port) and writes the HTML and the Markdown report of it.
+func reportFiles(t *testing.T, dir string) (page, md string) {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
@@ -90,12 +96,14 @@ func reportPage(t *testing.T, dir string) string {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 
-	page := filepath.Join(dir, "report.html")
-	out, err = runIn(bin, "report", "--store", "allowlists", "--base", "HEAD", "--from", filepath.Join(demo, "flows.log.gz"),
-		"--cluster", filepath.Join(demo, "cluster.yaml"), "-o", "html", "--out", page)
-	var ee *exec.ExitError
-	require.True(t, errors.As(err, &ee) && ee.ExitCode() == 3, "the change cuts observed traffic: exit 3, got %v: %s", err, out)
-	return page
+	for _, f := range []string{"html", "md"} {
+		file := filepath.Join(dir, "report."+f)
+		out, err = runIn(bin, "report", "--store", "allowlists", "--base", "HEAD", "--from", filepath.Join(demo, "flows.log.gz"),
+			"--cluster", filepath.Join(demo, "cluster.yaml"), "-o", f, "--out", file)
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee) && ee.ExitCode() == 3, "the change cuts observed traffic: exit 3, got %v: %s", err, out)
+	}
+	return filepath.Join(dir, "report.html"), filepath.Join(dir, "report.md")
 }
 
 // browse runs headless Chromium on the page with extra arguments.
@@ -104,7 +112,8 @@ func browse(t *testing.T, browser, page string, args ...string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-		"--user-data-dir=" + t.TempDir(), "--disable-extensions", "--disable-background-networking"}
+		"--user-data-dir=" + t.TempDir(), "--disable-extensions", "--disable-background-networking", "--disable-quic",
+		"--disable-component-update", "--disable-sync"}
 	cmd := exec.CommandContext(ctx, browser, append(append(base, args...), "file://"+page)...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	var stdout, stderr bytes.Buffer
@@ -139,7 +148,7 @@ func text(n *html.Node) string {
 	return b.String()
 }
 
-func TestReportPageInChromium(t *testing.T) {
+func TestReportInChromium(t *testing.T) {
 	browser := chromium(t)
 	dir := os.Getenv("E2E_ARTIFACTS")
 	if dir == "" {
@@ -148,9 +157,15 @@ func TestReportPageInChromium(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	t.Logf("artifacts (the page and its screenshot) in %s", dir)
-	page := reportPage(t, dir)
+	t.Logf("artifacts (the pages and the screenshot) in %s", dir)
+	page, md := reportFiles(t, dir)
+	t.Run("html", func(t *testing.T) { testPage(t, browser, dir, page) })
+	t.Run("mermaid", func(t *testing.T) { testMermaid(t, browser, dir, md) })
+}
 
+// testPage loads the HTML report: it renders, its links resolve, nothing
+// leaves the page, and a screenshot is produced.
+func testPage(t *testing.T, browser, dir, page string) {
 	// The DOM Chromium built from the page.
 	dom, err := html.Parse(bytes.NewReader(browse(t, browser, page, "--dump-dom")))
 	require.NoError(t, err)
@@ -232,4 +247,120 @@ func TestReportPageInChromium(t *testing.T) {
 	st, err := os.Stat(shot)
 	require.NoError(t, err)
 	t.Logf("screenshot %s: %d bytes, %d colours sampled", shot, st.Size(), len(colours))
+}
+
+// mermaidJS returns the mermaid bundle, skipping (failing under CI=true)
+// without one.
+func mermaidJS(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("E2E_MERMAID")
+	if p == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("E2E_MERMAID is not set: run make e2e-report (e2e/tools/mermaid.sh fetches mermaid from npm)")
+		}
+		t.Skip("E2E_MERMAID is not set: run make e2e-report")
+	}
+	return p
+}
+
+// renderMermaid draws a mermaid block with the mermaid bundle in Chromium,
+// as a forge draws the comment's block, and returns the DOM after it.
+func renderMermaid(t *testing.T, browser, dir, name, block string) *html.Node {
+	t.Helper()
+	js := mermaidJS(t)
+	page := filepath.Join(dir, name+".html")
+	harness := `<!DOCTYPE html><html><head><meta charset="utf-8"><script src="file://` + html.EscapeString(js) + `"></script></head><body>
+<pre class="mermaid">` + html.EscapeString(block) + `</pre>
+<div id="status">pending</div>
+<script>
+mermaid.initialize({startOnLoad: false, securityLevel: "strict"});
+mermaid.run({querySelector: ".mermaid"})
+  .then(() => { document.getElementById("status").textContent = "rendered"; })
+  .catch((e) => { document.getElementById("status").textContent = "error: " + e; });
+</script></body></html>`
+	require.NoError(t, os.WriteFile(page, []byte(harness), 0o644))
+	dom, err := html.Parse(bytes.NewReader(browse(t, browser, page, "--virtual-time-budget=30000", "--allow-file-access-from-files", "--dump-dom")))
+	require.NoError(t, err)
+	return dom
+}
+
+// mermaidBlock is the report's mermaid block.
+func mermaidBlock(t *testing.T, md string) string {
+	t.Helper()
+	m := regexp.MustCompile("(?s)```mermaid\n(.*?)```").FindStringSubmatch(md)
+	require.NotNil(t, m, "the report has a mermaid block")
+	return m[1]
+}
+
+// drawn counts what mermaid drew and checks the status line.
+func drawn(t *testing.T, dom *html.Node) (nodes, edges int, styles []string) {
+	t.Helper()
+	var status string
+	scripts := 0
+	walk(dom, func(n *html.Node) {
+		if n.Type != html.ElementNode {
+			return
+		}
+		if id, _ := attr(n, "id"); id == "status" {
+			status = text(n)
+		}
+		cls, _ := attr(n, "class")
+		switch {
+		case n.Data == "script":
+			scripts++
+		case n.Data == "path":
+			if v, _ := attr(n, "data-edge"); v == "true" {
+				edges++
+				st, _ := attr(n, "style")
+				styles = append(styles, st)
+			}
+		case n.Data == "g" && strings.HasPrefix(cls, "node "):
+			nodes++
+		}
+		for _, a := range n.Attr {
+			require.False(t, strings.HasPrefix(a.Key, "on"), "event handler %s on <%s>", a.Key, n.Data)
+		}
+		require.NotContains(t, []string{"iframe", "img", "object", "embed"}, n.Data)
+	})
+	require.Equal(t, "rendered", status, "mermaid drew the block")
+	require.Equal(t, 2, scripts, "only the harness's scripts: no label became one")
+	return nodes, edges, styles
+}
+
+// testMermaid draws the Markdown report's graph with the real mermaid
+// bundle: every node and edge is drawn and the change colours apply; a
+// graph of hostile labels draws as text.
+func testMermaid(t *testing.T, browser, dir, mdFile string) {
+	b, err := os.ReadFile(mdFile)
+	require.NoError(t, err)
+	block := mermaidBlock(t, string(b))
+	wantNodes := len(regexp.MustCompile(`(?m)^  n\d+[\[(]`).FindAllString(block, -1))
+	wantEdges := len(regexp.MustCompile(`(?m)^  n\d+ (-->|-\.->)`).FindAllString(block, -1))
+	require.Equal(t, 4, wantNodes)
+	require.Equal(t, 3, wantEdges)
+
+	dom := renderMermaid(t, browser, dir, "mermaid", block)
+	nodes, edges, styles := drawn(t, dom)
+	require.Equal(t, wantNodes, nodes)
+	require.Equal(t, wantEdges, edges)
+	all := strings.Join(styles, "\n")
+	require.Contains(t, all, "stroke:#8250df", "the removed edge is coloured")
+	require.Contains(t, all, "stroke:#0969da", "the changed edge is coloured")
+	txt := text(dom)
+	require.Contains(t, txt, "225 flows · removed")
+	require.Contains(t, txt, "tasks")
+
+	// Hostile labels, through the same writers.
+	h := "evil\"ns'<script>alert(1)</script>\n# x `code` | a | b [x](javascript:alert(1)) <img src=x onerror=alert(2)> &amp;"
+	g := &graph.Graph{
+		Nodes: []graph.Node{{ID: "ns/" + h, Label: h, Kind: graph.KindNamespace, Stage: "staged", Tier: h}, {ID: "peer/x", Label: h, Kind: graph.KindPeer}},
+		Edges: []graph.Edge{{From: "ns/" + h, To: "peer/x", Kind: report.EdgeAdded, Ports: []string{h}, Detail: h, Flows: 9}},
+	}
+	var buf bytes.Buffer
+	require.NoError(t, report.WriteMarkdown(&buf, report.Build(report.Input{Diff: &diff.Report{}, Graph: g})))
+	dom = renderMermaid(t, browser, dir, "mermaid-hostile", mermaidBlock(t, buf.String()))
+	nodes, edges, _ = drawn(t, dom)
+	require.Equal(t, 2, nodes)
+	require.Equal(t, 1, edges)
+	require.Contains(t, text(dom), "<script>alert(1)</script>", "the label is shown as text")
 }

@@ -7,15 +7,14 @@ package diff
 // Headline is the report's one-line summary ("2 namespaces changed: ...").
 func (r *Report) Headline() string { return r.headline() }
 
-// Note is the traffic behind a change: for a removal what it would cut
-// ("412 flows, last seen 2026-11-27, 14 days — this change would cut
-// them"), for an addition what justifies it; "" for a non-Allow rule.
-func (c *Change) Note(removed bool) string {
-	if removed {
-		return removedNote(c)
-	}
-	return addedNote(c)
-}
+// RemovedNote is the traffic the i-th removal would cut ("412 flows, last
+// seen 2026-11-27, 14 days — this change would cut them"); "" for a
+// non-Allow rule.
+func (n *NamespaceDiff) RemovedNote(i int) string { return removedNote(&n.Removed[i]) }
+
+// AddedNote is the traffic that justifies the i-th addition; "" for a
+// non-Allow rule.
+func (n *NamespaceDiff) AddedNote(i int) string { return addedNote(&n.Added[i]) }
 
 // NamespaceName is how the reports name a namespace diff's namespace
 // ("(cluster-scoped)" for cluster-scoped objects).

@@ -288,7 +288,8 @@ func Build(in Input) *Report {
 func diffSection(d *diff.Report) DiffSection {
 	s := DiffSection{Headline: d.Headline(), Old: d.Old, New: d.New, Flavor: d.Flavor, Result: d.Summary.Result,
 		ExitCode: d.Summary.ExitCode, Errors: d.Errors, Notes: d.Notes}
-	for i, n := range d.Namespaces {
+	for i := range d.Namespaces {
+		n := &d.Namespaces[i]
 		v := DiffNamespace{Name: diff.NamespaceName(n.Namespace), Anchor: fmt.Sprintf("diff-%d", i+1),
 			Added: len(n.Added), Removed: len(n.Removed), FlowsCut: n.FlowsCut}
 		v.Title = fmt.Sprintf("%s: +%d −%d", v.Name, v.Added, v.Removed)
@@ -298,13 +299,11 @@ func diffSection(d *diff.Report) DiffSection {
 		for _, p := range n.Policies {
 			v.Lines = append(v.Lines, DiffLine{Kind: LinePolicy, Text: "policy " + p.Policy + ": " + p.Change})
 		}
-		for i := range n.Removed {
-			c := &n.Removed[i]
-			v.Lines = append(v.Lines, DiffLine{Kind: LineRemoved, Text: c.Text, Note: c.Note(true)})
+		for j := range n.Removed {
+			v.Lines = append(v.Lines, DiffLine{Kind: LineRemoved, Text: n.Removed[j].Text, Note: n.RemovedNote(j)})
 		}
-		for i := range n.Added {
-			c := &n.Added[i]
-			v.Lines = append(v.Lines, DiffLine{Kind: LineAdded, Text: c.Text, Note: c.Note(false)})
+		for j := range n.Added {
+			v.Lines = append(v.Lines, DiffLine{Kind: LineAdded, Text: n.Added[j].Text, Note: n.AddedNote(j)})
 		}
 		for _, e := range n.Errors {
 			v.Lines = append(v.Lines, DiffLine{Kind: LinePolicy, Text: "error: " + e})
