@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +10,7 @@ import (
 )
 
 func newAllowCmd(g *globals) *cobra.Command {
-	var ns, noEgress, removeNoEgress, reason string
+	var ns, noEgress, removeNoEgress, reason, nowFlag string
 	var fromDenied, includeDenied, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "allow -n NS... (--from-denied [--include-denied] | --no-egress CRONJOB --reason TEXT | --remove-no-egress CRONJOB) [--dry-run]",
@@ -53,6 +52,10 @@ runs in the window (cronjob-window/NAME). A reason is required.
 			if includeDenied && !fromDenied {
 				return fmt.Errorf("--include-denied goes with --from-denied")
 			}
+			stamp, err := wallOrNow(nowFlag)
+			if err != nil {
+				return err
+			}
 			return withStoreNamespace(g, ns, func(st *allowlist.Store, n *allowlist.Namespace) error {
 				switch {
 				case fromDenied:
@@ -81,7 +84,7 @@ runs in the window (cronjob-window/NAME). A reason is required.
 					}
 					if n.Rollout.Stage == allowlist.StageStaged {
 						// The staged policy changes: its quiet period starts again.
-						now := allowlist.Time(time.Now().Unix())
+						now := allowlist.Time(stamp)
 						n.Rollout.History = append(n.Rollout.History, allowlist.RolloutEvent{
 							From: allowlist.StageStaged, To: allowlist.StageStaged, At: now, By: byName(),
 							Reason: fmt.Sprintf("%d entries folded into the allowlist: the staged period restarts", len(moved)),
@@ -132,5 +135,6 @@ runs in the window (cronjob-window/NAME). A reason is required.
 	f.StringVar(&noEgress, "no-egress", "", "declare that this CronJob needs no egress (needs --reason)")
 	f.StringVar(&removeNoEgress, "remove-no-egress", "", "withdraw a no-egress declaration")
 	f.StringVar(&reason, "reason", "", "why the CronJob needs no egress (recorded)")
+	f.StringVar(&nowFlag, "at", "", "with --from-denied on a staged namespace: restart the staged period at this time (RFC 3339 or YYYY-MM-DD, e.g. the newest observed flow) instead of the wall clock")
 	return cmd
 }

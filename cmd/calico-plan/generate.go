@@ -21,7 +21,7 @@ import (
 
 func newGenerateCmd(g *globals) *cobra.Command {
 	opt := demo.DefaultOptions()
-	var out, start, interval, format string
+	var out, start, interval, format, since string
 	var zip, packetLog bool
 	cmd := &cobra.Command{
 		Use:   "generate --out DIR [--days N] [--format enterprise|goldmane|goldmane-protojson]",
@@ -56,6 +56,13 @@ demo' uses it.`,
 				return fmt.Errorf("--start %s: flow logs lie between 2015-01-01 and 2100-01-01", start)
 			}
 			opt.Start = t
+			if since != "" {
+				st, err := time.Parse("2006-01-02", since)
+				if err != nil {
+					return fmt.Errorf("--since %q: want YYYY-MM-DD", since)
+				}
+				opt.Since = st
+			}
 			iv, err := config.ParseDuration(interval)
 			if err != nil {
 				return fmt.Errorf("--interval: %w", err)
@@ -141,6 +148,7 @@ demo' uses it.`,
 	f.StringVar(&out, "out", "", "output directory")
 	f.IntVar(&opt.Days, "days", opt.Days, "days of traffic")
 	f.StringVar(&start, "start", opt.Start.Format("2006-01-02"), "first day (UTC)")
+	f.StringVar(&since, "since", "", "write only the windows from this day on (YYYY-MM-DD): the same traffic as the whole run, so observing it continues an earlier dataset (make demo: flows that arrive after staging)")
 	f.StringVar(&interval, "interval", "6h", "flow-log window (Calico Enterprise uses 5m, Goldmane 15s; longer keeps files small)")
 	f.IntVar(&opt.Replicas, "replicas", 1, "copies of the cluster's namespaces (for load tests)")
 	f.StringVar(&format, "format", "enterprise", "record format: enterprise (flows.log JSON lines), goldmane (emitter JSON) or goldmane-protojson")

@@ -12,9 +12,22 @@ func (r *Report) Headline() string { return r.headline() }
 // them"), for an addition what justifies it; "" for a non-Allow rule.
 func (c *Change) Note(removed bool) string {
 	if removed {
-		return removedNote(c)
+		return removedNote(c, false)
 	}
 	return addedNote(c)
+}
+
+// RemovedNote is the note of the namespace's i-th removal, with the
+// namespace's weighting (a namespace whose new stage enforces nothing cuts
+// no traffic).
+func (d *NamespaceDiff) RemovedNote(i int) string { return removedNote(&d.Removed[i], d.DropsNothing) }
+
+// StageNote describes the namespace's stage change ("" when none).
+func (d *NamespaceDiff) StageNote() string {
+	if d.Stage == nil {
+		return ""
+	}
+	return d.Stage.From + " -> " + d.Stage.To + ": " + stageNote(d.Stage)
 }
 
 // NamespaceName is how the reports name a namespace diff's namespace
