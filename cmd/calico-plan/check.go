@@ -174,30 +174,14 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		}
 		packets.Pods = idx
 	}
-	var replay *check.Replay
-	if o.fromStore {
-		st, err := g.openStore()
-		if err != nil {
-			return err
-		}
-		replay = check.ReplayStore(st, prof)
-		for _, s := range replay.Skipped {
-			fmt.Fprintf(g.stderr, "warning: --from-store: not replayed: %s\n", s)
-		}
+	replay, err := checkReplay(g, o, prof)
+	if err != nil {
+		return err
 	}
 	pf := policyfile.Load(o.policies, nil)
-	var ex *check.Existing
-	if o.existing {
-		if o.cf.cluster == "" {
-			return fmt.Errorf("--existing needs --cluster FILE: the snapshot's policies are what the cluster has")
-		}
-		facts, err := cluster.LoadSnapshot(o.cf.cluster)
-		if err != nil {
-			return err
-		}
-		if ex, err = check.WithExisting(pf, facts, prof.Rollout.ObservePolicy.Name); err != nil {
-			return err
-		}
+	ex, err := checkExisting(o, pf, prof)
+	if err != nil {
+		return err
 	}
 	cfg := check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin,
 		KeepFlows: format == output.JSON || format == output.YAML, Packets: packets}
@@ -208,20 +192,7 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	if err != nil {
 		return err
 	}
-	if ex != nil {
-		note := fmt.Sprintf("the policy files are applied on the cluster snapshot %s: %d of its objects kept", o.cf.cluster, ex.Objects)
-		if len(ex.Replaced) > 0 {
-			note += fmt.Sprintf(", %d replaced by the files (%s)", len(ex.Replaced), strings.Join(ex.Replaced, ", "))
-		}
-		if len(ex.Superseded) > 0 {
-			note += fmt.Sprintf(", %d calico-plan policies the files no longer have left out (_stages.sh deletes them: %s)", len(ex.Superseded), strings.Join(ex.Superseded, ", "))
-		}
-		rep.Assumptions = append(rep.Assumptions, note)
-	}
-	if replay != nil {
-		rep.Assumptions = append(rep.Assumptions, fmt.Sprintf("%d flow records replayed from the store's evidence (%d allowlist, denied and would-deny entry ports with their flow counts; %d not replayable); the replayed source pods carry no labels",
-			len(replay.Flows), replay.Entries, len(replay.Skipped)))
-	}
+	rep.Assumptions = append(rep.Assumptions, checkNotes(o, ex, replay)...)
 	switch format {
 	case output.JSON:
 		err = check.WriteJSON(g.stdout, rep)
@@ -245,4 +216,57 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		return &codeError{code: exitProblems}
 	}
 	return nil
+}
+
+// checkReplay replays the store's evidence for --from-store (nil without).
+func checkReplay(g *globals, o *checkOpts, prof *config.Profile) (*check.Replay, error) {
+	if !o.fromStore {
+		return nil, nil
+	}
+	st, err := g.openStore()
+	if err != nil {
+		return nil, err
+	}
+	replay := check.ReplayStore(st, prof)
+	for _, s := range replay.Skipped {
+		fmt.Fprintf(g.stderr, "warning: --from-store: not replayed: %s\n", s)
+	}
+	return replay, nil
+}
+
+// checkExisting merges the --cluster snapshot's policies under the files
+// for --existing (nil without).
+func checkExisting(o *checkOpts, pf *policyfile.Result, prof *config.Profile) (*check.Existing, error) {
+	if !o.existing {
+		return nil, nil
+	}
+	if o.cf.cluster == "" {
+		return nil, fmt.Errorf("--existing needs --cluster FILE: the snapshot's policies are what the cluster has")
+	}
+	facts, err := cluster.LoadSnapshot(o.cf.cluster)
+	if err != nil {
+		return nil, err
+	}
+	return check.WithExisting(pf, facts, prof.Rollout.ObservePolicy.Name)
+}
+
+// checkNotes are the report's assumptions about --existing and
+// --from-store.
+func checkNotes(o *checkOpts, ex *check.Existing, replay *check.Replay) []string {
+	var out []string
+	if ex != nil {
+		note := fmt.Sprintf("the policy files are applied on the cluster snapshot %s: %d of its objects kept", o.cf.cluster, ex.Objects)
+		if len(ex.Replaced) > 0 {
+			note += fmt.Sprintf(", %d replaced by the files (%s)", len(ex.Replaced), strings.Join(ex.Replaced, ", "))
+		}
+		if len(ex.Superseded) > 0 {
+			note += fmt.Sprintf(", %d calico-plan policies the files no longer have left out (_stages.sh deletes them: %s)", len(ex.Superseded), strings.Join(ex.Superseded, ", "))
+		}
+		out = append(out, note)
+	}
+	if replay != nil {
+		out = append(out, fmt.Sprintf("%d flow records replayed from the store's evidence (%d allowlist, denied and would-deny entry ports with their flow counts; %d not replayable); the replayed source pods carry no labels",
+			len(replay.Flows), replay.Entries, len(replay.Skipped)))
+	}
+	return out
 }

@@ -266,17 +266,8 @@ func waveOf(st *allowlist.Store, env rollout.Env, ns string) int {
 // batch in the stage --to moves from is promoted when its gates pass; the
 // others are reported with the gates that block them.
 func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clusterFlags, dry *dryRunFlag) error {
-	switch {
-	case o.namespace != "":
-		return fmt.Errorf("give --namespace, --wave or --tier, not several")
-	case o.wave != 0 && len(o.tiers) > 0:
-		return fmt.Errorf("give --wave N or --tier T, not both")
-	case o.wave < 0:
-		return fmt.Errorf("--wave: waves are numbered from 1 (see 'calico-plan waves')")
-	case o.to != allowlist.StageStaged && o.to != allowlist.StageEnforced:
-		return fmt.Errorf("--to staged or --to enforced is required")
-	case o.force && o.reason == "":
-		return fmt.Errorf("--force needs --reason TEXT: say why the unmet gates are acceptable (it is recorded in the history)")
+	if err := checkBatchFlags(o); err != nil {
+		return err
 	}
 	at, err := wallOrNow(o.now)
 	if err != nil {
@@ -293,30 +284,9 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 	defer w.close()
 	st := w.st
 	env := rollout.NewEnv(st, facts, 0)
-	plan := rollout.MakePlan(st, env, rollout.PlanOptions{})
-	var targets []string
-	what := fmt.Sprintf("wave %d", o.wave)
-	if o.wave != 0 {
-		if targets, err = plan.WaveNamespaces(o.wave); err != nil {
-			return err
-		}
-	} else {
-		what = "tier " + strings.Join(o.tiers, ", ")
-		want := map[string]bool{}
-		for _, t := range o.tiers {
-			want[t] = true
-		}
-		for _, wv := range plan.Waves {
-			if !want[wv.Tier] {
-				continue
-			}
-			for _, n := range wv.Namespaces {
-				targets = append(targets, n.Name)
-			}
-		}
-		if len(targets) == 0 {
-			return fmt.Errorf("%s: no scheduled namespace (scheduled tiers: %s; see 'calico-plan waves')", what, strings.Join(plan.Tiers, ", "))
-		}
+	what, targets, err := batchTargets(rollout.MakePlan(st, env, rollout.PlanOptions{}), o)
+	if err != nil {
+		return err
 	}
 	from := allowlist.StageObserve
 	if o.to == allowlist.StageEnforced {
@@ -333,29 +303,14 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 			skipped = append(skipped, fmt.Sprintf("%s (%s)", ns, stage))
 			continue
 		}
-		c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown})
-		var ref *rollout.RefusedError
+		ok, err := promoteInBatch(g, n, from, o, env, at)
 		switch {
-		case errors.As(err, &ref):
-			refused = append(refused, ns)
-			fmt.Fprintf(g.stdout, "%s: REFUSED, %d unmet gate(s):\n", ns, len(c.Unmet()))
-			for _, gt := range c.Unmet() {
-				fmt.Fprintf(g.stdout, "    %s\n", gt)
-			}
 		case err != nil:
 			return err
-		default:
+		case ok:
 			promoted = append(promoted, ns)
-			note := ""
-			if n.Rollout.Forced {
-				note = " (FORCED)"
-			}
-			for _, u := range n.Rollout.History[len(n.Rollout.History)-1].Unmet {
-				if strings.HasPrefix(u, "accepted as unknown: ") {
-					note += " (" + u + ")"
-				}
-			}
-			fmt.Fprintf(g.stdout, "%s: promoted %s → %s%s\n", ns, from, o.to, note)
+		default:
+			refused = append(refused, ns)
 		}
 	}
 	if len(promoted) > 0 {
@@ -375,4 +330,76 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 		return fmt.Errorf("%s: %d of %d namespaces refused (gates above; fix them, --accept-unknown for unknown ones, or --force --reason TEXT)", what, len(refused), len(promoted)+len(refused))
 	}
 	return nil
+}
+
+// checkBatchFlags validates promote --wave/--tier's flags.
+func checkBatchFlags(o *stageChangeOpts) error {
+	switch {
+	case o.namespace != "":
+		return fmt.Errorf("give --namespace, --wave or --tier, not several")
+	case o.wave != 0 && len(o.tiers) > 0:
+		return fmt.Errorf("give --wave N or --tier T, not both")
+	case o.wave < 0:
+		return fmt.Errorf("--wave: waves are numbered from 1 (see 'calico-plan waves')")
+	case o.to != allowlist.StageStaged && o.to != allowlist.StageEnforced:
+		return fmt.Errorf("--to staged or --to enforced is required")
+	case o.force && o.reason == "":
+		return fmt.Errorf("--force needs --reason TEXT: say why the unmet gates are acceptable (it is recorded in the history)")
+	}
+	return nil
+}
+
+// batchTargets names the batch and lists its namespaces: the wave's, or
+// the scheduled namespaces of the tiers.
+func batchTargets(plan *rollout.Plan, o *stageChangeOpts) (string, []string, error) {
+	if o.wave != 0 {
+		targets, err := plan.WaveNamespaces(o.wave)
+		return fmt.Sprintf("wave %d", o.wave), targets, err
+	}
+	what := "tier " + strings.Join(o.tiers, ", ")
+	want := map[string]bool{}
+	for _, t := range o.tiers {
+		want[t] = true
+	}
+	var targets []string
+	for _, wv := range plan.Waves {
+		if !want[wv.Tier] {
+			continue
+		}
+		for _, n := range wv.Namespaces {
+			targets = append(targets, n.Name)
+		}
+	}
+	if len(targets) == 0 {
+		return what, nil, fmt.Errorf("%s: no scheduled namespace (scheduled tiers: %s; see 'calico-plan waves')", what, strings.Join(plan.Tiers, ", "))
+	}
+	return what, targets, nil
+}
+
+// promoteInBatch promotes one namespace of a batch and prints the result:
+// promoted, or refused with its unmet gates (ok false, no error).
+func promoteInBatch(g *globals, n *allowlist.Namespace, from string, o *stageChangeOpts, env rollout.Env, at int64) (bool, error) {
+	c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown})
+	var ref *rollout.RefusedError
+	if errors.As(err, &ref) {
+		fmt.Fprintf(g.stdout, "%s: REFUSED, %d unmet gate(s):\n", n.Namespace, len(c.Unmet()))
+		for _, gt := range c.Unmet() {
+			fmt.Fprintf(g.stdout, "    %s\n", gt)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	note := ""
+	if n.Rollout.Forced {
+		note = " (FORCED)"
+	}
+	for _, u := range n.Rollout.History[len(n.Rollout.History)-1].Unmet {
+		if strings.HasPrefix(u, "accepted as unknown: ") {
+			note += " (" + u + ")"
+		}
+	}
+	fmt.Fprintf(g.stdout, "%s: promoted %s → %s%s\n", n.Namespace, from, o.to, note)
+	return true, nil
 }

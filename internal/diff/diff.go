@@ -228,68 +228,9 @@ func Files(st *allowlist.Store, paths []string, opt Options) *Report {
 			rep.Errors = append(rep.Errors, p.String())
 		}
 	}
-	var old side
-	committedNS := map[string]bool{}
-	var unmanaged, global []string
-	var observeOld *policyObj
-	observeSrc := ""
-	for _, d := range pf.Docs {
-		for _, o := range d.Objects() {
-			source := fmt.Sprintf("%s: doc %d", d.File, d.Index)
-			if d.Resource != "" {
-				source = fmt.Sprintf("%s:%d (%s)", d.File, d.Line, d.Resource)
-			}
-			p, err := decodeObject(o.APIVersion, o.Kind, o.JSON, source)
-			if err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %s %s: %v", source, o.Kind, o.Name, err))
-				continue
-			}
-			if p == nil {
-				continue
-			}
-			switch {
-			case p.Family == "tier":
-				if p.Name != prof.Policy.Tier {
-					unmanaged = append(unmanaged, p.ID()+" ("+source+")")
-					continue
-				}
-				if opt.Flavor == render.FlavorK8s {
-					rep.Notes = append(rep.Notes, fmt.Sprintf("%s (%s) not compared: the k8s flavor uses no tier", p.ID(), source))
-					continue
-				}
-			case isObservePolicy(p, &opt) && observeOld == nil:
-				observeOld, observeSrc = p, source
-				continue
-			case p.Namespace == "":
-				global = append(global, p.ID()+" ("+source+")")
-				continue
-			case !managed(p, prof, opt.Flavor):
-				unmanaged = append(unmanaged, p.ID()+" ("+source+")")
-				continue
-			default:
-				committedNS[p.Namespace] = true
-			}
-			p.Managed = true
-			old.objs = append(old.objs, p)
-		}
-	}
-	useRollout := opt.Desired != nil && opt.Rollout != RolloutOff
-	if useRollout && opt.Rollout != RolloutOn {
-		useRollout = observeOld != nil
-		// Staged policies beside a --flavor that renders none, from a
-		// store with a rollout under way: the files follow the stages.
-		rolling := false
-		for _, n := range st.Namespaces() {
-			if n.Rollout.Stage == allowlist.StageStaged || n.Rollout.Stage == allowlist.StageEnforced {
-				rolling = true
-			}
-		}
-		for _, p := range old.objs {
-			if p.Kind == "StagedNetworkPolicy" && opt.Flavor != render.FlavorCalicoStaged && rolling {
-				useRollout = true
-			}
-		}
-	}
+	c := loadCommitted(pf, opt, rep)
+	old, committedNS, unmanaged, global, observeOld, observeSrc := c.old, c.ns, c.unmanaged, c.global, c.observe, c.observeSrc
+	useRollout := rolloutMode(st, opt, old.objs, observeOld != nil)
 	if observeOld != nil {
 		if useRollout {
 			observeAttrs(observeOld)
@@ -360,6 +301,90 @@ func Files(st *allowlist.Store, paths []string, opt Options) *Report {
 		}
 	}
 	return rep
+}
+
+// committed is what Files compares from the committed files.
+type committed struct {
+	old        side
+	ns         map[string]bool // namespaces with a calico-plan policy
+	unmanaged  []string
+	global     []string
+	observe    *policyObj // the profile's observe policy, if committed
+	observeSrc string
+}
+
+// loadCommitted sorts the committed objects: calico-plan's policies and
+// tier (compared), others (noted), and the observe policy (compared in
+// rollout mode).
+func loadCommitted(pf *policyfile.Result, opt Options, rep *Report) *committed {
+	prof := opt.Profile
+	c := &committed{ns: map[string]bool{}}
+	for _, d := range pf.Docs {
+		for _, o := range d.Objects() {
+			source := fmt.Sprintf("%s: doc %d", d.File, d.Index)
+			if d.Resource != "" {
+				source = fmt.Sprintf("%s:%d (%s)", d.File, d.Line, d.Resource)
+			}
+			p, err := decodeObject(o.APIVersion, o.Kind, o.JSON, source)
+			if err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %s %s: %v", source, o.Kind, o.Name, err))
+				continue
+			}
+			if p == nil {
+				continue
+			}
+			switch {
+			case p.Family == "tier":
+				if p.Name != prof.Policy.Tier {
+					c.unmanaged = append(c.unmanaged, p.ID()+" ("+source+")")
+					continue
+				}
+				if opt.Flavor == render.FlavorK8s {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("%s (%s) not compared: the k8s flavor uses no tier", p.ID(), source))
+					continue
+				}
+			case isObservePolicy(p, &opt) && c.observe == nil:
+				c.observe, c.observeSrc = p, source
+				continue
+			case p.Namespace == "":
+				c.global = append(c.global, p.ID()+" ("+source+")")
+				continue
+			case !managed(p, prof, opt.Flavor):
+				c.unmanaged = append(c.unmanaged, p.ID()+" ("+source+")")
+				continue
+			default:
+				c.ns[p.Namespace] = true
+			}
+			p.Managed = true
+			c.old.objs = append(c.old.objs, p)
+		}
+	}
+	return c
+}
+
+// rolloutMode decides whether Files compares with the desired state: asked
+// for, or (auto) the files hold the observe policy, or staged policies
+// beside a --flavor that renders none while the store has a rollout under
+// way.
+func rolloutMode(st *allowlist.Store, opt Options, old []*policyObj, hasObserve bool) bool {
+	if opt.Desired == nil || opt.Rollout == RolloutOff {
+		return false
+	}
+	if opt.Rollout == RolloutOn || hasObserve {
+		return true
+	}
+	rolling := false
+	for _, n := range st.Namespaces() {
+		if n.Rollout.Stage == allowlist.StageStaged || n.Rollout.Stage == allowlist.StageEnforced {
+			rolling = true
+		}
+	}
+	for _, p := range old {
+		if p.Kind == "StagedNetworkPolicy" && opt.Flavor != render.FlavorCalicoStaged && rolling {
+			return true
+		}
+	}
+	return false
 }
 
 // managed reports whether a committed policy is calico-plan's.

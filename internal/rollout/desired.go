@@ -135,98 +135,29 @@ func DesiredState(st *allowlist.Store, env Env, opt DesiredOptions) (*Desired, e
 	}
 	prof := st.Profile()
 	d := &Desired{Rollout: opt.Wave == 0, Wave: opt.Wave, Enforced: enforced, Stages: Stages(st, env)}
-	warn := func(format string, a ...any) { d.Messages = append(d.Messages, "warning: "+fmt.Sprintf(format, a...)) }
-
-	var targets []string
-	if d.Rollout {
-		for _, ns := range st.Names() {
-			if s := d.Stages[ns]; s == allowlist.StageStaged || s == allowlist.StageEnforced {
-				targets = append(targets, ns)
-			}
-		}
-	} else {
-		plan := MakePlan(st, env, PlanOptions{Flavor: enforced})
-		var err error
-		if targets, err = plan.WaveNamespaces(opt.Wave); err != nil {
-			return nil, err
-		}
+	targets, err := d.targets(st, env)
+	if err != nil {
+		return nil, err
 	}
-	labelStages := LabelStages(st, env)
-	if !d.Rollout {
-		inWave := map[string]bool{}
-		for _, ns := range targets {
-			inWave[ns] = true
-		}
-		for ns := range labelStages {
-			if !inWave[ns] {
-				delete(labelStages, ns)
-			}
-		}
+	if err := d.checkPartial(st, targets, opt.AllowPartial); err != nil {
+		return nil, err
 	}
-	d.Labels = render.StageLabels(prof, labelStages)
-
-	// A partial source means allowlists may miss entries: an enforced
-	// policy rendered from them is an outage. Staged policies only
-	// report, so they render with a warning.
-	var enforcing []string
-	for _, ns := range targets {
-		if Stage(st.Namespace(ns)) == allowlist.StageEnforced {
-			enforcing = append(enforcing, ns)
-		}
-	}
-	for _, src := range st.Meta.Sources {
-		if !src.Partial {
-			continue
-		}
-		if len(enforcing) > 0 && !opt.AllowPartial {
-			return nil, fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable (enforced here: %s)", src.Kind, src.ID, strings.Join(enforcing, ", "))
-		}
-		warn("source %s %s was read partially, so allowlists may miss entries", src.Kind, src.ID)
-	}
-
 	var nsUnits []Unit
 	anyCalico, anyK8s := false, false
-	rf := RenderFacts(env.Facts)
 	for _, ns := range targets {
-		n := st.Namespace(ns)
-		stage := Stage(n)
-		fl := FlavorFor(stage, enforced)
-		if fl == "" {
-			d.Messages = append(d.Messages, fmt.Sprintf("%s: stage %s: nothing to render yet (next: see 'calico-plan waves')", ns, stage))
-			continue
-		}
-		a := allowlist.Assess(n, env.Now, prof.Stability)
-		if stage == allowlist.StageEnforced && a.State != allowlist.StateStable {
-			warn("%s is enforced but %s (%s): rendered anyway, since leaving it out would lift enforcement; review with 'calico-plan explain --namespace %s'", ns, a.State, a.Reason, ns)
-		}
-		source := filepath.ToSlash(filepath.Join(st.Dir, ns+".yaml"))
-		pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof, Facts: rf, Source: source})
-		var incomplete *render.IncompleteError
-		if err != nil && !errors.As(err, &incomplete) {
+		u, err := d.namespaceUnit(st, env, ns)
+		if err != nil {
 			return nil, err
 		}
-		// Entries no rule can express are left out and reported: promote
-		// gates on them, and leaving the namespace out would lift its
-		// enforcement altogether.
-		what := "the policy denies this traffic when enforced"
-		if fl == render.FlavorCalicoStaged {
-			what = "the staged policy reports its flows as would-deny"
-		}
-		for _, u := range pol.Unrenderable {
-			warn("%s: NOT RENDERED: %s (%s)", ns, u, what)
-		}
-		for _, w := range pol.Warnings {
-			if fl == render.FlavorK8s && strings.HasPrefix(w, "k8s flavor:") {
-				continue // said once below, with the selector change
-			}
-			warn("%s: %s", ns, w)
-		}
-		if fl == render.FlavorK8s {
+		switch {
+		case u == nil:
+			continue
+		case u.Flavor == render.FlavorK8s:
 			anyK8s = true
-		} else {
+		default:
 			anyCalico = true
 		}
-		nsUnits = append(nsUnits, Unit{Name: ns, Namespace: ns, Stage: stage, Flavor: fl, Source: source, Objects: pol.Objects, Unrenderable: pol.Unrenderable})
+		nsUnits = append(nsUnits, *u)
 	}
 	if d.Rollout || anyCalico {
 		d.Units = append(d.Units, Unit{Name: "_tier", Objects: []any{render.Tier(prof)}})
@@ -251,6 +182,105 @@ func DesiredState(st *allowlist.Store, env Env, opt DesiredOptions) (*Desired, e
 		d.Messages = append(d.Messages, "note: "+render.K8sEnforcementNote(prof, current, d.Stages))
 	}
 	return d, nil
+}
+
+func (d *Desired) warn(format string, a ...any) {
+	d.Messages = append(d.Messages, "warning: "+fmt.Sprintf(format, a...))
+}
+
+// targets returns the namespaces the state renders (every staged and
+// enforced one, or the wave's) and sets the stage labels.
+func (d *Desired) targets(st *allowlist.Store, env Env) ([]string, error) {
+	var targets []string
+	if d.Rollout {
+		for _, ns := range st.Names() {
+			if s := d.Stages[ns]; s == allowlist.StageStaged || s == allowlist.StageEnforced {
+				targets = append(targets, ns)
+			}
+		}
+	} else {
+		plan := MakePlan(st, env, PlanOptions{Flavor: d.Enforced})
+		var err error
+		if targets, err = plan.WaveNamespaces(d.Wave); err != nil {
+			return nil, err
+		}
+	}
+	labelStages := LabelStages(st, env)
+	if !d.Rollout {
+		inWave := map[string]bool{}
+		for _, ns := range targets {
+			inWave[ns] = true
+		}
+		for ns := range labelStages {
+			if !inWave[ns] {
+				delete(labelStages, ns)
+			}
+		}
+	}
+	d.Labels = render.StageLabels(st.Profile(), labelStages)
+	return targets, nil
+}
+
+// checkPartial applies the partial-source rule: allowlists from a source
+// read partially may miss entries, so an enforced policy rendered from
+// them is an outage (an error unless allowed); staged policies only
+// report, so they render with a warning.
+func (d *Desired) checkPartial(st *allowlist.Store, targets []string, allow bool) error {
+	var enforcing []string
+	for _, ns := range targets {
+		if Stage(st.Namespace(ns)) == allowlist.StageEnforced {
+			enforcing = append(enforcing, ns)
+		}
+	}
+	for _, src := range st.Meta.Sources {
+		if !src.Partial {
+			continue
+		}
+		if len(enforcing) > 0 && !allow {
+			return fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable (enforced here: %s)", src.Kind, src.ID, strings.Join(enforcing, ", "))
+		}
+		d.warn("source %s %s was read partially, so allowlists may miss entries", src.Kind, src.ID)
+	}
+	return nil
+}
+
+// namespaceUnit renders one namespace in the flavor of its stage (nil when
+// its stage has no policy). Entries no rule can express are left out and
+// reported: promote gates on them, and leaving the namespace out would
+// lift its enforcement altogether.
+func (d *Desired) namespaceUnit(st *allowlist.Store, env Env, ns string) (*Unit, error) {
+	prof := st.Profile()
+	n := st.Namespace(ns)
+	stage := Stage(n)
+	fl := FlavorFor(stage, d.Enforced)
+	if fl == "" {
+		d.Messages = append(d.Messages, fmt.Sprintf("%s: stage %s: nothing to render yet (next: see 'calico-plan waves')", ns, stage))
+		return nil, nil
+	}
+	a := allowlist.Assess(n, env.Now, prof.Stability)
+	if stage == allowlist.StageEnforced && a.State != allowlist.StateStable {
+		d.warn("%s is enforced but %s (%s): rendered anyway, since leaving it out would lift enforcement; review with 'calico-plan explain --namespace %s'", ns, a.State, a.Reason, ns)
+	}
+	source := filepath.ToSlash(filepath.Join(st.Dir, ns+".yaml"))
+	pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof, Facts: RenderFacts(env.Facts), Source: source})
+	var incomplete *render.IncompleteError
+	if err != nil && !errors.As(err, &incomplete) {
+		return nil, err
+	}
+	what := "the policy denies this traffic when enforced"
+	if fl == render.FlavorCalicoStaged {
+		what = "the staged policy reports its flows as would-deny"
+	}
+	for _, u := range pol.Unrenderable {
+		d.warn("%s: NOT RENDERED: %s (%s)", ns, u, what)
+	}
+	for _, w := range pol.Warnings {
+		if fl == render.FlavorK8s && strings.HasPrefix(w, "k8s flavor:") {
+			continue // said once, with the selector change
+		}
+		d.warn("%s: %s", ns, w)
+	}
+	return &Unit{Name: ns, Namespace: ns, Stage: stage, Flavor: fl, Source: source, Objects: pol.Objects, Unrenderable: pol.Unrenderable}, nil
 }
 
 // manageObservePolicy decides, from rollout.observePolicy.manage and the
