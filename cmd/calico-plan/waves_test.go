@@ -325,6 +325,7 @@ func TestPromoteWaveBatch(t *testing.T) {
 	// Saved: waves shows them staged; the tier batch finds them.
 	out, _ = mustRun(t, "waves", "--store", store, "--namespaces", demoNS)
 	require.Regexp(t, `2 +4-aux +proxy +staged`, out)
+	require.Contains(t, out, "next: wave 1 (4-aux) to staged: 0 of 1 ready; blocked by:\n  recruiter-responder: stable,cronjob-facts?")
 	_, _, err = run(t, "", "promote", "--store", store, "--tier", "9-none", "--to", "staged", "--namespaces", demoNS)
 	require.ErrorContains(t, err, `tier 9-none: no scheduled namespace`)
 	_, _, err = run(t, "", "promote", "--store", store, "--tier", "4-aux", "--wave", "2", "--to", "staged")
