@@ -4,7 +4,7 @@ BIN       := bin/calico-plan
 PKGS      := ./...
 DEMO_OUT  ?= demo-out
 
-.PHONY: all build test vet lint fmt-check docs demo demo-data bench bench-observe bench-cold-demo proto fuzz clean e2e e2e-kube e2e-terraform e2e-report
+.PHONY: all build test vet lint fmt-check docs demo demo-pr demo-data bench bench-observe bench-cold-demo proto fuzz clean e2e e2e-kube e2e-terraform e2e-report
 
 all: build
 
@@ -75,16 +75,47 @@ e2e-report:
 	echo "e2e-report: chromium $$chromium, mermaid $$mermaid" && \
 	E2E_CHROMIUM=$$chromium E2E_MERMAID=$$mermaid $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/report
 
-# Observe the committed demo dataset, show the status, explain a namespace and
-# render staged policies for every namespace.
+# The operator's path end to end on the committed demo dataset (README,
+# "Workflow"): observe, plan, stage the pilot, flows that arrive while it is
+# staged, the would-deny flows reviewed and folded in, enforce; for each step
+# the pull request's diff and check (DEMO_OUT/pr-*.md), and the Terraform
+# output. Every time comes from the data (--at is the newest observed flow),
+# never the wall clock; later flows are generated after the staging time.
+DEMO_CLUSTER := testdata/demo/cluster.yaml
+DEMO_STORE    = $(DEMO_OUT)/allowlists
+DEMO_ROLLOUT  = $(DEMO_OUT)/rollout
 demo: build
 	@rm -rf $(DEMO_OUT)
-	./$(BIN) observe --store $(DEMO_OUT)/allowlists --from testdata/demo/flows.log.gz --namespace-file testdata/demo/namespaces.yaml
-	./$(BIN) status --store $(DEMO_OUT)/allowlists --now 2026-11-27
-	./$(BIN) waves --store $(DEMO_OUT)/allowlists --cluster testdata/demo/cluster.yaml
-	./$(BIN) explain --store $(DEMO_OUT)/allowlists --namespace recruiter-responder
-	./$(BIN) render --store $(DEMO_OUT)/allowlists --all --flavor calico-staged --out $(DEMO_OUT)/policies/staged
-	./$(BIN) render --store $(DEMO_OUT)/allowlists --all --flavor calico --out $(DEMO_OUT)/policies/enforced
+	@echo "== 1. observe two weeks of flows (2026-11-13 to 11-27) and plan the waves"
+	./$(BIN) observe --store $(DEMO_STORE) --from testdata/demo/flows.log.gz --namespace-file testdata/demo/namespaces.yaml
+	./$(BIN) status --store $(DEMO_STORE) --now 2026-11-27
+	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER)
+	./$(BIN) explain --store $(DEMO_STORE) --namespace recruiter-responder
+	@echo "== what the cluster runs before the first step: the desired state, applied"
+	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) --out $(DEMO_ROLLOUT)
+	@echo "== 2. two more days (to 11-29): the pilot is Stable; stage it at the data's time, no --force"
+	./$(BIN) generate --out $(DEMO_OUT)/flows-1129 --days 16 --since 2026-11-27
+	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1129/flows.log.gz
+	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to staged --at 2026-11-29T00:00:00Z --by demo --reason "wave 1: the pilot"
+	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=1-stage
+	@echo "== 3. four more days while staged (to 12-03): the staged policy reports would-deny flows"
+	./$(BIN) generate --out $(DEMO_OUT)/flows-1203 --days 20 --since 2026-11-29
+	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1203/flows.log.gz
+	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER)
+	./$(BIN) explain --store $(DEMO_STORE) --namespace recruiter-responder
+	@echo "== reviewed: fold them into the allowlist (the staged period restarts at the data's time)"
+	./$(BIN) allow --store $(DEMO_STORE) --namespace recruiter-responder --from-denied --at 2026-12-03T00:00:00Z
+	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=2-fold-in
+	@echo "== 4. four quiet days (to 12-07), then enforce"
+	./$(BIN) generate --out $(DEMO_OUT)/flows-1207 --days 24 --since 2026-12-03
+	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1207/flows.log.gz
+	@echo "   (the demo has no cluster to apply the staged policy to and snapshot again, so staged-deployed is the one gate left)"
+	-./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to enforced --at 2026-12-07T00:00:00Z --by demo
+	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to enforced --at 2026-12-07T00:00:00Z --by demo --force --reason "demo: no cluster; the flows' staged-policy traces show it ran since 11-24"
+	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=3-enforce
+	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER)
+	@echo "== 5. the same desired state as Terraform (one module, _providers.tf included)"
+	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) -o hcl --out $(DEMO_OUT)/terraform
 	@echo
 	@echo "Calico OSS: Goldmane flows carry no addresses; the observe policy's LOG lines do."
 	./$(BIN) generate --out $(DEMO_OUT)/oss-data --format goldmane --packet-log=false
@@ -93,10 +124,24 @@ demo: build
 	./$(BIN) render --store $(DEMO_OUT)/oss/allowlists --all --flavor calico-staged --out $(DEMO_OUT)/oss/policies/staged
 	@echo
 	@echo "demo output:"
-	@echo "  allowlists (commit these):   $(DEMO_OUT)/allowlists/"
-	@echo "  staged policies (apply first): $(DEMO_OUT)/policies/staged/"
-	@echo "  enforced policies (Stable namespaces only): $(DEMO_OUT)/policies/enforced/"
+	@echo "  allowlists (commit these):                 $(DEMO_STORE)/"
+	@echo "  the applied desired state (render --rollout): $(DEMO_ROLLOUT)/"
+	@echo "  each step's pull-request comment:          $(DEMO_OUT)/pr-*-diff.md, $(DEMO_OUT)/pr-*-check.md"
+	@echo "  the same as Terraform:                     $(DEMO_OUT)/terraform/"
 	@echo "  Calico OSS staged policies with packet-log addresses: $(DEMO_OUT)/oss/policies/staged/"
+
+# One step's pull request in the demo: diff the store against the applied
+# rollout (exit 2: changes, 0: none), render the new desired state, check it applied
+# on the cluster's existing policies with the store's evidence, and apply it
+# (DEMO_ROLLOUT becomes what the cluster runs).
+demo-pr:
+	@echo "-- pull request $(DEMO_STEP): diff against what the cluster runs, check what will be applied"
+	./$(BIN) diff --store $(DEMO_STORE) --policies $(DEMO_ROLLOUT) --cluster $(DEMO_CLUSTER) > $(DEMO_OUT)/pr-$(DEMO_STEP)-diff.txt; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
+	@cat $(DEMO_OUT)/pr-$(DEMO_STEP)-diff.txt
+	./$(BIN) diff --store $(DEMO_STORE) --policies $(DEMO_ROLLOUT) --cluster $(DEMO_CLUSTER) -o md > $(DEMO_OUT)/pr-$(DEMO_STEP)-diff.md; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
+	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) --out $(DEMO_ROLLOUT)
+	./$(BIN) check --store $(DEMO_STORE) --policies $(DEMO_ROLLOUT) --cluster $(DEMO_CLUSTER) --existing --from-store -o md > $(DEMO_OUT)/pr-$(DEMO_STEP)-check.md
+	@head -12 $(DEMO_OUT)/pr-$(DEMO_STEP)-check.md
 
 # Regenerate the committed demo dataset (deterministic: same bytes every time).
 demo-data: build

@@ -158,10 +158,26 @@ type Rollout struct {
 
 // ObservePolicy describes the cluster's allow-all observe GlobalNetworkPolicy.
 type ObservePolicy struct {
-	Name  string   `yaml:"name"`
-	Order float64  `yaml:"order"`
+	// Manage says whether render --rollout writes the policy: existing
+	// (only when the cluster facts show it exists: a cluster that lacks
+	// one never gets an allow-all policy silently), always, or never.
+	Manage string  `yaml:"manage"`
+	Name   string  `yaml:"name"`
+	Order  float64 `yaml:"order"`
+	// Selector selects the pods (default all()).
+	Selector string `yaml:"selector"`
+	// Log puts a Log rule before the Allow (the packet logs that carry
+	// the addresses Goldmane lacks).
+	Log   bool     `yaml:"log"`
 	Tiers []string `yaml:"tiers"`
 }
+
+// Observe-policy management modes (rollout.observePolicy.manage).
+const (
+	ObserveManageExisting = "existing"
+	ObserveManageAlways   = "always"
+	ObserveManageNever    = "never"
+)
 
 // PacketLogs describes the kernel LOG lines Calico's Log rule writes
 // (observe --from kern.log, observe --loki) and how render and promote use
@@ -467,6 +483,14 @@ func (p *Profile) validateRollout(pr *problems) {
 	// name is a DNS label, or "default.<label>" (Calico's tiered-name rule).
 	if op := p.Rollout.ObservePolicy.Name; !observeNameRE.MatchString(op) || len(op) > 253 {
 		pr.bad("rollout.observePolicy.name: %q is not a valid default-tier GlobalNetworkPolicy name (a DNS label, optionally prefixed \"default.\")", op)
+	}
+	switch p.Rollout.ObservePolicy.Manage {
+	case ObserveManageExisting, ObserveManageAlways, ObserveManageNever:
+	default:
+		pr.bad("rollout.observePolicy.manage: %q: want existing, always or never", p.Rollout.ObservePolicy.Manage)
+	}
+	if sel := p.Rollout.ObservePolicy.Selector; strings.TrimSpace(sel) == "" {
+		pr.bad("rollout.observePolicy.selector: empty (all() selects every pod)")
 	}
 	for _, t := range p.Rollout.ObservePolicy.Tiers {
 		// They go into the observe policy's namespaceSelector.

@@ -85,12 +85,20 @@ func ObservePolicy(p *profile.Profile, stages map[string]string) *v3.GlobalNetwo
 	g.Labels = map[string]string{ManagedByLabel: ManagedByValue}
 	g.Annotations = map[string]string{PurposeAnnotation: "observe: log and allow the egress of namespaces not yet staged or enforced (Loki LOG lines); staged and enforced namespaces are left out so that their allowlist decides"}
 	order := op.Order
+	sel := op.Selector
+	if sel == "" {
+		sel = "all()"
+	}
+	rules := []v3.Rule{{Action: v3.Allow}}
+	if op.Log {
+		rules = []v3.Rule{{Action: v3.Log}, {Action: v3.Allow}}
+	}
 	g.Spec = v3.GlobalNetworkPolicySpec{
 		Order:             &order,
-		Selector:          "all()",
+		Selector:          sel,
 		NamespaceSelector: ObserveSelector(p, stages),
 		Types:             []v3.PolicyType{v3.PolicyTypeEgress},
-		Egress:            []v3.Rule{{Action: v3.Log}, {Action: v3.Allow}},
+		Egress:            rules,
 	}
 	return g
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +13,9 @@ import (
 type allowOpts struct {
 	ns, noEgress, removeNoEgress, reason string
 	fromDenied, includeDenied, dryRun    bool
+	// at: when a staged namespace's staged period restarts (--at; default
+	// the wall clock).
+	at string
 }
 
 func newAllowCmd(g *globals) *cobra.Command {
@@ -52,6 +54,7 @@ runs in the window (cronjob-window/NAME). A reason is required.
 	f.StringVar(&o.noEgress, "no-egress", "", "declare that this CronJob needs no egress (needs --reason)")
 	f.StringVar(&o.removeNoEgress, "remove-no-egress", "", "withdraw a no-egress declaration")
 	f.StringVar(&o.reason, "reason", "", "why the CronJob needs no egress (recorded)")
+	f.StringVar(&o.at, "at", "", "with --from-denied on a staged namespace: restart the staged period at this time (RFC 3339 or YYYY-MM-DD, e.g. the newest observed flow) instead of the wall clock")
 	return cmd
 }
 
@@ -71,11 +74,15 @@ func runAllow(g *globals, o *allowOpts) error {
 	if o.includeDenied && !o.fromDenied {
 		return fmt.Errorf("--include-denied goes with --from-denied")
 	}
+	stamp, err := wallOrNow(o.at)
+	if err != nil {
+		return err
+	}
 	ns := o.ns
 	return withStoreNamespace(g, ns, func(st *allowlist.Store, n *allowlist.Namespace) error {
 		switch {
 		case o.fromDenied:
-			return allowFromDenied(g, o, st, n)
+			return allowFromDenied(g, o, st, n, stamp)
 		case o.noEgress != "":
 			replaced, err := n.SetNoEgress(o.noEgress, o.reason)
 			if err != nil {
@@ -104,7 +111,7 @@ func runAllow(g *globals, o *allowOpts) error {
 
 // allowFromDenied moves the namespace's wouldDeny (and with
 // --include-denied its denied) entries into the egress allowlist.
-func allowFromDenied(g *globals, o *allowOpts, st *allowlist.Store, n *allowlist.Namespace) error {
+func allowFromDenied(g *globals, o *allowOpts, st *allowlist.Store, n *allowlist.Namespace, stamp int64) error {
 	ns, includeDenied := o.ns, o.includeDenied
 	if o.dryRun {
 		for _, e := range n.WouldDeny {
@@ -131,7 +138,7 @@ func allowFromDenied(g *globals, o *allowOpts, st *allowlist.Store, n *allowlist
 	}
 	if n.Rollout.Stage == allowlist.StageStaged {
 		// The staged policy changes: its quiet period starts again.
-		now := allowlist.Time(time.Now().Unix())
+		now := allowlist.Time(stamp)
 		n.Rollout.History = append(n.Rollout.History, allowlist.RolloutEvent{
 			From: allowlist.StageStaged, To: allowlist.StageStaged, At: now, By: byName(),
 			Reason: fmt.Sprintf("%d entries folded into the allowlist: the staged period restarts", len(moved)),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,12 +24,16 @@ type checkOpts struct {
 	out      *outputFlag
 	strict   bool
 	pods     []string
+	// fromStore replays the store's evidence; existing applies the files
+	// on the --cluster snapshot's policies.
+	fromStore bool
+	existing  bool
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
 	o := &checkOpts{}
 	cmd := &cobra.Command{
-		Use:   "check --policies PATH... --from PATH... [--namespace-file FILE | --cluster FILE] [-o table|json|yaml|md]",
+		Use:   "check --policies PATH... (--from PATH... | --from-store) [--namespace-file FILE | --cluster FILE [--existing]] [-o table|json|yaml|md]",
 		Short: "Replay observed flows against a policy set: would it deny traffic you have?",
 		Long: `check is the what-if of a pull request. It loads a policy set (YAML or JSON
 manifests, or Terraform .tf files with kubectl_manifest, kubernetes_manifest or
@@ -57,20 +62,38 @@ Flows to port 53 of a bare pub/pvt network (no IP, as Goldmane reports them) are
 evaluated against the profile's DNS listeners when dns.assumeNetworkPort53IsDNS
 is true, and the report says so.
 
+To check exactly what will be applied, give the rollout output ('render
+--rollout --out DIR', YAML or the -o hcl stacks) with --existing and the
+cluster snapshot: the snapshot's policies, tiers and network sets stay, an
+object of the files replaces the snapshot's of the same kind and name (as
+'kubectl apply' and Terraform update it), and calico-plan's own policies the
+files no longer have are left out (_stages.sh deletes them). Observed denied
+traffic that an allow-all rule (an observe policy's Log+Allow) would let
+through is a problem: the policy that denies it today is not in the set.
+
+Without flow-log files (Calico OSS: Goldmane keeps no history), replay the
+store's evidence with --from-store: every allowlist entry (observed allowed),
+denied entry (observed denied) and would-deny entry (allowed, but reported by
+a staged policy) becomes flow records, one per port and recorded address,
+from a pod of the namespace, with the entry's flow count. Or keep the flows
+'observe --goldmane' reads with its --tee FILE and pass them with --from.
+
 Namespace labels (for namespaceSelectors such as tier in {...}) come from
 --cluster FILE (a snapshot), --namespace-file FILE ('kubectl get ns -o yaml'),
 or a live cluster when --kubeconfig or --context is given (never implicitly,
 so CI runs are reproducible); namespaces not in them still carry their
 automatic name labels.
 
-Exit codes: 0 no problems; 3 problems (a would-deny flow or a probe that got
-through; with --strict also unknown verdicts); 1 error (unreadable input, or a
+Exit codes: 0 no problems; 3 problems (a would-deny flow, a probe that got
+through, or denied traffic an allow-all rule lets through; with --strict also
+unknown verdicts); 1 error (unreadable input, or a
 policy file that does not parse or validate: the report for what loaded is
 still printed).`,
 		Example: `  calico-plan render --all --flavor calico --out policies/
   calico-plan check --policies policies/ --from flows.log.gz --namespace-file ns.yaml
   calico-plan check --policies stacks/calico/ --from 'archive/*.log.gz' -o md > comment.md
-  calico-plan check --policies policies/ --from flows.log -o json | jq '.summary'`,
+  calico-plan check --policies policies/ --from flows.log -o json | jq '.summary'
+  calico-plan check --policies rollout/ --cluster cluster.yaml --existing --from-store`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), g, o)
@@ -83,6 +106,8 @@ still printed).`,
 	o.cf.register(cmd)
 	o.out = addOutputFlag(cmd, output.ReportFormats...)
 	f.BoolVar(&o.strict, "strict", false, "count unknown verdicts as problems (exit 3)")
+	f.BoolVar(&o.fromStore, "from-store", false, "replay the store's evidence as flows: every allowlist entry and denied or would-deny entry, per port and address, with its flow count (CI without flow-log files, e.g. Calico OSS)")
+	f.BoolVar(&o.existing, "existing", false, "with --cluster: check the policy files applied on the snapshot's existing policies (a file's object replaces the snapshot's of the same kind and name)")
 	f.StringArrayVar(&o.pods, "pods", nil, "pod listing (kubectl get pods -A -o json) that packet-log lines in --from are attributed to (repeatable): their exact addresses are judged")
 	return cmd
 }
@@ -122,8 +147,8 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	if len(o.policies) == 0 {
 		return fmt.Errorf("--policies is required (policy files or directories)")
 	}
-	if len(o.flows) == 0 {
-		return fmt.Errorf("--from is required (flow-log files, directories, globs or -)")
+	if len(o.flows) == 0 && !o.fromStore {
+		return fmt.Errorf("--from or --from-store is required (flow-log files, directories, globs or -; or the store's evidence)")
 	}
 	prof, err := g.profile()
 	if err != nil {
@@ -149,12 +174,25 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		}
 		packets.Pods = idx
 	}
-	pf := policyfile.Load(o.policies, nil)
-	rep, err := check.Run(ctx, pf, inputs, check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin,
-		KeepFlows: format == output.JSON || format == output.YAML, Packets: packets})
+	replay, err := checkReplay(g, o, prof)
 	if err != nil {
 		return err
 	}
+	pf := policyfile.Load(o.policies, nil)
+	ex, err := checkExisting(o, pf, prof)
+	if err != nil {
+		return err
+	}
+	cfg := check.Config{Profile: prof, NamespaceLabels: nl, Strict: o.strict, Stdin: g.stdin,
+		KeepFlows: format == output.JSON || format == output.YAML, Packets: packets}
+	if replay != nil {
+		cfg.Replay = replay.Flows
+	}
+	rep, err := check.Run(ctx, pf, inputs, cfg)
+	if err != nil {
+		return err
+	}
+	rep.Assumptions = append(rep.Assumptions, checkNotes(o, ex, replay)...)
 	switch format {
 	case output.JSON:
 		err = check.WriteJSON(g.stdout, rep)
@@ -178,4 +216,57 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 		return &codeError{code: exitProblems}
 	}
 	return nil
+}
+
+// checkReplay replays the store's evidence for --from-store (nil without).
+func checkReplay(g *globals, o *checkOpts, prof *config.Profile) (*check.Replay, error) {
+	if !o.fromStore {
+		return nil, nil
+	}
+	st, err := g.openStore()
+	if err != nil {
+		return nil, err
+	}
+	replay := check.ReplayStore(st, prof)
+	for _, s := range replay.Skipped {
+		fmt.Fprintf(g.stderr, "warning: --from-store: not replayed: %s\n", s)
+	}
+	return replay, nil
+}
+
+// checkExisting merges the --cluster snapshot's policies under the files
+// for --existing (nil without).
+func checkExisting(o *checkOpts, pf *policyfile.Result, prof *config.Profile) (*check.Existing, error) {
+	if !o.existing {
+		return nil, nil
+	}
+	if o.cf.cluster == "" {
+		return nil, fmt.Errorf("--existing needs --cluster FILE: the snapshot's policies are what the cluster has")
+	}
+	facts, err := cluster.LoadSnapshot(o.cf.cluster)
+	if err != nil {
+		return nil, err
+	}
+	return check.WithExisting(pf, facts, prof.Rollout.ObservePolicy.Name)
+}
+
+// checkNotes are the report's assumptions about --existing and
+// --from-store.
+func checkNotes(o *checkOpts, ex *check.Existing, replay *check.Replay) []string {
+	var out []string
+	if ex != nil {
+		note := fmt.Sprintf("the policy files are applied on the cluster snapshot %s: %d of its objects kept", o.cf.cluster, ex.Objects)
+		if len(ex.Replaced) > 0 {
+			note += fmt.Sprintf(", %d replaced by the files (%s)", len(ex.Replaced), strings.Join(ex.Replaced, ", "))
+		}
+		if len(ex.Superseded) > 0 {
+			note += fmt.Sprintf(", %d calico-plan policies the files no longer have left out (_stages.sh deletes them: %s)", len(ex.Superseded), strings.Join(ex.Superseded, ", "))
+		}
+		out = append(out, note)
+	}
+	if replay != nil {
+		out = append(out, fmt.Sprintf("%d flow records replayed from the store's evidence (%d allowlist, denied and would-deny entry ports with their flow counts; %d not replayable); the replayed source pods carry no labels",
+			len(replay.Flows), replay.Entries, len(replay.Skipped)))
+	}
+	return out
 }

@@ -115,9 +115,33 @@ spec: {selector: "app in {'a'", types: [Egress]}
 	_, _, err = run(t, "", "check", "--flows", demoFlows)
 	require.ErrorContains(t, err, "--policies is required")
 	_, _, err = run(t, "", "check", "--policies", pol)
-	require.ErrorContains(t, err, "--from is required")
+	require.ErrorContains(t, err, "--from or --from-store is required")
 	_, _, err = run(t, "", "check", "--policies", pol, "--flows", "missing.log")
 	require.ErrorContains(t, err, `input "missing.log" does not exist`)
 	_, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows, "-o", "xml")
 	require.ErrorContains(t, err, `unknown output format "xml"`)
+}
+
+// check --from-store replays the store's evidence: the rendered
+// policies pass, and removing an entry from the policy files makes its
+// replayed flows would-deny (exit 3).
+func TestCheckFlowsFromStore(t *testing.T) {
+	store, pol := renderedDemo(t)
+	out, errs, err := run(t, "", "check", "--store", store, "--policies", pol, "--from-store", "--namespaces", demoNS)
+	require.NoError(t, err, errs)
+	require.Contains(t, out, "flow records replayed from the store's evidence")
+	require.Contains(t, out, "0 would-deny")
+
+	// The committed policies lose tasks' MySQL rule; the store keeps it.
+	handEdit(t, store, "tasks", func(n *allowlist.Namespace) {
+		n.Egress = slices.DeleteFunc(n.Egress, func(e allowlist.Entry) bool { return e.Peer.Namespace == "dbaas" })
+	})
+	mustRun(t, "render", "--store", store, "--namespace", "tasks", "--allow-unstable", "--out", pol)
+	orig := observeDemo(t)
+	out, _, err = run(t, "", "check", "--store", orig, "--policies", pol, "--from-store", "--namespaces", demoNS)
+	require.Equal(t, exitProblems, exitCodeOf(err), out)
+	require.Regexp(t, `tasks/tasks-api-[^ ]+ -> dbaas/[^ ]+ TCP/3306: 1 records \(\d+ flows\)`, out)
+
+	_, _, err = run(t, "", "check", "--store", store, "--policies", pol)
+	require.ErrorContains(t, err, "--from or --from-store is required")
 }

@@ -7,8 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/diff"
 	"github.com/calico-plan/calico-plan/internal/output"
+	"github.com/calico-plan/calico-plan/internal/rollout"
 	"github.com/calico-plan/calico-plan/render"
 )
 
@@ -18,6 +20,7 @@ type diffOpts struct {
 	flavor  string
 	out     *outputFlag
 	cf      clusterFlags
+	rollout bool
 }
 
 func newDiffCmd(g *globals) *cobra.Command {
@@ -35,8 +38,20 @@ observed traffic.
                      .tf, files or directories. Only calico-plan's policies are
                      compared (labelled app.kubernetes.io/managed-by: calico-plan,
                      or named as render names them, and the allowlist tier).
+                     A rollout directory ('render --rollout --out DIR': it holds
+                     the observe GlobalNetworkPolicy) is compared with the
+                     desired state instead, like with like: each namespace in
+                     the flavor of its stage (staged: calico-staged, enforced:
+                     --flavor), the observe policy by the namespaces it covers,
+                     and every stage change weighed as with --base. --rollout
+                     forces this (for a 'render --wave N' directory).
   --base GIT_REF     the store as committed at GIT_REF (read with git ls-tree and
                      git show) against the store now, both rendered with --flavor.
+                     A namespace whose rollout stage changed is a change even
+                     when its allowlist is not: "n8n: staged -> enforced",
+                     weighed by the flows the enforced policy now drops (those
+                     the staged policy reported as would-deny, and entries no
+                     rule can express).
 
 Per namespace, each policy's egress rules become regions: destination peer
 (canonical selectors, namespaces, services) x addresses x protocol x ports. So
@@ -66,6 +81,7 @@ rendered, a bad ref; the report is still printed when there is one).`,
 	completeWords(cmd, "flavor", "calico", "calico-staged", "k8s")
 	o.out = addOutputFlag(cmd, output.ReportFormats...)
 	o.cf.register(cmd)
+	f.BoolVar(&o.rollout, "rollout", false, "with --policies: compare with the desired state of 'render --rollout' (each namespace in its stage; automatic when the files hold the observe policy)")
 	return cmd
 }
 
@@ -90,6 +106,32 @@ func runDiff(g *globals, o *diffOpts) error {
 		return err
 	}
 	opt := diff.Options{Profile: st.Profile(), Flavor: fl, NamespaceLabels: nl}
+	if o.rollout && o.base != "" {
+		return fmt.Errorf("--rollout goes with --policies (with --base, stage changes are always compared)")
+	}
+	if len(o.against) > 0 {
+		// The desired state, for a rollout directory: enforced namespaces
+		// in --flavor (calico when --flavor is calico-staged).
+		enforced := fl
+		if enforced == render.FlavorCalicoStaged {
+			if o.rollout {
+				return fmt.Errorf("--rollout --flavor calico-staged: the stage decides (staged namespaces get calico-staged); --flavor picks what enforced namespaces get: calico or k8s")
+			}
+			enforced = render.FlavorCalico
+		}
+		facts, err := diffFacts(o.cf.cluster, nl)
+		if err != nil {
+			return err
+		}
+		d, err := rollout.DesiredState(st, rollout.NewEnv(st, facts, 0), rollout.DesiredOptions{Enforced: enforced, AllowPartial: true})
+		if err != nil {
+			return err
+		}
+		opt.Desired = d
+		if o.rollout {
+			opt.Rollout = diff.RolloutOn
+		}
+	}
 	var rep *diff.Report
 	if o.base != "" {
 		if rep, err = diff.Git(st, o.base, opt); err != nil {
@@ -118,4 +160,16 @@ func runDiff(g *globals, o *diffOpts) error {
 		return &codeError{code: exitChanges}
 	}
 	return nil
+}
+
+// diffFacts are the cluster facts of diff's desired state: the snapshot,
+// or the namespace labels alone.
+func diffFacts(snapshot string, nl cluster.NamespaceLabels) (*cluster.Facts, error) {
+	if snapshot != "" {
+		return cluster.LoadSnapshot(snapshot)
+	}
+	if nl != nil {
+		return cluster.FromNamespaceLabels(nl, "namespaces"), nil
+	}
+	return nil, nil
 }

@@ -36,6 +36,22 @@ func TestDiffCommandAgainstFiles(t *testing.T) {
 	require.Contains(t, md, "| namespace | added | removed | flows affected by removals |")
 	require.Contains(t, md, "| tasks | 0 | 1 | 0 |")
 
+	// A rollout directory is compared with the desired state: no changes,
+	// then the promotion of its staged namespace.
+	mustRun(t, "promote", "--store", store, "--namespace", "recruiter-responder", "--to", "staged", "--force", "--reason", "pilot", "--now", "2026-11-27")
+	roll := filepath.Join(t.TempDir(), "rollout")
+	mustRun(t, "render", "--store", store, "--rollout", "--namespaces", demoNS, "--out", roll)
+	out, _, err = run(t, "", "diff", "--store", store, "--against", roll, "--namespaces", demoNS)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "no changes (1 namespace compared)")
+	mustRun(t, "promote", "--store", store, "--namespace", "recruiter-responder", "--to", "enforced", "--force", "--reason", "pilot", "--now", "2026-11-28")
+	out, _, err = run(t, "", "diff", "--store", store, "--against", roll, "--namespaces", demoNS)
+	require.Equal(t, exitChanges, exitCodeOf(err))
+	require.Contains(t, out, "recruiter-responder: staged -> enforced, +0 -0")
+	require.NotContains(t, out, "(cluster-scoped)", "the observe policy already left recruiter-responder out")
+	_, _, err = run(t, "", "diff", "--store", store, "--base", "HEAD", "--rollout")
+	require.ErrorContains(t, err, "--rollout goes with --policies")
+
 	_, _, err = run(t, "", "diff", "--store", store, "--against", pol, "--flavor", "k8s")
 	require.Equal(t, exitError, exitCodeOf(err), "servarr cannot be rendered as a Kubernetes policy")
 
@@ -73,6 +89,19 @@ func TestDiffCommandAgainstGitBase(t *testing.T) {
 	out, _, err = run(t, "", "diff", "--store", store, "--base", "HEAD")
 	require.NoError(t, err)
 	require.Contains(t, out, "no changes")
+
+	// A promotion is a change even though no allowlist changed.
+	mustRun(t, "promote", "--store", store, "--namespace", "recruiter-responder", "--to", "staged", "--force", "--reason", "pilot", "--now", "2026-11-27")
+	out, _, err = run(t, "", "diff", "--store", store, "--base", "HEAD")
+	require.Equal(t, exitChanges, exitCodeOf(err))
+	require.Contains(t, out, "recruiter-responder: observe -> staged, +0 -0\n")
+	git("add", "-A")
+	git("commit", "-q", "-m", "pilot staged")
+	mustRun(t, "promote", "--store", store, "--namespace", "recruiter-responder", "--to", "enforced", "--force", "--reason", "pilot", "--now", "2026-11-28")
+	out, _, err = run(t, "", "diff", "--store", store, "--base", "HEAD", "-o", "md")
+	require.Equal(t, exitChanges, exitCodeOf(err))
+	require.Contains(t, out, "| recruiter-responder | staged → enforced | 0 | 0 | 0 |")
+	require.Contains(t, out, "**stage staged → enforced**: enforced: the policy now drops every egress it does not allow")
 
 	_, _, err = run(t, "", "diff", "--store", store, "--base", "nope")
 	require.Equal(t, exitError, exitCodeOf(err))

@@ -21,9 +21,9 @@ import (
 
 // generateOpts are generate's flags.
 type generateOpts struct {
-	opt                          demo.Options
-	out, start, interval, format string
-	zip, packetLog               bool
+	opt                                 demo.Options
+	out, start, interval, format, since string
+	zip, packetLog                      bool
 }
 
 func newGenerateCmd(g *globals) *cobra.Command {
@@ -54,6 +54,7 @@ demo' uses it.`,
 	f.StringVar(&o.out, "out", "", "output directory")
 	f.IntVar(&opt.Days, "days", opt.Days, "days of traffic")
 	f.StringVar(&o.start, "start", opt.Start.Format("2006-01-02"), "first day (UTC)")
+	f.StringVar(&o.since, "since", "", "write only the windows from this day on (YYYY-MM-DD): the same traffic as the whole run, so observing it continues an earlier dataset (make demo: flows that arrive after staging)")
 	f.StringVar(&o.interval, "interval", "6h", "flow-log window (Calico Enterprise uses 5m, Goldmane 15s; longer keeps files small)")
 	f.IntVar(&opt.Replicas, "replicas", 1, "copies of the cluster's namespaces (for load tests)")
 	f.StringVar(&o.format, "format", "enterprise", "record format: enterprise (flows.log JSON lines), goldmane (emitter JSON) or goldmane-protojson")
@@ -77,6 +78,13 @@ func runGenerate(g *globals, o *generateOpts) error {
 		return fmt.Errorf("--start %s: flow logs lie between 2015-01-01 and 2100-01-01", o.start)
 	}
 	opt.Start = t
+	if o.since != "" {
+		st, err := time.Parse("2006-01-02", o.since)
+		if err != nil {
+			return fmt.Errorf("--since %q: want YYYY-MM-DD", o.since)
+		}
+		opt.Since = st
+	}
 	iv, err := config.ParseDuration(o.interval)
 	if err != nil {
 		return fmt.Errorf("--interval: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type goldmaneFlags struct {
 	follow     bool
 	checkpoint time.Duration
 	pageSize   int
+	tee        string
 }
 
 const goldmaneHelp = `
@@ -52,7 +54,13 @@ Calico OSS 3.30+ (Goldmane):
     kubectl -n calico-system get secret node-certs -o jsonpath='{.data.tls\.crt}' | base64 -d > tls.crt
     kubectl -n calico-system get secret node-certs -o jsonpath='{.data.tls\.key}' | base64 -d > tls.key
     kubectl -n calico-system get secret goldmane-key-pair -o jsonpath='{.data.tls\.crt}' | base64 -d > ca.crt
-    calico-plan observe --goldmane localhost:7443 --goldmane-cert tls.crt --goldmane-key tls.key --goldmane-ca ca.crt`
+    calico-plan observe --goldmane localhost:7443 --goldmane-cert tls.crt --goldmane-key tls.key --goldmane-ca ca.crt
+
+  Goldmane keeps no history, so 'calico-plan check' in CI has no flow files to
+  replay. --tee FILE appends what each run reads (each flow once: runs resume
+  at the watermark) as Goldmane JSON lines; keep FILE beside the store (or
+  rotate it) and give it to 'check --from FILE'. Without it, 'check
+  --from-store' replays the store's evidence.`
 
 const goldmaneExamples = `
 
@@ -60,7 +68,10 @@ const goldmaneExamples = `
   calico-plan observe --goldmane-kube
 
   # continuously, checkpointing every minute (Ctrl-C saves and stops)
-  calico-plan observe --goldmane-kube --follow`
+  calico-plan observe --goldmane-kube --follow
+
+  # and keep the flows as a file for 'calico-plan check' in CI
+  calico-plan observe --goldmane-kube --tee flows/goldmane.json`
 
 func addGoldmaneFlags(cmd *cobra.Command) *goldmaneFlags {
 	f := &goldmaneFlags{cmd: cmd, k: kube.DefaultGoldmane()}
@@ -83,6 +94,7 @@ func addGoldmaneFlags(cmd *cobra.Command) *goldmaneFlags {
 	fs.BoolVar(&f.follow, "follow", false, "stream continuously from Goldmane, checkpointing into the store, until interrupted")
 	fs.DurationVar(&f.checkpoint, "checkpoint", time.Minute, "how often --follow saves the store")
 	fs.IntVar(&f.pageSize, "goldmane-page-size", 1000, "flows per List page")
+	fs.StringVar(&f.tee, "tee", "", "also append every flow read from Goldmane to FILE as Goldmane JSON lines, which 'check --from' and 'observe --from' read (flow files for CI on Calico OSS)")
 	if fs.Lookup("since") == nil {
 		fs.String("since", "", "first observe of a source: read the last DURATION (e.g. 60m, 7d)")
 	}
@@ -160,6 +172,14 @@ func runGoldmane(ctx context.Context, g *globals, w *storeWriter, f *goldmaneFla
 	}
 	defer client.Close()
 	opt := observe.GoldmaneOptions{Client: client, SourceID: "goldmane:" + id, Since: since, PageSize: f.pageSize, AllowPartial: allowPartial, Log: g.stderr}
+	if f.tee != "" {
+		tf, err := os.OpenFile(f.tee, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("--tee: %w", err)
+		}
+		defer tf.Close()
+		opt.Tee = tf
+	}
 	if f.follow {
 		fmt.Fprintf(g.stderr, "following Goldmane %s into %s (checkpoint every %s; Ctrl-C to stop)\n", id, st.Dir, f.checkpoint)
 		return observe.GoldmaneFollow(ctx, st, observe.FollowOptions{GoldmaneOptions: opt, Checkpoint: f.checkpoint, Save: w.save})

@@ -56,6 +56,8 @@ func TestObserveGoldmaneCLI(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "allowlists")
 	args := []string{"observe", "--store", store, "--goldmane", srv.Addr(), "--goldmane-id", "test",
 		"--goldmane-cert", files.Cert, "--goldmane-key", files.Key, "--goldmane-ca", files.CA}
+	tee := filepath.Join(t.TempDir(), "goldmane.json")
+	args = append(args, "--tee", tee)
 	_, errs := mustRun(t, args...)
 	require.Contains(t, errs, "goldmane test:")
 	first := readDir(t, store)
@@ -71,6 +73,17 @@ func TestObserveGoldmaneCLI(t *testing.T) {
 	for name, content := range first {
 		if name != "_store.yaml" {
 			require.Equal(t, content, second[name], name)
+		}
+	}
+
+	// The tee holds what the two runs read, each flow once: observed as a
+	// file it gives the same allowlists.
+	replayed := filepath.Join(t.TempDir(), "replayed")
+	mustRun(t, "observe", "--store", replayed, "--from", tee)
+	again := readDir(t, replayed)
+	for name, content := range first {
+		if name != "_store.yaml" {
+			require.Equal(t, content, again[name], name)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,10 @@ import (
 type stageChangeOpts struct {
 	namespace, to, reason, by, now string
 	force                          bool
+	// promote only: a batch (--wave N, --tier T) and unknown gates.
+	wave          int
+	tiers         []string
+	acceptUnknown bool
 }
 
 func newPromoteCmd(g *globals) *cobra.Command {
@@ -23,7 +28,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 	cf := &clusterFlags{}
 	dry := &dryRunFlag{}
 	cmd := &cobra.Command{
-		Use:   "promote -n NS... --to staged|enforced [--reason TEXT] [--force] [--by NAME] [--dry-run]",
+		Use:   "promote (-n NS... | --wave N | --tier T) --to staged|enforced [--reason TEXT] [--force] [--accept-unknown] [--by NAME] [--dry-run]",
 		Short: "Move a namespace to staged or enforced once its gates pass",
 		Long: `promote moves a namespace forward in the rollout and records it in the
 namespace's allowlist file (rollout: stage, since, reason, by, history):
@@ -47,7 +52,17 @@ denies its traffic), and observe → enforced skips staging (stage-order), which
 only --force allows.
 
 --force promotes despite unmet gates; it needs --reason, and the unmet gates
-are recorded with it in the history. Gates are judged at the newest observed
+are recorded with it in the history. A gate the facts cannot decide is
+unknown, not failed: with only a Namespace list (--namespace-file) a
+namespace whose flows show no CronJob pods has unknown CronJobs
+(cronjob-facts?). --accept-unknown promotes past unknown gates (recorded),
+and nothing else.
+
+--wave N (a wave of 'calico-plan waves') and --tier T (every scheduled
+namespace of the tier) promote a batch: each namespace of the batch in the
+stage --to moves from is promoted when its gates pass, the others are listed
+with the gates that block them (exit 1 when any is refused; the promoted ones
+are saved). Gates are judged at the newest observed
 flow; the promotion is stamped with the wall clock, or --at. --dry-run judges
 the gates and prints the result without writing the store. With several -n,
 each namespace is promoted in turn; the first refusal stops.
@@ -57,9 +72,14 @@ promote only changes the store (commit it). Then render and apply the policy
 label, which takes it out of the observe policy.` + clusterFlagsHelp,
 		Example: `  calico-plan promote --namespace recruiter-responder --to staged --reason "pilot"
   calico-plan promote --namespace n8n --to enforced --cluster cluster.yaml
-  calico-plan promote --namespace nextcloud --to staged --force --reason "backup verified by hand on 2026-11-29"`,
+  calico-plan promote --namespace nextcloud --to staged --force --reason "backup verified by hand on 2026-11-29"
+  calico-plan promote --wave 2 --to staged --cluster cluster.yaml
+  calico-plan promote --tier 4-aux --to enforced --cluster cluster.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.wave != 0 || len(o.tiers) > 0 {
+				return runPromoteBatch(cmd, g, o, cf, dry)
+			}
 			if o.namespace == "" || o.to == "" {
 				return fmt.Errorf("--namespace and --to are required")
 			}
@@ -77,7 +97,7 @@ label, which takes it out of the observe policy.` + clusterFlagsHelp,
 			return withStoreNamespace(g, o.namespace, func(st *allowlist.Store, n *allowlist.Namespace) error {
 				env := rollout.NewEnv(st, facts, 0)
 				from := rollout.Stage(n)
-				c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force})
+				c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown})
 				var refused *rollout.RefusedError
 				if errors.As(err, &refused) {
 					printGates(g.stderr, c)
@@ -115,6 +135,9 @@ label, which takes it out of the observe policy.` + clusterFlagsHelp,
 	f.StringVar(&o.to, "to", "", "stage to promote to: staged or enforced")
 	f.StringVar(&o.reason, "reason", "", "why (recorded in the history; required with --force)")
 	f.BoolVar(&o.force, "force", false, "promote despite unmet gates (recorded with them)")
+	f.BoolVar(&o.acceptUnknown, "accept-unknown", false, "promote past gates the facts cannot decide (marked unknown, e.g. CronJobs with only a Namespace list); recorded")
+	f.IntVar(&o.wave, "wave", 0, "promote the namespaces of wave N of 'calico-plan waves' that pass their gates")
+	f.StringArrayVar(&o.tiers, "tier", nil, "promote the scheduled namespaces of tier T that pass their gates (repeatable)")
 	f.StringVar(&o.by, "by", "", "who promotes (recorded; default: $USER)")
 	byDefault(cmd, &o.by)
 	f.StringVar(&o.now, "at", "", "stamp the promotion with this time (RFC 3339 or YYYY-MM-DD) instead of the wall clock")
@@ -237,4 +260,146 @@ func waveOf(st *allowlist.Store, env rollout.Env, ns string) int {
 		}
 	}
 	return 0
+}
+
+// runPromoteBatch is promote --wave N / --tier T: every namespace of the
+// batch in the stage --to moves from is promoted when its gates pass; the
+// others are reported with the gates that block them.
+func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clusterFlags, dry *dryRunFlag) error {
+	if err := checkBatchFlags(o); err != nil {
+		return err
+	}
+	at, err := wallOrNow(o.now)
+	if err != nil {
+		return err
+	}
+	facts, err := cf.load(cmd.Context(), g)
+	if err != nil {
+		return err
+	}
+	w, err := g.openStoreForWrite(false)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	st := w.st
+	env := rollout.NewEnv(st, facts, 0)
+	what, targets, err := batchTargets(rollout.MakePlan(st, env, rollout.PlanOptions{}), o)
+	if err != nil {
+		return err
+	}
+	from := allowlist.StageObserve
+	if o.to == allowlist.StageEnforced {
+		from = allowlist.StageStaged
+	}
+	var promoted, refused, skipped []string
+	for _, ns := range targets {
+		n := st.Namespace(ns)
+		if n == nil {
+			skipped = append(skipped, ns+" (not observed yet)")
+			continue
+		}
+		if stage := rollout.Stage(n); stage != from && !(o.to == allowlist.StageEnforced && o.force && stage == allowlist.StageObserve) {
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", ns, stage))
+			continue
+		}
+		ok, err := promoteInBatch(g, n, from, o, env, at)
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			promoted = append(promoted, ns)
+		default:
+			refused = append(refused, ns)
+		}
+	}
+	if len(promoted) > 0 {
+		if err := dry.save(g, st); err != nil {
+			return err
+		}
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(g.stdout, "not %s, left alone: %s\n", from, strings.Join(skipped, ", "))
+	}
+	fmt.Fprintf(g.stdout, "%s: %d promoted to %s, %d refused\n", what, len(promoted), o.to, len(refused))
+	if len(promoted) > 0 {
+		args := g.globalArgs() + cf.String()
+		fmt.Fprintf(g.stdout, "next: commit %s, then apply the desired state: calico-plan render --rollout%s --out policies/ && kubectl apply -f policies/ && sh policies/%s\n", st.Dir, args, render.StagesScriptName)
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("%s: %d of %d namespaces refused (gates above; fix them, --accept-unknown for unknown ones, or --force --reason TEXT)", what, len(refused), len(promoted)+len(refused))
+	}
+	return nil
+}
+
+// checkBatchFlags validates promote --wave/--tier's flags.
+func checkBatchFlags(o *stageChangeOpts) error {
+	switch {
+	case o.namespace != "":
+		return fmt.Errorf("give --namespace, --wave or --tier, not several")
+	case o.wave != 0 && len(o.tiers) > 0:
+		return fmt.Errorf("give --wave N or --tier T, not both")
+	case o.wave < 0:
+		return fmt.Errorf("--wave: waves are numbered from 1 (see 'calico-plan waves')")
+	case o.to != allowlist.StageStaged && o.to != allowlist.StageEnforced:
+		return fmt.Errorf("--to staged or --to enforced is required")
+	case o.force && o.reason == "":
+		return fmt.Errorf("--force needs --reason TEXT: say why the unmet gates are acceptable (it is recorded in the history)")
+	}
+	return nil
+}
+
+// batchTargets names the batch and lists its namespaces: the wave's, or
+// the scheduled namespaces of the tiers.
+func batchTargets(plan *rollout.Plan, o *stageChangeOpts) (string, []string, error) {
+	if o.wave != 0 {
+		targets, err := plan.WaveNamespaces(o.wave)
+		return fmt.Sprintf("wave %d", o.wave), targets, err
+	}
+	what := "tier " + strings.Join(o.tiers, ", ")
+	want := map[string]bool{}
+	for _, t := range o.tiers {
+		want[t] = true
+	}
+	var targets []string
+	for _, wv := range plan.Waves {
+		if !want[wv.Tier] {
+			continue
+		}
+		for _, n := range wv.Namespaces {
+			targets = append(targets, n.Name)
+		}
+	}
+	if len(targets) == 0 {
+		return what, nil, fmt.Errorf("%s: no scheduled namespace (scheduled tiers: %s; see 'calico-plan waves')", what, strings.Join(plan.Tiers, ", "))
+	}
+	return what, targets, nil
+}
+
+// promoteInBatch promotes one namespace of a batch and prints the result:
+// promoted, or refused with its unmet gates (ok false, no error).
+func promoteInBatch(g *globals, n *allowlist.Namespace, from string, o *stageChangeOpts, env rollout.Env, at int64) (bool, error) {
+	c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown})
+	var ref *rollout.RefusedError
+	if errors.As(err, &ref) {
+		fmt.Fprintf(g.stdout, "%s: REFUSED, %d unmet gate(s):\n", n.Namespace, len(c.Unmet()))
+		for _, gt := range c.Unmet() {
+			fmt.Fprintf(g.stdout, "    %s\n", gt)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	note := ""
+	if n.Rollout.Forced {
+		note = " (FORCED)"
+	}
+	for _, u := range n.Rollout.History[len(n.Rollout.History)-1].Unmet {
+		if strings.HasPrefix(u, "accepted as unknown: ") {
+			note += " (" + u + ")"
+		}
+	}
+	fmt.Fprintf(g.stdout, "%s: promoted %s → %s%s\n", n.Namespace, from, o.to, note)
+	return true, nil
 }

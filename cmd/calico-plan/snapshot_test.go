@@ -94,10 +94,11 @@ func TestClusterFactsLoadingOrder(t *testing.T) {
 	require.Contains(t, out, "cluster facts: snapshot "+snap)
 	require.Zero(t, *calls, "a snapshot means no cluster access")
 
-	// --namespaces: tiers known, CronJob gates unmet with the reason.
+	// --namespaces: tiers known; without CronJob pods in its flows, the
+	// namespace's CronJobs are unknown, for the operator to decide.
 	out, errs := rolloutCLIOK(t, "waves", "--store", store, "--namespaces", nsFile, "-o", "md")
 	require.Contains(t, errs, "warning: could not check cronjobs.batch: no CronJob facts: pass --cluster or a kubeconfig")
-	require.Contains(t, out, "| proxy | observe | Stable | 2 | **cronjob-facts**: no CronJob facts: pass --cluster or a kubeconfig |")
+	require.Contains(t, out, "| proxy | observe | Stable | 2 | **cronjob-facts** (unknown): only a Namespace list was given, so proxy's CronJobs are not known")
 	require.Contains(t, out, "Cluster facts: namespaces "+nsFile)
 
 	// A kubeconfig: the live cluster.

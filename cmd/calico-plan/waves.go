@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/internal/rollout"
@@ -134,10 +132,8 @@ func enforcedFlavor(s string) (render.Flavor, error) {
 	return fl, nil
 }
 
-// runRenderRollout is render --wave N and render --rollout: every
-// namespace gets the flavor its stage calls for (staged → calico-staged,
-// enforced → --flavor), with the stage labels, and for --rollout the
-// observe policy and the tier: the complete desired state.
+// runRenderRollout is render --wave N and render --rollout: it writes the
+// desired state (rollout.DesiredState) in the output format asked for.
 func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	switch {
 	case o.wave > 0 && o.rollout:
@@ -168,133 +164,19 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 	if err := rout.hclFlags(o.hclProviders, o.hclStageLabel); err != nil {
 		return err
 	}
-	env := rollout.NewEnv(st, facts, 0)
-	stages := rollout.Stages(st, env)
-
-	var targets []string
-	if o.rollout {
-		for _, ns := range st.Names() {
-			if s := stages[ns]; s == allowlist.StageStaged || s == allowlist.StageEnforced {
-				targets = append(targets, ns)
-			}
-		}
-	} else {
-		plan := rollout.MakePlan(st, env, rollout.PlanOptions{Flavor: enforced})
-		if targets, err = plan.WaveNamespaces(o.wave); err != nil {
-			return err
-		}
+	d, err := rollout.DesiredState(st, rollout.NewEnv(st, facts, 0), rollout.DesiredOptions{Enforced: enforced, Wave: o.wave, AllowPartial: o.allowUnstable})
+	if err != nil {
+		return err
 	}
-
-	type file struct {
-		name string
-		objs []any
+	for _, m := range d.Messages {
+		fmt.Fprintln(g.stderr, m)
 	}
-	var files []file
-	var labels []render.StageLabel
-	labelStages := rollout.LabelStages(st, env)
-	if !o.rollout {
-		inWave := map[string]bool{}
-		for _, ns := range targets {
-			inWave[ns] = true
-		}
-		for ns := range labelStages {
-			if !inWave[ns] {
-				delete(labelStages, ns)
-			}
-		}
-	}
-	labels = render.StageLabels(prof, labelStages)
-
-	// A partial source means allowlists may miss entries: an enforced
-	// policy rendered from them is an outage. Refused exactly as enforcing
-	// render refuses it; staged policies only report, so they render.
-	var enforcing []string
-	for _, ns := range targets {
-		if rollout.Stage(st.Namespace(ns)) == allowlist.StageEnforced {
-			enforcing = append(enforcing, ns)
-		}
-	}
-	for _, src := range st.Meta.Sources {
-		if !src.Partial {
-			continue
-		}
-		if len(enforcing) > 0 && !o.allowUnstable {
-			return fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable (enforced here: %s)", src.Kind, src.ID, strings.Join(enforcing, ", "))
-		}
-		fmt.Fprintf(g.stderr, "warning: source %s %s was read partially, so allowlists may miss entries\n", src.Kind, src.ID)
-	}
-
-	var nsFiles []file
-	anyCalico, anyK8s := false, false
-	rf := renderFacts(facts)
-	for _, ns := range targets {
-		n := st.Namespace(ns)
-		stage := rollout.Stage(n)
-		var fl render.Flavor
-		switch stage {
-		case allowlist.StageStaged:
-			fl = render.FlavorCalicoStaged
-		case allowlist.StageEnforced:
-			fl = enforced
-		default:
-			fmt.Fprintf(g.stderr, "%s: stage %s: nothing to render yet (next: see 'calico-plan waves')\n", ns, stage)
-			continue
-		}
-		a := allowlist.Assess(n, env.Now, prof.Stability)
-		if stage == allowlist.StageEnforced && a.State != allowlist.StateStable {
-			fmt.Fprintf(g.stderr, "warning: %s is enforced but %s (%s): rendered anyway, since leaving it out would lift enforcement; review with 'calico-plan explain --namespace %s'\n", ns, a.State, a.Reason, ns)
-		}
-		source := filepath.ToSlash(filepath.Join(st.Dir, ns+".yaml"))
-		pol, err := render.Namespace(n, render.Options{Flavor: fl, Profile: prof, Facts: rf, Source: source})
-		var incomplete *render.IncompleteError
-		if err != nil && !errors.As(err, &incomplete) {
-			return err
-		}
-		// Entries no rule can express are left out and reported: promote
-		// gates on them, and leaving the namespace out would lift its
-		// enforcement altogether.
-		printUnrenderable(g, ns, fl, pol.Unrenderable)
-		for _, w := range pol.Warnings {
-			if fl == render.FlavorK8s && strings.HasPrefix(w, "k8s flavor:") {
-				continue // said once below, with the selector change
-			}
-			fmt.Fprintf(g.stderr, "warning: %s: %s\n", ns, w)
-		}
-		if fl == render.FlavorK8s {
-			anyK8s = true
-		} else {
-			anyCalico = true
-		}
-		nsFiles = append(nsFiles, file{ns, pol.Objects})
-	}
-	if o.rollout || anyCalico {
-		files = append(files, file{"_tier", []any{render.Tier(prof)}})
-	}
-	if o.rollout {
-		files = append(files, file{"_observe-policy", []any{render.ObservePolicy(prof, stages)}})
-	}
-	files = append(files, nsFiles...)
-
-	if anyK8s {
-		current := ""
-		if gnp, ok := facts.CalicoObject("GlobalNetworkPolicy", "", prof.Rollout.ObservePolicy.Name); ok {
-			current, _ = gnp.Spec["namespaceSelector"].(string)
-		}
-		fmt.Fprintln(g.stderr, "note:", render.K8sEnforcementNote(prof, current, stages))
-	}
-
-	what := "rollout"
-	if !o.rollout {
-		what = fmt.Sprintf("wave %d", o.wave)
-	}
+	labels := d.Labels
+	what := d.What()
 	header := render.Header("") + "\nThe " + what + " of the store " + filepath.ToSlash(st.Dir) + ": apply it as a whole."
 	rout.header = header
-	for _, f := range files {
-		ns := ""
-		if !strings.HasPrefix(f.name, "_") {
-			ns = f.name
-		}
-		if err := rout.add(ns, f.name, header, f.objs, nil); err != nil {
+	for _, u := range d.Units {
+		if err := rout.add(u.Namespace, u.Name, header, u.Objects, nil); err != nil {
 			return err
 		}
 	}
@@ -318,7 +200,7 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 			fmt.Fprintf(g.stderr, "note: -o json files carry no header, so files of namespaces no longer staged or enforced are not removed from %s: delete them by hand\n", o.out)
 		}
 	}
-	if len(nsFiles) == 0 && !o.rollout {
+	if d.Namespaces == 0 && !o.rollout {
 		fmt.Fprintf(g.stderr, "%s: no namespace is staged or enforced yet: promote them first (calico-plan promote --namespace NS --to staged)\n", what)
 	}
 	if len(labels) > 0 && rout.hclStageLabelsOmitted() {
@@ -343,9 +225,4 @@ func runRenderRollout(cmd *cobra.Command, g *globals, o *renderOpts) error {
 }
 
 // renderFacts turns cluster facts into what the renderer uses.
-func renderFacts(f *cluster.Facts) *render.Facts {
-	if f == nil {
-		return nil
-	}
-	return &render.Facts{NodeIPs: f.NodeIPs(), NetworkSetNets: f.NetworkSetNets()}
-}
+func renderFacts(f *cluster.Facts) *render.Facts { return rollout.RenderFacts(f) }

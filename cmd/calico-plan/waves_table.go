@@ -62,6 +62,9 @@ func printWavesTable(g *globals, p *rollout.Plan, storeArgs, clusterArgs string)
 			ids := make([]string, len(n.UnmetGates))
 			for i, g := range n.UnmetGates {
 				ids[i] = g.ID
+				if g.Unknown {
+					ids[i] += "?"
+				}
 			}
 			next, full := shortNext(n, p, storeArgs, clusterArgs)
 			if full != "" && !slices.Contains(cmds, full) {
@@ -86,6 +89,9 @@ func printWavesTable(g *globals, p *rollout.Plan, storeArgs, clusterArgs string)
 		for _, c := range cmds {
 			fmt.Fprintln(w, "  "+wrapCommand(c, output.Width-4))
 		}
+	}
+	if p.Next != nil {
+		p.Next.WriteNext(w)
 	}
 	for _, sec := range []struct {
 		title string

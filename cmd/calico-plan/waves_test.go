@@ -68,6 +68,13 @@ func rolloutDemo(t *testing.T) (store, snapshot string) {
 		f.Namespaces = append(f.Namespaces, cluster.Namespace{Name: n.Name, Labels: n.Labels})
 	}
 	f.CronJobs = []cluster.CronJob{{Namespace: "nextcloud", Name: "nextcloud-backup", Schedule: "0 3 * * 0", PodPattern: cluster.PodPatternFor("nextcloud-backup")}}
+	// The cluster's observe policy, which the rollout manages (a cluster
+	// without one gets none: rollout.observePolicy.manage existing).
+	for _, o := range demo.Cluster(demo.DefaultOptions()).CalicoObjects {
+		if o.Kind == "GlobalNetworkPolicy" && o.Name == p.Rollout.ObservePolicy.Name {
+			f.CalicoObjects = append(f.CalicoObjects, o)
+		}
+	}
 	b, err := cluster.MarshalSnapshot(f)
 	require.NoError(t, err)
 	snapshot = filepath.Join(dir, "cluster.yaml")
@@ -238,7 +245,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	// Fold the recruiter-responder would-deny flow into its allowlist.
 	out, _ = rolloutCLIOK(t, "allow", "--store", store, "--namespace", "recruiter-responder", "--from-denied", "--dry-run")
 	require.Contains(t, out, "would move (wouldDeny): public 104.18.32.7/32 TCP/443")
-	out, _ = rolloutCLIOK(t, "allow", "--store", store, "--namespace", "recruiter-responder", "--from-denied")
+	out, _ = rolloutCLIOK(t, "allow", "--store", store, "--namespace", "recruiter-responder", "--from-denied", "--at", "2026-11-29T06:00:00Z")
 	require.Contains(t, out, "moved (wouldDeny) into egress: public 104.18.32.7/32 TCP/443")
 	require.Contains(t, out, "the staged-days gate counts again from now")
 	n, err = allowlist.LoadNamespaceFile(filepath.Join(store, "recruiter-responder.yaml"))
@@ -246,7 +253,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	require.Empty(t, n.WouldDeny)
 	// The staged policy changed, so its quiet period restarts.
 	require.Equal(t, allowlist.StageStaged, n.Rollout.Stage)
-	require.Greater(t, n.Rollout.Since.T(), time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC))
+	require.Equal(t, time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC), n.Rollout.Since.T(), "--now: the data's time, not the wall clock")
 	last := n.Rollout.History[len(n.Rollout.History)-1]
 	require.Contains(t, last.Reason, "the staged period restarts")
 
@@ -296,4 +303,31 @@ func TestRolloutRefusesPartialSource(t *testing.T) {
 	out, errs = rolloutCLIOK(t, cl("render", "--rollout")...)
 	require.Contains(t, out, "kind: StagedNetworkPolicy")
 	require.Contains(t, errs, "warning: source elasticsearch https://es:9200/calico_flowlogs.* was read partially")
+}
+
+// promote --wave N promotes the namespaces of the wave whose gates pass and
+// lists the others with their gates; with a Namespace list the CronJobs of
+// a namespace without CronJob pods are unknown, which --accept-unknown
+// lets the operator pass.
+func TestPromoteWaveBatch(t *testing.T) {
+	store := observeDemo(t)
+	out, _, err := run(t, "", "promote", "--store", store, "--wave", "2", "--to", "staged", "--namespace-file", demoNS, "--at", "2026-11-27")
+	require.Error(t, err)
+	require.Contains(t, out, "proxy: REFUSED, 1 unmet gate(s):\n    cronjob-facts (unknown): only a Namespace list was given")
+	require.Contains(t, out, "wave 2: 0 promoted to staged, 5 refused")
+
+	out, _, err = run(t, "", "promote", "--store", store, "--wave", "2", "--to", "staged", "--namespace-file", demoNS, "--at", "2026-11-27", "--accept-unknown")
+	require.ErrorContains(t, err, "wave 2: 2 of 5 namespaces refused")
+	require.Contains(t, out, "proxy: promoted observe → staged (accepted as unknown: cronjob-facts)")
+	require.Contains(t, out, "n8n: REFUSED, 2 unmet gate(s):\n    stable: Learning")
+	require.Contains(t, out, "wave 2: 3 promoted to staged, 2 refused")
+
+	// Saved: waves shows them staged; the tier batch finds them.
+	out, _ = mustRun(t, "waves", "--store", store, "--namespaces", demoNS)
+	require.Regexp(t, `2 +4-aux +proxy +staged`, out)
+	require.Contains(t, out, "next: wave 1 (4-aux) to staged: 0 of 1 ready; blocked by:\n  recruiter-responder: stable,cronjob-facts?")
+	_, _, err = run(t, "", "promote", "--store", store, "--tier", "9-none", "--to", "staged", "--namespaces", demoNS)
+	require.ErrorContains(t, err, `tier 9-none: no scheduled namespace`)
+	_, _, err = run(t, "", "promote", "--store", store, "--tier", "4-aux", "--wave", "2", "--to", "staged")
+	require.ErrorContains(t, err, "not both")
 }

@@ -65,10 +65,12 @@ func TestRolloutApplyKeepsNamespaceLabels(t *testing.T) {
 
 	got := resourceVersions(t, "tiers.projectcalico.org,globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org,stagednetworkpolicies.projectcalico.org,networkpolicies.networking.k8s.io")
 	require.Equal(t, []string{
+		"GlobalNetworkPolicy//security.block-irc-and-dot", // the demo cluster's own
 		"GlobalNetworkPolicy//wave1-egress-observe-tier34",
 		"NetworkPolicy/recruiter-responder/egress-allowlist.recruiter-responder",
 		"StagedNetworkPolicy/proxy/egress-allowlist.proxy",
 		"Tier//egress-allowlist",
+		"Tier//security",
 	}, sortedKeys(got))
 
 	// The plan reads the tiers from the labels, so nothing is "tier
@@ -98,9 +100,11 @@ func TestRolloutApplyKeepsNamespaceLabels(t *testing.T) {
 	require.Contains(t, script, `networkpolicy.projectcalico.org "egress-allowlist.recruiter-responder" deleted`)
 	require.NoFileExists(t, filepath.Join(policies, "recruiter-responder.yaml"))
 	require.Equal(t, []string{
+		"GlobalNetworkPolicy//security.block-irc-and-dot",
 		"GlobalNetworkPolicy//wave1-egress-observe-tier34",
 		"StagedNetworkPolicy/proxy/egress-allowlist.proxy",
 		"Tier//egress-allowlist",
+		"Tier//security",
 	}, sortedKeys(resourceVersions(t, "tiers.projectcalico.org,globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org,stagednetworkpolicies.projectcalico.org,networkpolicies.networking.k8s.io")))
 	final := namespaceLabels(t)
 	delete(final, "e2e-control")

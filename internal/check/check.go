@@ -87,6 +87,9 @@ type Config struct {
 	// report is the same whatever their number: records are decoded and
 	// counted in input order.
 	Workers int
+	// Replay are flow records replayed before the inputs: the store's
+	// evidence (ReplayStore), for a check without flow-log files.
+	Replay []flows.Flow
 	// Packets attributes packet-log inputs (kernel LOG lines) to pods, so
 	// that their exact addresses are judged; nil: unattributed.
 	Packets *flows.PacketLogOptions
@@ -191,24 +194,28 @@ type counts struct {
 
 // Summary counts the report.
 type Summary struct {
-	Flows           int    `json:"flows"`
-	ObservedAllowed int    `json:"observedAllowed"`
-	ObservedDenied  int    `json:"observedDenied"`
-	WouldDeny       int    `json:"wouldDeny"`
-	NewlyAllowed    int    `json:"newlyAllowed"`
-	Unknown         int    `json:"unknown"`
-	DNSAssumed      int    `json:"dnsAssumed"`
-	BadRecords      int64  `json:"badRecords"`
-	Probes          int    `json:"probes"`
-	ProbesAllowed   int    `json:"probesAllowed"`
-	ProbesUnknown   int    `json:"probesUnknown"`
-	PolicyFiles     int    `json:"policyFiles"`
-	Policies        int    `json:"policies"`
-	PolicyErrors    int    `json:"policyErrors"`
-	PolicyWarnings  int    `json:"policyWarnings"`
-	Problems        int    `json:"problems"`
-	ExitCode        int    `json:"exitCode"`
-	Result          string `json:"result"`
+	Flows           int   `json:"flows"`
+	ObservedAllowed int   `json:"observedAllowed"`
+	ObservedDenied  int   `json:"observedDenied"`
+	WouldDeny       int   `json:"wouldDeny"`
+	NewlyAllowed    int   `json:"newlyAllowed"`
+	Unknown         int   `json:"unknown"`
+	DNSAssumed      int   `json:"dnsAssumed"`
+	BadRecords      int64 `json:"badRecords"`
+	Probes          int   `json:"probes"`
+	ProbesAllowed   int   `json:"probesAllowed"`
+	ProbesUnknown   int   `json:"probesUnknown"`
+	PolicyFiles     int   `json:"policyFiles"`
+	Policies        int   `json:"policies"`
+	PolicyErrors    int   `json:"policyErrors"`
+	PolicyWarnings  int   `json:"policyWarnings"`
+	Problems        int   `json:"problems"`
+	// AllowAll counts the newly allowed records an allow-all rule (an
+	// observe policy's Allow) lets through: traffic denied today that the
+	// set would allow. They are problems.
+	AllowAll int    `json:"allowAll"`
+	ExitCode int    `json:"exitCode"`
+	Result   string `json:"result"`
 }
 
 // Checker evaluates flows one at a time; Finish runs the probes.
@@ -625,6 +632,10 @@ func Run(ctx context.Context, pf *policyfile.Result, inputs []flows.Input, cfg C
 		p.add(f)
 		return nil
 	}
+	for i := range cfg.Replay {
+		f := cfg.Replay[i]
+		p.add(&f)
+	}
 	for _, in := range inputs {
 		var st flows.Stats
 		var err error
@@ -795,7 +806,12 @@ func (r *Report) summarize(strict bool) {
 			s.PolicyErrors++
 		}
 	}
-	s.Problems = s.WouldDeny + s.ProbesAllowed
+	for _, g := range r.Groups {
+		if g.Status == StatusNewlyAllowed && g.AllowAll() {
+			s.AllowAll += g.Records
+		}
+	}
+	s.Problems = s.WouldDeny + s.ProbesAllowed + s.AllowAll
 	if strict {
 		s.Problems += s.Unknown + s.ProbesUnknown
 	}

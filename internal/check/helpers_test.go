@@ -106,3 +106,6 @@ spec:
     - action: Log
     - action: Allow
 `
+
+// flowsInputs expands one flow file path.
+func flowsInputs(path string) ([]flows.Input, error) { return flows.ExpandInputs([]string{path}) }

@@ -300,6 +300,15 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 	section("UNKNOWN: the policies' verdict cannot be decided from the flow", StatusUnknown)
+	if s.AllowAll > 0 {
+		fmt.Fprintf(&b, "\nALLOW-ALL: traffic denied today that an allow-all rule would let through (%s)\n", plural(s.AllowAll, "record"))
+		for _, g := range r.Groups {
+			if g.Status == StatusNewlyAllowed && g.AllowAll() {
+				fmt.Fprintf(&b, "  %s -> %s %s: %d records (%d flows), last seen %s\n      %s\n", g.Source, g.Dest, g.Port, g.Records, g.Flows, when(g.LastSeen), g.decisionLine())
+			}
+		}
+		b.WriteString("      an allow-all policy (an observe policy's Log+Allow) selects these namespaces, and the policy that denies this today is not in the set: check with the cluster's existing policies (check --cluster FILE --existing), or narrow the allow-all policy\n")
+	}
 	section("NEWLY ALLOWED (informational): observed denied traffic the policies allow", StatusNewlyAllowed)
 	if len(r.Probes) > 0 {
 		fmt.Fprintf(&b, "\nPROBES: unobserved egress from every namespace the policies lock down must be denied\n")
@@ -424,6 +433,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "| probes that got through | %d |\n", s.ProbesAllowed)
 	fmt.Fprintf(&b, "| unknown verdicts | %d |\n", s.Unknown+s.ProbesUnknown)
 	fmt.Fprintf(&b, "| observed denied traffic the policies allow | %d |\n", s.NewlyAllowed)
+	if s.AllowAll > 0 {
+		fmt.Fprintf(&b, "| of which an allow-all rule lets through (a problem) | %d |\n", s.AllowAll)
+	}
 	fmt.Fprintf(&b, "| policy file errors / warnings | %d / %d |\n\n", s.PolicyErrors, s.PolicyWarnings)
 	if len(r.Problems) > 0 {
 		b.WriteString("#### Policy files\n\n")

@@ -33,6 +33,13 @@ type (
 // Version is the profile format version this build reads.
 const Version = profile.Version
 
+// Observe-policy management modes (rollout.observePolicy.manage).
+const (
+	ObserveManageExisting = profile.ObserveManageExisting
+	ObserveManageAlways   = profile.ObserveManageAlways
+	ObserveManageNever    = profile.ObserveManageNever
+)
+
 // DNS forms.
 const (
 	DNSFormNets     = profile.DNSFormNets

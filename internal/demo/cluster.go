@@ -6,8 +6,9 @@ import (
 
 // Cluster returns cluster facts matching the synthetic cluster: its
 // namespaces and labels, the weekly nextcloud backup CronJob, the nodes the
-// monitoring scrape reaches, the usenet GlobalNetworkSet and the cluster's
-// allow-all observe GlobalNetworkPolicy.
+// monitoring scrape reaches, the usenet GlobalNetworkSet, the security
+// tier's policy that denies IRC and DNS-over-TLS (the flows' denied
+// traffic) and the cluster's allow-all observe GlobalNetworkPolicy.
 func Cluster(opt Options) *cluster.Facts {
 	f := cluster.New()
 	f.CalicoAPI = cluster.CalicoAPIServer
@@ -29,6 +30,17 @@ func Cluster(opt Options) *cluster.Facts {
 	f.CalicoObjects = []cluster.CalicoObject{
 		{Kind: "GlobalNetworkSet", Name: "usenet-providers", Labels: map[string]string{"provider": "usenet"},
 			Spec: map[string]any{"nets": []any{"81.171.92.0/24", "94.75.253.0/24"}}},
+		{Kind: "Tier", Name: "security", Spec: map[string]any{"order": 100.0}},
+		{Kind: "GlobalNetworkPolicy", Name: "security.block-irc-and-dot", Spec: map[string]any{
+			"tier":     "security",
+			"order":    10.0,
+			"selector": "all()",
+			"types":    []any{"Egress"},
+			"egress": []any{
+				map[string]any{"action": "Deny", "protocol": "TCP", "destination": map[string]any{"ports": []any{6667.0, 853.0}}},
+				map[string]any{"action": "Pass"},
+			},
+		}},
 		{Kind: "GlobalNetworkPolicy", Name: "wave1-egress-observe-tier34", Spec: map[string]any{
 			"order":             2000.0,
 			"selector":          "all()",

@@ -22,6 +22,11 @@ type Options struct {
 	// Start is the first window's start (UTC); Days how many days follow.
 	Start time.Time
 	Days  int
+	// Since, when set, emits only the windows that start at or after it:
+	// the same traffic as the whole run (the random sequence is the same),
+	// so that a later observe continues the dataset without counting the
+	// earlier days twice.
+	Since time.Time
 	// Interval is the flow-log export window (Calico Enterprise flushes
 	// every 300 s; Goldmane every 15 s). Longer windows keep datasets small.
 	Interval time.Duration
@@ -86,6 +91,9 @@ type conn struct {
 	// wouldDeny marks traffic that policy would deny.
 	stagedFrom int
 	wouldDeny  bool
+	// allowedFrom: from this day on the staged policy allows it (the
+	// operator folded it in and applied the staged policy again; 0: never).
+	allowedFrom int
 }
 
 // topology builds the synthetic topology for one replica suffix.
@@ -244,7 +252,9 @@ func (d *demoTopology) tiers4() {
 	d.pod(d.rrAPI, d.traefik, 8443, nil, 2, 12000)
 	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: d.telegram, port: 443, conns: 12, bytes: 80000, level: 1})
 	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: ips("9.9.9.9"), port: 853, conns: 1, bytes: 300, level: 1, action: flows.ActionDeny, every: 3})
-	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: ips("104.18.32.7"), port: 443, conns: 1, bytes: 2000, level: 1, fromDay: 12, wouldDeny: true})
+	// make demo folds it in on 2026-12-03 (day 20): the staged policy then
+	// allows it.
+	d.add(&conn{from: d.rrAPI, kind: toNet, net: "pub", ips: ips("104.18.32.7"), port: 443, conns: 1, bytes: 2000, level: 1, fromDay: 12, wouldDeny: true, allowedFrom: 20})
 	for _, c := range d.conns {
 		if c.from == d.rrAPI {
 			c.stagedFrom = 11
@@ -381,6 +391,9 @@ func generate(opt Options, emit func(*flows.Flow) error, pl *packetLog) error {
 			jit := func(v int64) int64 { return max(1, v/2+rng.Int64N(v+1)) }
 			n, b := jit(c.conns), jit(c.bytes)
 			ipIdx := rng.IntN(max(1, len(c.ips)))
+			if !opt.Since.IsZero() && t.Before(opt.Since) {
+				continue // drawn, so later windows stay the same, but not emitted
+			}
 			fill(&f, c, t, wEnd, n, b, ipIdx, day, flows.ReporterSrc)
 			if err := emit(&f); err != nil {
 				return err
@@ -452,7 +465,7 @@ func trace(c *conn, day int) flows.Trace {
 	pending := enforced
 	if c.stagedFrom > 0 && day >= c.stagedFrom && c.action == flows.ActionAllow {
 		staged := flows.PolicyHit{Index: 0, Tier: "egress-allowlist", Kind: flows.KindStagedNetworkPolicy, Namespace: ns, Name: ns, Action: flows.ActionAllow, RuleIndex: 3}
-		if c.wouldDeny {
+		if c.wouldDeny && (c.allowedFrom == 0 || day < c.allowedFrom) {
 			staged.Action, staged.RuleIndex = flows.ActionDeny, flows.RuleEndOfTier
 			pending = []flows.PolicyHit{staged}
 		} else {

@@ -61,3 +61,21 @@ func TestReplicasScale(t *testing.T) {
 	require.Equal(t, 3*one, len(collect(t, opt)))
 	require.Len(t, Namespaces(opt), 3*len(Namespaces(DefaultOptions())))
 }
+
+// Since emits exactly the later windows of the whole run.
+func TestGenerateSinceContinuesTheRun(t *testing.T) {
+	opt := DefaultOptions()
+	opt.Days = 16
+	since := opt.Start.AddDate(0, 0, 14)
+	var whole, later []flows.Flow
+	require.NoError(t, Generate(opt, func(f *flows.Flow) error {
+		if f.Start >= since.Unix() {
+			whole = append(whole, *f)
+		}
+		return nil
+	}))
+	opt.Since = since
+	require.NoError(t, Generate(opt, func(f *flows.Flow) error { later = append(later, *f); return nil }))
+	require.NotEmpty(t, later)
+	require.Equal(t, whole, later)
+}

@@ -93,6 +93,8 @@ type policyObj struct {
 	// Egress says the policy governs egress (atoms are its egress rules).
 	Egress bool
 	atoms  []atom
+	// nsSelector is a global policy's namespaceSelector as written.
+	nsSelector string
 }
 
 // ID is "Kind ns/name".
@@ -214,6 +216,7 @@ func canonSel(s string) (string, error) {
 func (p *policyObj) calico(tier *string, order *float64, types []apiv3.PolicyType, sel, nsSel, saSel string, ingress, egress []apiv3.Rule) error {
 	p.Attrs["tier"] = defaultString(*tier, "default")
 	p.Attrs["order"] = floatString(order)
+	p.nsSelector = nsSel
 	subject, err := canonSel(sel)
 	if err != nil {
 		return fmt.Errorf("spec.selector: %w", err)

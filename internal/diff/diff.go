@@ -34,6 +34,7 @@ import (
 	"github.com/calico-plan/calico-plan/internal/check/policyfile"
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/rollout"
 	"github.com/calico-plan/calico-plan/render"
 )
 
@@ -60,6 +61,13 @@ type Options struct {
 	// NamespaceLabels, when known, make namespaceSelectors exact while
 	// weighting (otherwise only the name labels are known).
 	NamespaceLabels cluster.NamespaceLabels
+	// Desired is the desired state (rollout.DesiredState) Files compares
+	// with in rollout mode: each namespace in the flavor of its stage, the
+	// tier and the observe policy, with the stage changes weighed.
+	Desired *rollout.Desired
+	// Rollout is RolloutAuto (""), RolloutOn or RolloutOff: whether Files
+	// compares with Desired (auto: when the committed files are a rollout).
+	Rollout string
 }
 
 // Change is one added or removed region.
@@ -92,13 +100,23 @@ type NamespaceDiff struct {
 	// FlowsCut sums the flows of the entries the removals affect: no rule
 	// allows them any more, or (an entry's evidence is not per address or
 	// label) possibly only part of them.
-	FlowsCut int64    `json:"flowsCut"`
-	Errors   []string `json:"errors,omitempty"`
+	FlowsCut int64 `json:"flowsCut"`
+	// Stage is the namespace's rollout stage change (diff --base, and
+	// --against a rollout), nil when the stage is the same.
+	Stage *StageChange `json:"stage,omitempty"`
+	// FlowsDropped sums the observed flows the stage change makes the
+	// namespace's policy drop (Stage.Drops).
+	FlowsDropped int64 `json:"flowsDropped,omitempty"`
+	// DropsNothing says the namespace's new state drops no traffic (its
+	// policy is staged, or it has none): removals change what is reported
+	// or lift enforcement, and FlowsCut is 0 (rollout comparisons).
+	DropsNothing bool     `json:"dropsNothing,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
 }
 
 // Changed reports whether anything differs.
 func (n *NamespaceDiff) Changed() bool {
-	return len(n.Added)+len(n.Removed)+len(n.Policies) > 0
+	return len(n.Added)+len(n.Removed)+len(n.Policies) > 0 || n.Stage != nil
 }
 
 // Report is the result of a diff.
@@ -124,6 +142,8 @@ type Summary struct {
 	Removed           int    `json:"removed"`
 	PolicyChanges     int    `json:"policyChanges"`
 	FlowsCut          int64  `json:"flowsCut"`
+	StageChanges      int    `json:"stageChanges"`
+	FlowsDropped      int64  `json:"flowsDropped"`
 	ExitCode          int    `json:"exitCode"`
 	Result            string `json:"result"`
 }
@@ -208,44 +228,16 @@ func Files(st *allowlist.Store, paths []string, opt Options) *Report {
 			rep.Errors = append(rep.Errors, p.String())
 		}
 	}
-	var old side
-	committedNS := map[string]bool{}
-	var unmanaged, global []string
-	for _, d := range pf.Docs {
-		for _, o := range d.Objects() {
-			source := fmt.Sprintf("%s: doc %d", d.File, d.Index)
-			if d.Resource != "" {
-				source = fmt.Sprintf("%s:%d (%s)", d.File, d.Line, d.Resource)
-			}
-			p, err := decodeObject(o.APIVersion, o.Kind, o.JSON, source)
-			if err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %s %s: %v", source, o.Kind, o.Name, err))
-				continue
-			}
-			if p == nil {
-				continue
-			}
-			switch {
-			case p.Family == "tier":
-				if p.Name != prof.Policy.Tier {
-					unmanaged = append(unmanaged, p.ID()+" ("+source+")")
-					continue
-				}
-				if opt.Flavor == render.FlavorK8s {
-					rep.Notes = append(rep.Notes, fmt.Sprintf("%s (%s) not compared: the k8s flavor uses no tier", p.ID(), source))
-					continue
-				}
-			case p.Namespace == "":
-				global = append(global, p.ID()+" ("+source+")")
-				continue
-			case !managed(p, prof, opt.Flavor):
-				unmanaged = append(unmanaged, p.ID()+" ("+source+")")
-				continue
-			default:
-				committedNS[p.Namespace] = true
-			}
-			p.Managed = true
-			old.objs = append(old.objs, p)
+	c := loadCommitted(pf, opt, rep)
+	old, committedNS, unmanaged, global, observeOld, observeSrc := c.old, c.ns, c.unmanaged, c.global, c.observe, c.observeSrc
+	useRollout := rolloutMode(st, opt, old.objs, observeOld != nil)
+	if observeOld != nil {
+		if useRollout {
+			observeAttrs(observeOld)
+			observeOld.Managed = true
+			old.objs = append(old.objs, observeOld)
+		} else {
+			global = append(global, observeOld.ID()+" ("+observeSrc+")")
 		}
 	}
 	if len(unmanaged) > 0 {
@@ -272,13 +264,33 @@ func Files(st *allowlist.Store, paths []string, opt Options) *Report {
 	}
 	var cur side
 	var errs []string
-	cur.objs, errs = renderNamespaces(nss, opt, st.Dir, hasTier)
-	rep.Errors = append(rep.Errors, errs...)
+	if useRollout {
+		d := opt.Desired
+		rep.Flavor = fmt.Sprintf("by stage (staged: %s, enforced: %s)", render.FlavorCalicoStaged, d.Enforced)
+		rep.New = "desired " + d.What() + " of store " + st.Dir + " now"
+		rep.Notes = append(rep.Notes, fmt.Sprintf("compared with the desired %s ('render --rollout'): each namespace in the flavor of its stage, observe namespaces without a policy", d.What()))
+		cur.objs, errs = desiredObjects(d, st.Dir, hasTier)
+		for _, p := range cur.objs {
+			if isObservePolicy(p, &opt) {
+				observeAttrs(p)
+			}
+		}
+		rep.Errors = append(rep.Errors, errs...)
+		errs = nil
+	} else {
+		cur.objs, errs = renderNamespaces(nss, opt, st.Dir, hasTier)
+		rep.Errors = append(rep.Errors, errs...)
+	}
 	evidence := map[string]*allowlist.Namespace{}
 	for _, n := range st.Namespaces() {
 		evidence[n.Namespace] = n
 	}
 	compare(rep, old, cur, evidence, evidence, unrenderable(errs), opt)
+	if useRollout {
+		addRolloutStages(rep, st, old.objs, opt.Desired, opt)
+		addObserveCoverage(rep, st, old.objs, cur.objs, opt)
+		rep.summarize()
+	}
 	for _, d := range rep.Namespaces {
 		for _, c := range d.Removed {
 			if c.Group.Action == "Allow" && len(c.Evidence.Entries) == 0 {
@@ -289,6 +301,90 @@ func Files(st *allowlist.Store, paths []string, opt Options) *Report {
 		}
 	}
 	return rep
+}
+
+// committed is what Files compares from the committed files.
+type committed struct {
+	old        side
+	ns         map[string]bool // namespaces with a calico-plan policy
+	unmanaged  []string
+	global     []string
+	observe    *policyObj // the profile's observe policy, if committed
+	observeSrc string
+}
+
+// loadCommitted sorts the committed objects: calico-plan's policies and
+// tier (compared), others (noted), and the observe policy (compared in
+// rollout mode).
+func loadCommitted(pf *policyfile.Result, opt Options, rep *Report) *committed {
+	prof := opt.Profile
+	c := &committed{ns: map[string]bool{}}
+	for _, d := range pf.Docs {
+		for _, o := range d.Objects() {
+			source := fmt.Sprintf("%s: doc %d", d.File, d.Index)
+			if d.Resource != "" {
+				source = fmt.Sprintf("%s:%d (%s)", d.File, d.Line, d.Resource)
+			}
+			p, err := decodeObject(o.APIVersion, o.Kind, o.JSON, source)
+			if err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %s %s: %v", source, o.Kind, o.Name, err))
+				continue
+			}
+			if p == nil {
+				continue
+			}
+			switch {
+			case p.Family == "tier":
+				if p.Name != prof.Policy.Tier {
+					c.unmanaged = append(c.unmanaged, p.ID()+" ("+source+")")
+					continue
+				}
+				if opt.Flavor == render.FlavorK8s {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("%s (%s) not compared: the k8s flavor uses no tier", p.ID(), source))
+					continue
+				}
+			case isObservePolicy(p, &opt) && c.observe == nil:
+				c.observe, c.observeSrc = p, source
+				continue
+			case p.Namespace == "":
+				c.global = append(c.global, p.ID()+" ("+source+")")
+				continue
+			case !managed(p, prof, opt.Flavor):
+				c.unmanaged = append(c.unmanaged, p.ID()+" ("+source+")")
+				continue
+			default:
+				c.ns[p.Namespace] = true
+			}
+			p.Managed = true
+			c.old.objs = append(c.old.objs, p)
+		}
+	}
+	return c
+}
+
+// rolloutMode decides whether Files compares with the desired state: asked
+// for, or (auto) the files hold the observe policy, or staged policies
+// beside a --flavor that renders none while the store has a rollout under
+// way.
+func rolloutMode(st *allowlist.Store, opt Options, old []*policyObj, hasObserve bool) bool {
+	if opt.Desired == nil || opt.Rollout == RolloutOff {
+		return false
+	}
+	if opt.Rollout == RolloutOn || hasObserve {
+		return true
+	}
+	rolling := false
+	for _, n := range st.Namespaces() {
+		if n.Rollout.Stage == allowlist.StageStaged || n.Rollout.Stage == allowlist.StageEnforced {
+			rolling = true
+		}
+	}
+	for _, p := range old {
+		if p.Kind == "StagedNetworkPolicy" && opt.Flavor != render.FlavorCalicoStaged && rolling {
+			return true
+		}
+	}
+	return false
 }
 
 // managed reports whether a committed policy is calico-plan's.
@@ -361,6 +457,8 @@ func Git(st *allowlist.Store, ref string, opt Options) (*Report, error) {
 		bothEv[n.Namespace] = n
 	}
 	compareGit(rep, old, cur, bothEv, newEv, skip, opt)
+	addStageChanges(rep, base, st.Namespaces(), opt)
+	rep.summarize()
 	return rep, nil
 }
 
@@ -628,6 +726,10 @@ func (r *Report) summarize() {
 		s.Removed += len(d.Removed)
 		s.PolicyChanges += len(d.Policies)
 		s.FlowsCut += d.FlowsCut
+		if d.Stage != nil {
+			s.StageChanges++
+			s.FlowsDropped += d.FlowsDropped
+		}
 	}
 	if r.Notes == nil {
 		r.Notes = []string{}

@@ -105,3 +105,54 @@ func BenchmarkStoreAtRef(b *testing.B) {
 		}
 	}
 }
+
+// diff --base sees a stage change with an unchanged allowlist: promoting a
+// staged namespace to enforced is a change (exit 2), weighed by the flows
+// the staged policy reported as would-deny, which the enforced one drops.
+func TestGitStageChangeIsAChange(t *testing.T) {
+	repo, storeDir := repoWithStore(t)
+	p := config.Default()
+	wouldDeny := allowlist.Entry{Peer: allowlist.Peer{Kind: allowlist.PeerPublic}, Workloads: []string{"api-*"},
+		Ports: []allowlist.PortEvidence{{Port: "TCP/443", Evidence: allowlist.Evidence{Flows: 8, FirstSeen: 1795478400, LastSeen: 1795564800,
+			Days: allowlist.DaySet{allowlist.DayOf(1795478400), allowlist.DayOf(1795564800)}}}}}
+	editNamespace(t, storeDir, "recruiter-responder", func(n *allowlist.Namespace) {
+		n.Rollout.Stage = allowlist.StageStaged
+		n.WouldDeny = []allowlist.Entry{wouldDeny}
+	})
+	gitRun(t, repo, "add", "-A")
+	gitRun(t, repo, "commit", "-q", "-m", "staged")
+	st, err := allowlist.Open(storeDir, p)
+	require.NoError(t, err)
+	rep, err := Git(st, "HEAD", Options{Profile: p})
+	require.NoError(t, err)
+	require.Equal(t, ExitNoChanges, rep.Summary.ExitCode)
+
+	editNamespace(t, storeDir, "recruiter-responder", func(n *allowlist.Namespace) { n.Rollout.Stage = allowlist.StageEnforced })
+	st = reopen(t, st)
+	rep, err = Git(st, "HEAD", Options{Profile: p})
+	require.NoError(t, err)
+	require.Equal(t, ExitChanges, rep.Summary.ExitCode)
+	require.Equal(t, 1, rep.Summary.StageChanges)
+	require.Len(t, rep.Namespaces, 1)
+	d := rep.Namespaces[0]
+	require.Equal(t, "recruiter-responder", d.Namespace)
+	require.Equal(t, allowlist.StageStaged, d.Stage.From)
+	require.Equal(t, allowlist.StageEnforced, d.Stage.To)
+	require.EqualValues(t, 8, d.FlowsDropped)
+	require.EqualValues(t, 8, rep.Summary.FlowsDropped)
+	var b strings.Builder
+	require.NoError(t, WriteText(&b, rep))
+	require.Contains(t, b.String(), "recruiter-responder: staged -> enforced, +0 -0, enforcement drops 8 flows")
+	require.Contains(t, b.String(), "drops public (would-deny since staging) TCP/443: 8 flows, last seen 2026-11-25")
+	require.Contains(t, b.String(), "result: changes (exit 2)")
+
+	// Rolled back: enforcement lifted, nothing dropped, still a change.
+	gitRun(t, repo, "add", "-A")
+	gitRun(t, repo, "commit", "-q", "-m", "enforced")
+	editNamespace(t, storeDir, "recruiter-responder", func(n *allowlist.Namespace) { n.Rollout.Stage = allowlist.StageObserve })
+	rep, err = Git(reopen(t, st), "HEAD", Options{Profile: p})
+	require.NoError(t, err)
+	require.Equal(t, ExitChanges, rep.Summary.ExitCode)
+	require.Contains(t, rep.Namespaces[0].Stage.Effect, "enforcement lifted")
+	require.Zero(t, rep.Summary.FlowsDropped)
+}

@@ -30,8 +30,9 @@ func partly(e *Evidence) bool {
 	return false
 }
 
-// removedNote is the weighting of a removal.
-func removedNote(c *Change) string {
+// removedNote is the weighting of a removal; dropsNothing says the
+// namespace's new state drops no traffic.
+func removedNote(c *Change, dropsNothing bool) string {
 	if c.Group.Action != "Allow" {
 		return ""
 	}
@@ -40,6 +41,9 @@ func removedNote(c *Change) string {
 		return "no observed traffic"
 	}
 	s := fmt.Sprintf("%d flows, last seen %s, %s", e.Flows, day(e.LastSeen), plural(e.Days, "day"))
+	if dropsNothing {
+		return s + " — not dropped: the namespace's new stage enforces nothing"
+	}
 	if partly(e) {
 		return s + " — this change may cut some of them"
 	}
@@ -111,8 +115,14 @@ func (r *Report) headline() string {
 		return fmt.Sprintf("no changes (%s compared)", plural(r.Compared, "namespace"))
 	}
 	h := fmt.Sprintf("%s changed: %d added, %d removed, %s", plural(s.ChangedNamespaces, "namespace"), s.Added, s.Removed, plural(s.PolicyChanges, "policy change"))
+	if s.StageChanges > 0 {
+		h += ", " + plural(s.StageChanges, "stage change")
+	}
 	if s.FlowsCut > 0 {
 		h += fmt.Sprintf("; removals affect %d observed flows", s.FlowsCut)
+	}
+	if s.FlowsDropped > 0 {
+		h += fmt.Sprintf("; enforcement drops %d observed flows", s.FlowsDropped)
 	}
 	return h
 }
@@ -123,17 +133,30 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "calico-plan diff: %s -> %s (flavor %s)\n", r.Old, r.New, r.Flavor)
 	fmt.Fprintf(&b, "%s\n", r.headline())
 	for _, d := range r.Namespaces {
-		fmt.Fprintf(&b, "\n%s: +%d -%d", nsName(d.Namespace), len(d.Added), len(d.Removed))
+		fmt.Fprintf(&b, "\n%s: ", nsName(d.Namespace))
+		if d.Stage != nil {
+			fmt.Fprintf(&b, "%s -> %s, ", d.Stage.From, d.Stage.To)
+		}
+		fmt.Fprintf(&b, "+%d -%d", len(d.Added), len(d.Removed))
 		if d.FlowsCut > 0 {
 			fmt.Fprintf(&b, ", removals affect %d flows", d.FlowsCut)
 		}
+		if d.FlowsDropped > 0 {
+			fmt.Fprintf(&b, ", enforcement drops %d flows", d.FlowsDropped)
+		}
 		b.WriteString("\n")
+		if d.Stage != nil {
+			fmt.Fprintf(&b, "  stage %s -> %s: %s\n", d.Stage.From, d.Stage.To, stageNote(d.Stage))
+			for _, e := range d.Stage.Drops.Entries {
+				fmt.Fprintf(&b, "    drops %s %s: %d flows, last seen %s\n", e.Peer, e.Port, e.Flows, day(e.LastSeen))
+			}
+		}
 		for _, p := range d.Policies {
 			fmt.Fprintf(&b, "  policy %s: %s\n", p.Policy, p.Change)
 		}
 		for i := range d.Removed {
 			c := &d.Removed[i]
-			fmt.Fprintf(&b, "  - %s%s\n", c.Text, colon(removedNote(c)))
+			fmt.Fprintf(&b, "  - %s%s\n", c.Text, colon(removedNote(c, d.DropsNothing)))
 		}
 		for i := range d.Added {
 			c := &d.Added[i]
@@ -159,26 +182,47 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "### calico-plan diff: %s\n\n", output.MDEscape(r.headline()))
 	fmt.Fprintf(&b, "%s → %s, flavor %s.\n\n", output.MDEscape(r.Old), output.MDEscape(r.New), output.MDEscape(r.Flavor))
 	if len(r.Namespaces) > 0 {
-		b.WriteString("| namespace | added | removed | flows affected by removals |\n|---|---|---|---|\n")
+		if r.Summary.StageChanges == 0 {
+			b.WriteString("| namespace | added | removed | flows affected by removals |\n|---|---|---|---|\n")
+		} else {
+			b.WriteString("| namespace | stage | added | removed | flows affected by removals | flows enforcement drops |\n|---|---|---|---|---|---|\n")
+		}
 		for _, d := range r.Namespaces {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", output.MDEscape(nsName(d.Namespace)), len(d.Added), len(d.Removed), d.FlowsCut)
+			if r.Summary.StageChanges == 0 {
+				fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", output.MDEscape(nsName(d.Namespace)), len(d.Added), len(d.Removed), d.FlowsCut)
+				continue
+			}
+			stage := ""
+			if d.Stage != nil {
+				stage = d.Stage.From + " → " + d.Stage.To
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d |\n", output.MDEscape(nsName(d.Namespace)), output.MDEscape(stage), len(d.Added), len(d.Removed), d.FlowsCut, d.FlowsDropped)
 		}
 		b.WriteString("\n")
 	}
 	for _, d := range r.Namespaces {
 		var lines []string
+		if d.Stage != nil {
+			lines = append(lines, fmt.Sprintf("- **stage %s → %s**: %s", output.MDEscape(d.Stage.From), output.MDEscape(d.Stage.To), output.MDEscape(stageNote(d.Stage))))
+			for _, e := range d.Stage.Drops.Entries {
+				lines = append(lines, fmt.Sprintf("  - drops %s %s: %d flows, last seen %s", output.MDEscape(e.Peer), output.MDEscape(e.Port), e.Flows, day(e.LastSeen)))
+			}
+		}
 		for _, p := range d.Policies {
 			lines = append(lines, fmt.Sprintf("- policy %s: %s", output.MDEscape(p.Policy), output.MDEscape(p.Change)))
 		}
 		for i := range d.Removed {
 			c := &d.Removed[i]
-			lines = append(lines, fmt.Sprintf("- **−** %s%s", output.MDEscape(c.Text), output.MDEscape(colon(removedNote(c)))))
+			lines = append(lines, fmt.Sprintf("- **−** %s%s", output.MDEscape(c.Text), output.MDEscape(colon(removedNote(c, d.DropsNothing)))))
 		}
 		for i := range d.Added {
 			c := &d.Added[i]
 			lines = append(lines, fmt.Sprintf("- **\\+** %s%s", output.MDEscape(c.Text), output.MDEscape(colon(addedNote(c)))))
 		}
 		title := fmt.Sprintf("%s: +%d −%d", nsName(d.Namespace), len(d.Added), len(d.Removed))
+		if d.Stage != nil {
+			title = fmt.Sprintf("%s: %s → %s, +%d −%d", nsName(d.Namespace), d.Stage.From, d.Stage.To, len(d.Added), len(d.Removed))
+		}
 		if d.FlowsCut > 0 {
 			title += fmt.Sprintf(", removals affect %d flows", d.FlowsCut)
 		}

@@ -43,6 +43,11 @@ type GoldmaneOptions struct {
 	Poll     time.Duration
 	OnWait   func(until time.Time)
 	PageSize int
+	// Tee receives every flow read, as the Goldmane JSON lines (protojson)
+	// that observe --from and check --flows read back: a flow file for CI
+	// on Calico OSS, where Goldmane keeps no history. A List attempt that
+	// is retried writes nothing; nil discards.
+	Tee io.Writer
 	// AllowPartial downgrades an unstable listing to a warning recorded in
 	// the store instead of an error.
 	AllowPartial bool
@@ -100,6 +105,9 @@ type mapper struct {
 	// open holds, by key digest, the connections that were open as a
 	// fresh window began, for the key's first result.
 	open map[string]int64
+	// tee: keep every mapped flow in teeBuf as a Goldmane JSON line.
+	tee    bool
+	teeBuf []byte
 }
 
 func (m *mapper) add(r *pb.FlowResult) error { return m.addOpen(r, 0) }
@@ -122,6 +130,22 @@ func (m *mapper) addOpen(r *pb.FlowResult, n int64) error {
 	}
 	m.f.NumFlows += n
 	m.agg.Add(&m.f)
+	if m.tee {
+		m.teeBuf = flows.AppendGoldmaneJSON(m.teeBuf, &m.f, true)
+	}
+	return nil
+}
+
+// flushTee writes the kept lines to w and forgets them.
+func (m *mapper) flushTee(w io.Writer) error {
+	if len(m.teeBuf) == 0 || w == nil {
+		return nil
+	}
+	_, err := w.Write(m.teeBuf)
+	m.teeBuf = m.teeBuf[:0]
+	if err != nil {
+		return fmt.Errorf("--tee: %w", err)
+	}
 	return nil
 }
 
@@ -306,7 +330,7 @@ func (l *goldmaneListing) listDays(ctx context.Context, from int64, to time.Time
 func (l *goldmaneListing) listDay(ctx context.Context, lo, hi time.Time, early time.Duration) (goldmane.ListInfo, error) {
 	var info goldmane.ListInfo
 	for attempt := 0; attempt < 3; attempt++ {
-		sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(l.st.Profile())), open: maps.Clone(l.m.open)}
+		sub := &mapper{agg: allowlist.NewAggregator(allowlist.NewClassifier(l.st.Profile())), open: maps.Clone(l.m.open), tee: l.opt.Tee != nil}
 		var n int64 // this attempt's results: a discarded attempt counts none
 		var err error
 		info, err = l.opt.Client.List(ctx, lo.Add(-early), hi, l.opt.PageSize, func(r *pb.FlowResult) error {
@@ -326,6 +350,9 @@ func (l *goldmaneListing) listDay(ctx context.Context, lo, hi time.Time, early t
 			l.m.unmapped += sub.unmapped
 			l.m.examples = append(l.m.examples, sub.examples...)
 			l.m.open = sub.open
+			if err := sub.flushTee(l.opt.Tee); err != nil {
+				return info, err
+			}
 			break
 		}
 		fmt.Fprintf(l.opt.Log, "goldmane: results shifted while paging %s..%s (data expired or arrived); listing again\n", lo.Format(time.RFC3339), hi.Format(time.RFC3339))
@@ -478,7 +505,7 @@ func GoldmaneFollow(ctx context.Context, st *allowlist.Store, opt FollowOptions)
 		start, fo.Fresh = time.Unix(horizon, 0), true
 	}
 	run := &goldmaneFollowing{st: st, opt: &opt, lastSave: time.Now()}
-	run.pending = &mapper{agg: run.newAgg()}
+	run.pending = &mapper{agg: run.newAgg(), tee: opt.Tee != nil}
 	run.ready = run.newAgg()
 	fo.OnFlow = func(r *pb.FlowResult) error {
 		run.pendingResults++
@@ -567,6 +594,9 @@ func (g *goldmaneFollowing) onGap(gap goldmane.Gap) error {
 func (g *goldmaneFollowing) onWatermark(t time.Time) error {
 	g.ready.Merge(g.pending.agg)
 	g.pending.agg = g.newAgg()
+	if err := g.pending.flushTee(g.opt.Tee); err != nil {
+		return err
+	}
 	g.results += g.pendingResults
 	g.pendingResults = 0
 	g.wm = t

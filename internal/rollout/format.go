@@ -28,6 +28,9 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 			gates := make([]string, len(n.UnmetGates))
 			for i, g := range n.UnmetGates {
 				gates[i] = "**" + output.MDEscape(g.ID) + "**: " + output.MDEscape(g.Reason)
+				if g.Unknown {
+					gates[i] = "**" + output.MDEscape(g.ID) + "** (unknown): " + output.MDEscape(g.Reason)
+				}
 			}
 			next := "done"
 			if n.Next != "" {
@@ -76,19 +79,18 @@ func (p *Plan) WriteText(w io.Writer) error {
 			num += " (pinned)"
 		}
 		for _, n := range wv.Namespaces {
-			ids := make([]string, len(n.UnmetGates))
-			for i, g := range n.UnmetGates {
-				ids[i] = g.ID
-			}
 			next := n.Next
 			if next == "" {
 				next = "done"
 			}
-			t.Add(num, wv.Tier, n.Name, n.Stage, n.State, fmt.Sprint(n.Peers), orDash(strings.Join(ids, ",")), next)
+			t.Add(num, wv.Tier, n.Name, n.Stage, n.State, fmt.Sprint(n.Peers), orDash(gateList(n.UnmetGates)), next)
 		}
 	}
 	if err := t.WriteText(w); err != nil {
 		return err
+	}
+	if p.Next != nil {
+		p.Next.WriteNext(w)
 	}
 	for _, sec := range []struct {
 		title string

@@ -8,6 +8,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -61,10 +62,18 @@ type Gate struct {
 	ID     string `json:"id" yaml:"id"`
 	Met    bool   `json:"met" yaml:"met"`
 	Reason string `json:"reason" yaml:"reason"`
+	// Unknown marks a gate the facts cannot decide (Met is false): the
+	// operator decides (promote --accept-unknown).
+	Unknown bool `json:"unknown,omitempty" yaml:"unknown,omitempty"`
 }
 
-// String renders "id: reason".
-func (g Gate) String() string { return g.ID + ": " + g.Reason }
+// String renders "id: reason" ("id (unknown): reason").
+func (g Gate) String() string {
+	if g.Unknown {
+		return g.ID + " (unknown): " + g.Reason
+	}
+	return g.ID + ": " + g.Reason
+}
 
 // Env is what gates are judged against besides the namespace itself.
 type Env struct {
@@ -134,6 +143,42 @@ func (c *Check) Unmet() []Gate {
 			out = append(out, g)
 		}
 	}
+	return out
+}
+
+// Unknown returns the gates the facts cannot decide, in order.
+func (c *Check) Unknown() []Gate {
+	out := []Gate{}
+	for _, g := range c.Gates {
+		if g.Unknown {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// cronJobPodRE matches the aggregated name of a CronJob's pods: Jobs are
+// named <cronjob>-<scheduled time in Unix minutes>.
+var cronJobPodRE = regexp.MustCompile(`-[0-9]{8,}-\*$`)
+
+// cronLikeWorkloads returns the namespace's workload patterns that look
+// like a CronJob's pods, sorted.
+func cronLikeWorkloads(n *allowlist.Namespace) []string {
+	seen := map[string]bool{}
+	for _, set := range [][]allowlist.Entry{n.Egress, n.Denied, n.WouldDeny} {
+		for _, e := range set {
+			for _, w := range e.Workloads {
+				if cronJobPodRE.MatchString(w) {
+					seen[w] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for w := range seen {
+		out = append(out, w)
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -340,6 +385,15 @@ func gapGate(n *allowlist.Namespace, a allowlist.Assessment, env Env) Gate {
 func (c *Check) cronGates(n *allowlist.Namespace, a allowlist.Assessment, env Env) []Gate {
 	ok, why := env.Facts.HasCronJobFacts()
 	if !ok {
+		if r, _ := env.Facts.MissingReason(cluster.ResourceNodes); env.Facts != nil && r == cluster.NamespacesOnly {
+			// A Namespace list cannot say whether the namespace runs
+			// CronJobs. Without a workload that looks like a CronJob's
+			// pods, that is unknown, not failed: the operator decides.
+			if like := cronLikeWorkloads(n); len(like) > 0 {
+				return []Gate{{ID: GateCronJobFacts, Reason: fmt.Sprintf("only a Namespace list was given, and workloads that look like CronJob pods were seen (%s): their schedules are unknown; give --cluster FILE ('calico-plan snapshot') or a kubeconfig", strings.Join(like, ", "))}}
+			}
+			return []Gate{{ID: GateCronJobFacts, Unknown: true, Reason: fmt.Sprintf("only a Namespace list was given, so %s's CronJobs are not known, and no workload in its flows looks like a CronJob's pods (<cronjob>-<minutes>-*); if it runs no CronJob that needs egress, promote with --accept-unknown, else give --cluster FILE or a kubeconfig", n.Namespace)}}
+		}
 		return []Gate{{ID: GateCronJobFacts, Reason: why}}
 	}
 	jobs := env.Facts.CronJobsIn(n.Namespace)

@@ -138,7 +138,7 @@ func TestCronJobFactsGate(t *testing.T) {
 		reason string
 	}{
 		"no facts":        {nil, false, "no CronJob facts: pass --cluster or a kubeconfig"},
-		"namespaces only": {cluster.FromNamespaceLabels(cluster.NamespaceLabels{"ns": {"tier": "4-aux"}}, "ns.yaml"), false, "no CronJob facts: pass --cluster or a kubeconfig"},
+		"namespaces only": {cluster.FromNamespaceLabels(cluster.NamespaceLabels{"ns": {"tier": "4-aux"}}, "ns.yaml"), false, "only a Namespace list was given, so ns's CronJobs are not known"},
 		"forbidden":       {forbidden, false, "forbidden by RBAC"},
 		"no cronjobs":     {factsWith("ns"), true, "no CronJobs in the namespace"},
 		"two cronjobs":    {factsWith("ns", cluster.CronJob{Name: "a", Schedule: "@hourly"}, cluster.CronJob{Name: "b", Schedule: "@hourly"}), true, "2 CronJobs: a, b"},

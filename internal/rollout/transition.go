@@ -15,6 +15,9 @@ type Change struct {
 	By     string
 	// Force promotes despite unmet gates; they are recorded.
 	Force bool
+	// AcceptUnknown promotes despite gates the facts cannot decide
+	// (Gate.Unknown): the operator decided; they are recorded.
+	AcceptUnknown bool
 }
 
 // RefusedError is a promotion refused because gates are unmet.
@@ -28,6 +31,12 @@ func (e *RefusedError) Error() string {
 		b.WriteString("\n  - " + g.String())
 	}
 	b.WriteString("\nfix them, or pass --force --reason TEXT to promote anyway (recorded with the unmet gates in the namespace's rollout history)")
+	for _, g := range unmet {
+		if g.Unknown {
+			b.WriteString("; a gate marked unknown is yours to decide: --accept-unknown promotes past it (recorded), without --force")
+			break
+		}
+	}
 	return b.String()
 }
 
@@ -58,10 +67,22 @@ func Promote(n *allowlist.Namespace, to string, env Env, ch Change) (*Check, err
 	}
 	c := Evaluate(n, to, env)
 	unmet := c.Unmet()
+	var accepted []string
+	if ch.AcceptUnknown {
+		kept := unmet[:0:0]
+		for _, g := range unmet {
+			if g.Unknown {
+				accepted = append(accepted, "accepted as unknown: "+g.ID)
+				continue
+			}
+			kept = append(kept, g)
+		}
+		unmet = kept
+	}
 	if len(unmet) > 0 && !ch.Force {
 		return c, &RefusedError{Check: c}
 	}
-	ev := allowlist.RolloutEvent{From: from, To: to, At: ch.At, Reason: ch.Reason, By: ch.By}
+	ev := allowlist.RolloutEvent{From: from, To: to, At: ch.At, Reason: ch.Reason, By: ch.By, Unmet: accepted}
 	if len(unmet) > 0 {
 		ev.Forced = true
 		for _, g := range unmet {

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -40,7 +41,31 @@ type Plan struct {
 	Deferred   []Listed `json:"deferred"`
 	Excluded   []Listed `json:"excluded"`
 	Unassigned []Listed `json:"unassigned"`
-	Notes      []string `json:"notes,omitempty"`
+	// Next is the first wave not wholly enforced and what blocks it; nil
+	// when every wave is enforced.
+	Next  *NextWave `json:"next,omitempty"`
+	Notes []string  `json:"notes,omitempty"`
+}
+
+// NextWave is the wave to move next: its namespaces' next stage, which of
+// them are ready and which gates block the others.
+type NextWave struct {
+	Number int    `json:"number"`
+	Tier   string `json:"tier"`
+	// To is the stage its least advanced namespaces move to next.
+	To      string        `json:"to"`
+	Ready   []string      `json:"ready"`
+	Blocked []BlockedName `json:"blocked"`
+	// Command promotes the wave's ready namespaces.
+	Command string `json:"command"`
+}
+
+// BlockedName is a namespace of the next wave with the gates that block
+// its next promotion.
+type BlockedName struct {
+	Name  string `json:"name"`
+	Stage string `json:"stage"`
+	Gates []Gate `json:"gates"`
 }
 
 // Wave is a group of namespaces of one tier to move together.
@@ -171,8 +196,61 @@ func MakePlan(st *allowlist.Store, env Env, opt PlanOptions) *Plan {
 	sortListed(plan.Deferred, p.Tiers.Order)
 	sortListed(plan.Excluded, nil)
 	sortListed(plan.Unassigned, nil)
+	plan.Next = nextWave(plan, opt)
 	plan.Notes = planNotes(st, env, opt, plan)
 	return plan
+}
+
+// nextWave finds the first wave with a namespace not yet enforced.
+func nextWave(plan *Plan, opt PlanOptions) *NextWave {
+	for _, w := range plan.Waves {
+		to := ""
+		for _, n := range w.Namespaces {
+			switch {
+			case n.Stage == allowlist.StageObserve:
+				to = allowlist.StageStaged
+			case n.Stage == allowlist.StageStaged && to == "":
+				to = allowlist.StageEnforced
+			}
+		}
+		if to == "" {
+			continue
+		}
+		nw := &NextWave{Number: w.Number, Tier: w.Tier, To: to, Ready: []string{}, Blocked: []BlockedName{}}
+		from := allowlist.StageObserve
+		if to == allowlist.StageEnforced {
+			from = allowlist.StageStaged
+		}
+		for _, n := range w.Namespaces {
+			if n.Stage != from {
+				continue
+			}
+			if len(n.UnmetGates) == 0 {
+				nw.Ready = append(nw.Ready, n.Name)
+			} else {
+				nw.Blocked = append(nw.Blocked, BlockedName{Name: n.Name, Stage: n.Stage, Gates: n.UnmetGates})
+			}
+		}
+		nw.Command = fmt.Sprintf("calico-plan promote%s%s --wave %d --to %s", opt.StoreArgs, opt.ClusterArgs, w.Number, to)
+		return nw
+	}
+	return nil
+}
+
+// WriteNext writes what blocks the next wave, for the text output.
+func (n *NextWave) WriteNext(w io.Writer) {
+	fmt.Fprintf(w, "\nnext: wave %d (%s) to %s: %d of %d ready", n.Number, n.Tier, n.To, len(n.Ready), len(n.Ready)+len(n.Blocked))
+	if len(n.Blocked) == 0 {
+		fmt.Fprintf(w, "\n  %s\n", n.Command)
+		return
+	}
+	fmt.Fprintf(w, "; blocked by:\n")
+	for _, b := range n.Blocked {
+		fmt.Fprintf(w, "  %s: %s\n", b.Name, gateList(b.Gates))
+	}
+	if len(n.Ready) > 0 {
+		fmt.Fprintf(w, "  promote the ready ones (%s) now: %s\n", strings.Join(n.Ready, ", "), n.Command)
+	}
 }
 
 // namespaces returns the store's namespaces plus placeholders for those
@@ -281,6 +359,29 @@ func planNamespace(n *allowlist.Namespace, env Env, opt PlanOptions, a allowlist
 	return np
 }
 
+// onlyUnknown reports whether every unmet gate is unknown (and there is
+// at least one).
+func onlyUnknown(np NamespacePlan) bool {
+	for _, g := range np.UnmetGates {
+		if !g.Unknown {
+			return false
+		}
+	}
+	return len(np.UnmetGates) > 0
+}
+
+// gateIDs lists gate IDs, an unknown one with a "?".
+func gateList(gs []Gate) string {
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+		if g.Unknown {
+			ids[i] += "?"
+		}
+	}
+	return strings.Join(ids, ",")
+}
+
 func isCronGate(id string) bool {
 	return id == GateCronJobFacts || strings.HasPrefix(id, GateCronWindow) || strings.HasPrefix(id, GateCronSeen)
 }
@@ -325,6 +426,8 @@ func nextCommand(n *allowlist.Namespace, np NamespacePlan, c *Check, opt PlanOpt
 		return fmt.Sprintf("%s  # Stable at %s if no new peer appears", obs, a.StableAt)
 	case unmet(np, GateNoGap):
 		return obs + "  # observe past the end of the open gap"
+	case onlyUnknown(np):
+		return fmt.Sprintf("%s --namespace %s --to staged --accept-unknown  # only unknown gates left (%s): decide, or give --cluster FILE from 'calico-plan snapshot'", gated("promote"), ns, gateList(np.UnmetGates))
 	case unmet(np, GateCronJobFacts):
 		return "calico-plan snapshot --out cluster.yaml  # then pass --cluster cluster.yaml: CronJob gates need cluster facts"
 	case unmet(np, GateCronWindow) && c.cronReadyAt != 0:
