@@ -31,5 +31,5 @@ stability:
 	// tier label: tier
 	// minimum window: 14d
 	// 10.43.0.10 is DNS: true
-	// typo.yaml: line 2: unknown key "stabilty"
+	// typo.yaml:2: stabilty: unknown key
 }

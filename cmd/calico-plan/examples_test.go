@@ -151,6 +151,8 @@ func exampleSandbox(t *testing.T, cmd string) string {
 	store := filepath.Join(dir, "allowlists")
 	mustRun(t, "observe", "--store", store, "--from", flowsGz, "--namespace-file", nsFile)
 	mustRun(t, "render", "--store", store, "--all", "--flavor", "calico-staged", "--out", filepath.Join(dir, "policies"))
+	// What the rollout applies: the desired state's files (check --existing).
+	mustRun(t, "render", "--store", store, "--rollout", "--cluster", cluster, "--out", filepath.Join(dir, "rollout"))
 	tf, _ := mustRun(t, "render", "--store", store, "--all", "--flavor", "calico-staged", "-o", "hcl")
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "stacks/calico"), 0o755))
 	if cmd == "report" {
@@ -191,6 +193,10 @@ func TestEveryExampleRuns(t *testing.T) {
 		"promote --namespace recruiter-responder --to staged --reason pilot": {1, "FAIL stable"},
 		// observe → enforced skips staging: refused without --force.
 		"promote --namespace n8n --to enforced --cluster cluster.yaml": {1, "stage-order"},
+		// wave 2 holds namespaces whose gates fail on the demo store.
+		"promote --wave 2 --to staged --cluster cluster.yaml": {1, "refused"},
+		// tier 4-aux is not staged for stagedDays yet: enforcing is refused.
+		"promote --tier 4-aux --to enforced --cluster cluster.yaml": {1, "refused"},
 		// rollback one stage back from observe: there is none.
 		"rollback --namespace n8n --reason webhook to a new SaaS endpoint denied": {1, "observe"},
 		// render refuses enforcing policy for a namespace that is not Stable.
