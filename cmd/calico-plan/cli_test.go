@@ -196,6 +196,18 @@ func TestStatusOutputs(t *testing.T) {
 	_, _, err := run(t, "", "status", "--store", store, "-o", "xml")
 	require.ErrorContains(t, err, `unknown output format "xml"`)
 
+	// -n shows only the named namespaces; the header says of how many.
+	out, _ = mustRun(t, "status", "--store", store, "--now", "2026-11-27", "-n", "n8n", "-n", "tasks")
+	require.Contains(t, out, "2 of 17 namespaces shown")
+	require.Regexp(t, `n8n\s+4-aux`, out)
+	require.NotContains(t, out, "recruiter-responder")
+	js, _ = mustRun(t, "status", "--store", store, "-n", "tasks", "-o", "json")
+	rep = statusReport{}
+	require.NoError(t, json.Unmarshal([]byte(js), &rep))
+	require.Len(t, rep.Namespaces, 1)
+	require.Equal(t, "tasks", rep.Namespaces[0].Name)
+	_, _, err = run(t, "", "status", "--store", store, "-n", "taks")
+	require.ErrorContains(t, err, `did you mean "tasks"?`)
 }
 
 func TestRenderCommand(t *testing.T) {

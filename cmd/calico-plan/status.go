@@ -14,9 +14,10 @@ import (
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var now string
+	var only []string
 	var out *outputFlag
 	cmd := &cobra.Command{
-		Use:   "status [-o table|wide|json|yaml|md]",
+		Use:   "status [-n NS...] [-o table|wide|json|yaml|md]",
 		Short: "Show each namespace's observation window, stability and rollout stage",
 		Long: `status summarizes the store: the observed window, the sources ingested, and for
 each namespace its tier, rollout stage, stability state and entry counts.
@@ -36,8 +37,11 @@ the profile's stability.staleAfter (default 24h) compared with the wall clock.
 The table fits 100 columns: times are relative to the judging time, and NEXT
 is the next step for the namespace (wait, promote, explain, done). It ends
 with a summary line. -o wide adds every column at full length (stable at,
-last flow, would-deny entries); -o json and yaml carry everything.`,
+last flow, would-deny entries); -o json and yaml carry everything.
+-n NS (repeatable) shows only those namespaces; the store's window, sources
+and warnings stay the whole store's.`,
 		Example: `  calico-plan status
+  calico-plan status -n recruiter-responder -n n8n
   calico-plan status -o json | jq '.namespaces[] | select(.state == "Stable") | .name'
   calico-plan status --now 2026-11-27`,
 		Args: cobra.NoArgs,
@@ -55,6 +59,9 @@ last flow, would-deny entries); -o json and yaml carry everything.`,
 				return err
 			}
 			rep := buildStatus(st, at, time.Now())
+			if err := rep.only(st, only); err != nil {
+				return err
+			}
 			switch f {
 			case output.JSON:
 				return output.WriteJSON(g.stdout, rep)
@@ -65,6 +72,8 @@ last flow, would-deny entries); -o json and yaml carry everything.`,
 		},
 	}
 	out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
+	cmd.Flags().StringArrayVarP(&only, "namespace", "n", nil, "show only this namespace (repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(g))
 	cmd.Flags().StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
 	return cmd
 }
@@ -79,6 +88,8 @@ type statusReport struct {
 	Gaps       []allowlist.Gap   `json:"gaps,omitempty" yaml:"gaps,omitempty"`
 	Warnings   []string          `json:"warnings,omitempty" yaml:"warnings,omitempty"`
 	Namespaces []namespaceStatus `json:"namespaces" yaml:"namespaces"`
+	// total is the store's namespace count when -n shows fewer (0: all).
+	total int
 }
 
 type namespaceStatus struct {
@@ -99,6 +110,29 @@ type namespaceStatus struct {
 	// AddressGaps are public ports without packet-log addresses (they
 	// render as any public address; promote's address-evidence gate).
 	AddressGaps []string `json:"addressGaps,omitempty" yaml:"addressGaps,omitempty"`
+}
+
+// only keeps the rows of the named namespaces (all for none); a name the
+// store does not have is an error with a suggestion.
+func (r *statusReport) only(st *allowlist.Store, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	keep := map[string]bool{}
+	for _, name := range names {
+		if st.Namespace(name) == nil {
+			return unknownNamespace(st, name, "is not in the store")
+		}
+		keep[name] = true
+	}
+	rows := r.Namespaces[:0]
+	for _, ns := range r.Namespaces {
+		if keep[ns.Name] {
+			rows = append(rows, ns)
+		}
+	}
+	r.total, r.Namespaces = len(r.Namespaces), rows
+	return nil
 }
 
 func buildStatus(st *allowlist.Store, at allowlist.Time, wall time.Time) *statusReport {
@@ -159,8 +193,12 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 		fmt.Fprintf(w, "store %s is empty: run 'calico-plan observe --from PATH' first\n", rep.Store)
 		return nil
 	}
+	shown := plural(len(rep.Namespaces), "namespace")
+	if rep.total > 0 {
+		shown = fmt.Sprintf("%d of %s shown", len(rep.Namespaces), plural(rep.total, "namespace"))
+	}
 	fmt.Fprintf(w, "store %s: %s, %s, %d records read, %d used for egress allowlists\n",
-		rep.Store, plural(len(rep.Namespaces), "namespace"), plural(rep.Sources, "source"), rep.Ingest.Records, rep.Ingest.Used)
+		rep.Store, shown, plural(rep.Sources, "source"), rep.Ingest.Records, rep.Ingest.Used)
 	fmt.Fprintf(w, "observed %s to %s; judged at %s\n\n", rep.From, rep.To, rep.JudgedAt)
 	if f == output.Table {
 		return printStatusTable(g, rep)
