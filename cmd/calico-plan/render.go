@@ -116,7 +116,7 @@ apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.wave != 0 || o.rollout {
-				return runRenderRollout(cmd, g, o)
+				return runRenderRollout(cmd.Context(), g, o)
 			}
 			if o.cf.namespaces != "" {
 				return fmt.Errorf("--namespace-file goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
