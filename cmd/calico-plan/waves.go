@@ -16,15 +16,16 @@ import (
 	"github.com/calico-plan/calico-plan/render"
 )
 
-func newWavesCmd(g *globals) *cobra.Command {
-	var now, flavor string
-	var out *outputFlag
-	var perWave int
-	cf := &clusterFlags{}
-	cmd := &cobra.Command{
-		Use:   "waves [-o table|wide|json|yaml|md] [--per-wave N] [--cluster FILE | --namespace-file FILE | --kubeconfig FILE]",
-		Short: "Plan the rollout: which namespaces to stage and enforce together, and the next command for each",
-		Long: `waves turns the current state (the store's stages and stability, the cluster's
+// wavesOpts are waves' flags.
+type wavesOpts struct {
+	now, flavor string
+	out         *outputFlag
+	perWave     int
+	cf          clusterFlags
+}
+
+// wavesHelp is waves' Long help (the cluster flags' help follows it).
+const wavesHelp = `waves turns the current state (the store's stages and stability, the cluster's
 tiers and CronJobs) into the rollout plan:
 
   - waves in tier order (profile tiers.order, least critical first), each of at
@@ -68,58 +69,76 @@ enforced namespaces out, and shows the selector that does.
 The table fits 100 columns: NEXT names the step (a * marks the pinned wave)
 and the commands follow the table once each, with the flags they need; the
 observe command names the sources the store was observed from (--goldmane,
---es, --loki or --from). -o wide puts each full command on its row.` + clusterFlagsHelp,
+--es, --loki or --from). -o wide puts each full command on its row.`
+
+func newWavesCmd(g *globals) *cobra.Command {
+	o := &wavesOpts{}
+	cmd := &cobra.Command{
+		Use:   "waves [-o table|wide|json|yaml|md] [--per-wave N] [--cluster FILE | --namespace-file FILE | --kubeconfig FILE]",
+		Short: "Plan the rollout: which namespaces to stage and enforce together, and the next command for each",
+		Long:  wavesHelp + clusterFlagsHelp,
 		Example: `  calico-plan waves
   calico-plan waves --cluster cluster.yaml -o md > WAVES.md
   calico-plan waves -o json | jq -r '.waves[0].namespaces[].next'
   calico-plan waves --namespace-file ns.yaml --per-wave 3`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := out.format()
-			if err != nil {
-				return err
-			}
-			fl, err := enforcedFlavor(flavor)
-			if err != nil {
-				return err
-			}
-			judge, err := parseNow(now)
-			if err != nil {
-				return err
-			}
-			if perWave < 0 {
-				return fmt.Errorf("--per-wave must be at least 1")
-			}
-			facts, err := cf.load(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			st, err := g.openStore()
-			if err != nil {
-				return err
-			}
-			plan := rollout.MakePlan(st, rollout.NewEnv(st, facts, judge), rollout.PlanOptions{PerWave: perWave, Flavor: fl,
-				StoreArgs: g.globalArgs(), ClusterArgs: cf.String(), ObserveCommand: observeCommand(st, g.globalArgs())})
-			switch f {
-			case output.JSON:
-				return output.WriteJSON(g.stdout, plan)
-			case output.YAML:
-				return output.JSONToYAML(g.stdout, func(w io.Writer) error { return output.WriteJSON(w, plan) })
-			case output.MD:
-				return plan.WriteMarkdown(g.stdout)
-			case output.Table:
-				return printWavesTable(g, plan, g.globalArgs(), cf.String())
-			}
-			return plan.WriteText(g.stdout)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runWaves(cmd.Context(), g, o) },
 	}
-	out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
-	cmd.Flags().IntVar(&perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
-	cmd.Flags().StringVar(&flavor, "flavor", "calico", "flavor enforced namespaces get: calico or k8s (k8s adds a note on the observe policy)")
+	o.out = addOutputFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, output.MD)
+	cmd.Flags().IntVar(&o.perWave, "per-wave", 0, "namespaces per wave (default: the profile's rollout.perWave)")
+	cmd.Flags().StringVar(&o.flavor, "flavor", "calico", "flavor enforced namespaces get: calico or k8s (k8s adds a note on the observe policy)")
 	completeWords(cmd, "flavor", "calico", "k8s")
-	cmd.Flags().StringVar(&now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
-	cf.register(cmd)
+	cmd.Flags().StringVar(&o.now, "now", "", "judge stability at this time (RFC 3339 or YYYY-MM-DD) instead of the newest observed flow")
+	o.cf.register(cmd)
 	return cmd
+}
+
+// runWaves is waves: the rollout plan of the store and the cluster facts,
+// judged at --now or the newest observed flow, in the output format asked
+// for.
+func runWaves(ctx context.Context, g *globals, o *wavesOpts) error {
+	f, err := o.out.format()
+	if err != nil {
+		return err
+	}
+	fl, err := enforcedFlavor(o.flavor)
+	if err != nil {
+		return err
+	}
+	judge, err := parseNow(o.now)
+	if err != nil {
+		return err
+	}
+	if o.perWave < 0 {
+		return fmt.Errorf("--per-wave must be at least 1")
+	}
+	facts, err := o.cf.load(ctx, g)
+	if err != nil {
+		return err
+	}
+	st, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	plan := rollout.MakePlan(st, rollout.NewEnv(st, facts, judge), rollout.PlanOptions{PerWave: o.perWave, Flavor: fl,
+		StoreArgs: g.globalArgs(), ClusterArgs: o.cf.String(), ObserveCommand: observeCommand(st, g.globalArgs())})
+	return writePlan(g, plan, f, o.cf.String())
+}
+
+// writePlan writes the rollout plan in format f; clusterArgs are the
+// cluster flags the table's commands need.
+func writePlan(g *globals, plan *rollout.Plan, f output.Format, clusterArgs string) error {
+	switch f {
+	case output.JSON:
+		return output.WriteJSON(g.stdout, plan)
+	case output.YAML:
+		return output.JSONToYAML(g.stdout, func(w io.Writer) error { return output.WriteJSON(w, plan) })
+	case output.MD:
+		return plan.WriteMarkdown(g.stdout)
+	case output.Table:
+		return printWavesTable(g, plan, g.globalArgs(), clusterArgs)
+	}
+	return plan.WriteText(g.stdout)
 }
 
 // enforcedFlavor validates the flavor enforced namespaces render as.
