@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,14 +24,16 @@ type stageChangeOpts struct {
 	acceptUnknown bool
 }
 
-func newPromoteCmd(g *globals) *cobra.Command {
-	o := &stageChangeOpts{}
-	cf := &clusterFlags{}
-	dry := &dryRunFlag{}
-	cmd := &cobra.Command{
-		Use:   "promote (-n NS... | --wave N | --tier T) --to staged|enforced [--reason TEXT] [--force] [--accept-unknown] [--by NAME] [--dry-run]",
-		Short: "Move a namespace to staged or enforced once its gates pass",
-		Long: `promote moves a namespace forward in the rollout and records it in the
+// promoteOpts are promote's flags: the stage change, the cluster facts its
+// gates read, and --dry-run.
+type promoteOpts struct {
+	stageChangeOpts
+	cf  clusterFlags
+	dry dryRunFlag
+}
+
+// promoteHelp is promote's Long help (the cluster flags' help follows it).
+const promoteHelp = `promote moves a namespace forward in the rollout and records it in the
 namespace's allowlist file (rollout: stage, since, reason, by, history):
 
   observe → staged    its allowlist is deployed as a Calico StagedNetworkPolicy,
@@ -69,66 +72,21 @@ each namespace is promoted in turn; the first refusal stops.
 
 promote only changes the store (commit it). Then render and apply the policy
 ('calico-plan render --wave N' or 'render --rollout') and the namespace's stage
-label, which takes it out of the observe policy.` + clusterFlagsHelp,
+label, which takes it out of the observe policy.`
+
+func newPromoteCmd(g *globals) *cobra.Command {
+	o := &promoteOpts{}
+	cmd := &cobra.Command{
+		Use:   "promote (-n NS... | --wave N | --tier T) --to staged|enforced [--reason TEXT] [--force] [--accept-unknown] [--by NAME] [--dry-run]",
+		Short: "Move a namespace to staged or enforced once its gates pass",
+		Long:  promoteHelp + clusterFlagsHelp,
 		Example: `  calico-plan promote --namespace recruiter-responder --to staged --reason "pilot"
   calico-plan promote --namespace n8n --to enforced --cluster cluster.yaml
   calico-plan promote --namespace nextcloud --to staged --force --reason "backup verified by hand on 2026-11-29"
   calico-plan promote --wave 2 --to staged --cluster cluster.yaml
   calico-plan promote --tier 4-aux --to enforced --cluster cluster.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.wave != 0 || len(o.tiers) > 0 {
-				return runPromoteBatch(cmd, g, o, cf, dry)
-			}
-			if o.namespace == "" || o.to == "" {
-				return fmt.Errorf("--namespace and --to are required")
-			}
-			if o.force && o.reason == "" {
-				return fmt.Errorf("--force needs --reason TEXT: say why the unmet gates are acceptable (it is recorded in the history)")
-			}
-			at, err := wallOrNow(o.now)
-			if err != nil {
-				return err
-			}
-			facts, err := cf.load(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			return withStoreNamespace(g, o.namespace, func(st *allowlist.Store, n *allowlist.Namespace) error {
-				env := rollout.NewEnv(st, facts, 0)
-				from := rollout.Stage(n)
-				c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown})
-				var refused *rollout.RefusedError
-				if errors.As(err, &refused) {
-					printGates(g.stderr, c)
-					if len(c.WouldDeny) > 0 {
-						fmt.Fprintf(g.stderr, "would-deny flows since staging (review: calico-plan explain --namespace %s; fold in: calico-plan allow --namespace %s --from-denied):\n", n.Namespace, n.Namespace)
-						for _, e := range c.WouldDeny {
-							fmt.Fprintln(g.stderr, "  "+rollout.DescribeEntry(e))
-						}
-					}
-				}
-				if err != nil {
-					return err
-				}
-				if err := dry.save(g, st); err != nil {
-					return err
-				}
-				printGates(g.stdout, c)
-				forced := ""
-				if n.Rollout.Forced {
-					forced = fmt.Sprintf(", FORCED past %d unmet gate(s)", len(c.Unmet()))
-				}
-				fmt.Fprintf(g.stdout, "promoted %s: %s → %s at %s%s\n", n.Namespace, from, n.Rollout.Stage, n.Rollout.Since, forced)
-				args := g.globalArgs() + cf.String()
-				printApplyHint(g.stdout, st, n, waveOf(st, env, n.Namespace), args)
-				if n.Rollout.Stage == allowlist.StageStaged {
-					fmt.Fprintf(g.stdout, "then, once the staged policy has seen %d days of flows (observe after %s): calico-plan waves%s; calico-plan promote%s --namespace %s --to enforced\n",
-						st.Profile().Rollout.StagedDays, n.Rollout.Since.T().AddDate(0, 0, st.Profile().Rollout.StagedDays).Format(time.RFC3339), args, args, n.Namespace)
-				}
-				return nil
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPromote(cmd.Context(), g, o) },
 	}
 	f := cmd.Flags()
 	repeatNamespace(cmd, &o.namespace, g, "namespace to promote")
@@ -143,9 +101,90 @@ label, which takes it out of the observe policy.` + clusterFlagsHelp,
 	f.StringVar(&o.now, "at", "", "stamp the promotion with this time (RFC 3339 or YYYY-MM-DD) instead of the wall clock")
 	deprecatedAlias(cmd, "at", "now")
 	completeWords(cmd, "to", allowlist.StageStaged, allowlist.StageEnforced)
-	dry.register(cmd, "")
-	cf.register(cmd)
+	o.dry.register(cmd, "")
+	o.cf.register(cmd)
 	return cmd
+}
+
+// runPromote is promote: a batch (--wave N, --tier T: runPromoteBatch),
+// or the namespace named, once its gates pass.
+func runPromote(ctx context.Context, g *globals, o *promoteOpts) error {
+	if o.wave != 0 || len(o.tiers) > 0 {
+		return runPromoteBatch(ctx, g, o)
+	}
+	if o.namespace == "" || o.to == "" {
+		return fmt.Errorf("--namespace and --to are required")
+	}
+	if o.force && o.reason == "" {
+		return fmt.Errorf("--force needs --reason TEXT: say why the unmet gates are acceptable (it is recorded in the history)")
+	}
+	at, err := wallOrNow(o.now)
+	if err != nil {
+		return err
+	}
+	facts, err := o.cf.load(ctx, g)
+	if err != nil {
+		return err
+	}
+	return withStoreNamespace(g, o.namespace, func(st *allowlist.Store, n *allowlist.Namespace) error {
+		return promoteNamespace(g, o, rollout.NewEnv(st, facts, 0), at, st, n)
+	})
+}
+
+// promoteNamespace promotes one namespace when its gates pass (or --force,
+// --accept-unknown allow it) and saves the store; refused, it prints the
+// gates and the would-deny flows that block it.
+func promoteNamespace(g *globals, o *promoteOpts, env rollout.Env, at int64, st *allowlist.Store, n *allowlist.Namespace) error {
+	from := rollout.Stage(n)
+	c, err := rollout.Promote(n, o.to, env, o.change(at))
+	var refused *rollout.RefusedError
+	if errors.As(err, &refused) {
+		printRefusal(g.stderr, c, n.Namespace)
+	}
+	if err != nil {
+		return err
+	}
+	if err := o.dry.save(g, st); err != nil {
+		return err
+	}
+	printGates(g.stdout, c)
+	forced := ""
+	if n.Rollout.Forced {
+		forced = fmt.Sprintf(", FORCED past %d unmet gate(s)", len(c.Unmet()))
+	}
+	fmt.Fprintf(g.stdout, "promoted %s: %s → %s at %s%s\n", n.Namespace, from, n.Rollout.Stage, n.Rollout.Since, forced)
+	args := g.globalArgs() + o.cf.String()
+	printApplyHint(g.stdout, st, n, waveOf(st, env, n.Namespace), args)
+	if n.Rollout.Stage == allowlist.StageStaged {
+		printEnforceHint(g.stdout, st, n, args)
+	}
+	return nil
+}
+
+// change is the promotion --to asks for, stamped at.
+func (o *stageChangeOpts) change(at int64) rollout.Change {
+	return rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown}
+}
+
+// printRefusal prints why a promotion was refused: the gates, and the
+// would-deny flows since staging with the commands to review and fold
+// them in.
+func printRefusal(w io.Writer, c *rollout.Check, ns string) {
+	printGates(w, c)
+	if len(c.WouldDeny) > 0 {
+		fmt.Fprintf(w, "would-deny flows since staging (review: calico-plan explain --namespace %s; fold in: calico-plan allow --namespace %s --from-denied):\n", ns, ns)
+		for _, e := range c.WouldDeny {
+			fmt.Fprintln(w, "  "+rollout.DescribeEntry(e))
+		}
+	}
+}
+
+// printEnforceHint prints when and how a namespace just staged can be
+// promoted to enforced: after rollout.stagedDays days of flows.
+func printEnforceHint(w io.Writer, st *allowlist.Store, n *allowlist.Namespace, args string) {
+	days := st.Profile().Rollout.StagedDays
+	fmt.Fprintf(w, "then, once the staged policy has seen %d days of flows (observe after %s): calico-plan waves%s; calico-plan promote%s --namespace %s --to enforced\n",
+		days, n.Rollout.Since.T().AddDate(0, 0, days).Format(time.RFC3339), args, args, n.Namespace)
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
@@ -265,15 +304,15 @@ func waveOf(st *allowlist.Store, env rollout.Env, ns string) int {
 // runPromoteBatch is promote --wave N / --tier T: every namespace of the
 // batch in the stage --to moves from is promoted when its gates pass; the
 // others are reported with the gates that block them.
-func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clusterFlags, dry *dryRunFlag) error {
-	if err := checkBatchFlags(o); err != nil {
+func runPromoteBatch(ctx context.Context, g *globals, o *promoteOpts) error {
+	if err := checkBatchFlags(&o.stageChangeOpts); err != nil {
 		return err
 	}
 	at, err := wallOrNow(o.now)
 	if err != nil {
 		return err
 	}
-	facts, err := cf.load(cmd.Context(), g)
+	facts, err := o.cf.load(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -284,7 +323,7 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 	defer w.close()
 	st := w.st
 	env := rollout.NewEnv(st, facts, 0)
-	what, targets, err := batchTargets(rollout.MakePlan(st, env, rollout.PlanOptions{}), o)
+	what, targets, err := batchTargets(rollout.MakePlan(st, env, rollout.PlanOptions{}), &o.stageChangeOpts)
 	if err != nil {
 		return err
 	}
@@ -303,7 +342,7 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 			skipped = append(skipped, fmt.Sprintf("%s (%s)", ns, stage))
 			continue
 		}
-		ok, err := promoteInBatch(g, n, from, o, env, at)
+		ok, err := promoteInBatch(g, n, from, &o.stageChangeOpts, env, at)
 		switch {
 		case err != nil:
 			return err
@@ -314,7 +353,7 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 		}
 	}
 	if len(promoted) > 0 {
-		if err := dry.save(g, st); err != nil {
+		if err := o.dry.save(g, st); err != nil {
 			return err
 		}
 	}
@@ -323,7 +362,7 @@ func runPromoteBatch(cmd *cobra.Command, g *globals, o *stageChangeOpts, cf *clu
 	}
 	fmt.Fprintf(g.stdout, "%s: %d promoted to %s, %d refused\n", what, len(promoted), o.to, len(refused))
 	if len(promoted) > 0 {
-		args := g.globalArgs() + cf.String()
+		args := g.globalArgs() + o.cf.String()
 		fmt.Fprintf(g.stdout, "next: commit %s, then apply the desired state: calico-plan render --rollout%s --out policies/ && kubectl apply -f policies/ && sh policies/%s\n", st.Dir, args, render.StagesScriptName)
 	}
 	if len(refused) > 0 {
@@ -379,7 +418,7 @@ func batchTargets(plan *rollout.Plan, o *stageChangeOpts) (string, []string, err
 // promoteInBatch promotes one namespace of a batch and prints the result:
 // promoted, or refused with its unmet gates (ok false, no error).
 func promoteInBatch(g *globals, n *allowlist.Namespace, from string, o *stageChangeOpts, env rollout.Env, at int64) (bool, error) {
-	c, err := rollout.Promote(n, o.to, env, rollout.Change{At: allowlist.Time(at), Reason: o.reason, By: o.by, Force: o.force, AcceptUnknown: o.acceptUnknown})
+	c, err := rollout.Promote(n, o.to, env, o.change(at))
 	var ref *rollout.RefusedError
 	if errors.As(err, &ref) {
 		fmt.Fprintf(g.stdout, "%s: REFUSED, %d unmet gate(s):\n", n.Namespace, len(c.Unmet()))

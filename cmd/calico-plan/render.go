@@ -1,14 +1,15 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/config"
+	"github.com/calico-plan/calico-plan/internal/rollout"
 	"github.com/calico-plan/calico-plan/render"
 )
 
@@ -30,12 +31,8 @@ type renderOpts struct {
 	netSets *netSetFlags
 }
 
-func newRenderCmd(g *globals) *cobra.Command {
-	o := &renderOpts{}
-	cmd := &cobra.Command{
-		Use:   "render (--namespace NS... | --all | --wave N | --rollout) [--flavor calico|calico-staged|k8s] [-o yaml|json|hcl] [--out DIR]",
-		Short: "Write default-deny egress policies from the allowlists",
-		Long: `render turns allowlists into policy. Each namespace gets one policy that
+// renderHelp is render's Long help.
+const renderHelp = `render turns allowlists into policy. Each namespace gets one policy that
 allows exactly its allowlist (plus the cluster DNS rule from the profile) and
 denies all other egress:
 
@@ -107,30 +104,21 @@ With -o hcl each output directory is one Terraform module that applies as
 generated: resource labels unique across its files, each policy depending on
 its Tier when the Tier is in the module, and for a flat --out a _providers.tf
 with required_providers (--hcl-required-providers). With --layout stacks,
-apply the shared stack (Tier, observe policy) before the namespace stacks.`,
+apply the shared stack (Tier, observe policy) before the namespace stacks.`
+
+func newRenderCmd(g *globals) *cobra.Command {
+	o := &renderOpts{}
+	cmd := &cobra.Command{
+		Use:   "render (--namespace NS... | --all | --wave N | --rollout) [--flavor calico|calico-staged|k8s] [-o yaml|json|hcl] [--out DIR]",
+		Short: "Write default-deny egress policies from the allowlists",
+		Long:  renderHelp,
 		Example: `  calico-plan render --namespace recruiter-responder --flavor calico-staged
   calico-plan render --all --flavor calico --out policies/
   calico-plan render --namespace n8n -o json
   calico-plan render --wave 1 --cluster cluster.yaml
   calico-plan render --rollout --out policies/ -o hcl`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.wave != 0 || o.rollout {
-				return runRenderRollout(cmd, g, o)
-			}
-			if o.cf.namespaces != "" {
-				return fmt.Errorf("--namespace-file goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
-			}
-			var rf *render.Facts
-			if o.cf != (clusterFlags{}) {
-				facts, err := o.cf.load(cmd.Context(), g)
-				if err != nil {
-					return err
-				}
-				rf = renderFacts(facts)
-			}
-			return runRender(g, o, rf)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRender(cmd.Context(), g, o) },
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.namespaces, "namespace", "n", nil, "namespace to render (repeatable)")
@@ -153,7 +141,31 @@ apply the shared stack (Tier, observe policy) before the namespace stacks.`,
 	return cmd
 }
 
-func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
+// runRender is render: --wave and --rollout write the desired state
+// (runRenderRollout); --namespace and --all each namespace's policy in one
+// flavor, with the cluster facts when they are given.
+func runRender(ctx context.Context, g *globals, o *renderOpts) error {
+	if o.wave != 0 || o.rollout {
+		return runRenderRollout(ctx, g, o)
+	}
+	if o.cf.namespaces != "" {
+		return fmt.Errorf("--namespace-file goes with --wave or --rollout (it has no network sets or nodes); give --cluster FILE or a kubeconfig for render's facts")
+	}
+	var rf *render.Facts
+	if o.cf != (clusterFlags{}) {
+		facts, err := o.cf.load(ctx, g)
+		if err != nil {
+			return err
+		}
+		rf = renderFacts(facts)
+	}
+	return renderNamespaces(g, o, rf)
+}
+
+// renderNamespaces is render --namespace and --all: the tier and network
+// sets the flavor needs, then each namespace's policy; namespaces refused
+// or failed are reported, the others written.
+func renderNamespaces(g *globals, o *renderOpts, facts *render.Facts) error {
 	flavor, err := render.ParseFlavor(o.flavor)
 	if err != nil {
 		return err
@@ -165,86 +177,124 @@ func runRender(g *globals, o *renderOpts, facts *render.Facts) error {
 	if err != nil {
 		return err
 	}
-	prof := st.Profile()
-	out, err := newRenderOutput(o.output, o.layout, o.hclResource, o.out, prof)
+	out, err := newRenderOutputFor(o, st.Profile())
 	if err != nil {
 		return err
 	}
-	if err := out.hclFlags(o.hclProviders, o.hclStageLabel); err != nil {
+	out.header = render.Header("")
+	targets, err := renderTargets(g, st, o)
+	if err != nil {
 		return err
 	}
-	out.header = render.Header("")
+	enforcing := flavor != render.FlavorCalicoStaged
+	if err := checkObservedSources(g, st, enforcing && !o.allowUnstable); err != nil {
+		return err
+	}
+	sets, err := addSharedObjects(g, o, st.Profile(), flavor, targets, out)
+	if err != nil {
+		return err
+	}
+	opt := rollout.SelectedOptions{Flavor: flavor, AllowUnstable: o.allowUnstable, Facts: facts, NetworkSets: sets, Domains: o.netSets.domains}
+	refused, failed, err := addNamespacePolicies(g, st, targets, opt, out)
+	if err != nil {
+		return err
+	}
+	return finishRender(g, out, refused, failed, len(targets))
+}
+
+// renderTargets returns the namespaces to render: those named, each of
+// which must be in the store, or with --all every namespace of the store
+// the profile does not exclude (the excluded ones said to be skipped).
+func renderTargets(g *globals, st *allowlist.Store, o *renderOpts) ([]*allowlist.Namespace, error) {
 	var targets []*allowlist.Namespace
 	if o.all {
 		for _, n := range st.Namespaces() {
-			if prof.Excluded(n.Namespace) {
+			if st.Profile().Excluded(n.Namespace) {
 				fmt.Fprintf(g.stderr, "skipping %s: excluded by the profile\n", n.Namespace)
 				continue
 			}
 			targets = append(targets, n)
 		}
-	} else {
-		for _, name := range o.namespaces {
-			n := st.Namespace(name)
-			if n == nil {
-				return unknownNamespace(st, name, "is not in the store")
-			}
-			targets = append(targets, n)
-		}
+		return targets, nil
 	}
-	enforcing := flavor != render.FlavorCalicoStaged
+	for _, name := range o.namespaces {
+		n := st.Namespace(name)
+		if n == nil {
+			return nil, unknownNamespace(st, name, "is not in the store")
+		}
+		targets = append(targets, n)
+	}
+	return targets, nil
+}
+
+// checkObservedSources warns when observe skipped bad flow records and,
+// with refusePartial (an enforcing flavor without --allow-unstable),
+// refuses a store with a source read partially: its allowlists may miss
+// entries.
+func checkObservedSources(g *globals, st *allowlist.Store, refusePartial bool) error {
 	if bad := st.Meta.Ingest.Bad; bad > 0 {
 		fmt.Fprintf(g.stderr, "warning: %d bad flow records were skipped while observing (see 'calico-plan status'): allowlists may miss their traffic\n", bad)
 	}
 	for _, src := range st.Meta.Sources {
-		if src.Partial && enforcing && !o.allowUnstable {
+		if src.Partial && refusePartial {
 			return fmt.Errorf("source %s %s was read partially, so allowlists may miss entries; observe it again completely, or pass --allow-unstable", src.Kind, src.ID)
 		}
 	}
+	return nil
+}
+
+// addSharedObjects adds the objects the namespaces' policies share: the
+// tier (Calico flavors) and, with --network-sets, the suggested network
+// sets, which it returns; it refuses --domains where no rule can carry
+// them.
+func addSharedObjects(g *globals, o *renderOpts, prof *config.Profile, flavor render.Flavor, targets []*allowlist.Namespace, out *renderOutput) ([]render.SuggestedSet, error) {
 	if flavor != render.FlavorK8s {
 		if err := out.add("", "_tier", render.Header(""), []any{render.Tier(prof)}, nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	sets, err := o.netSets.suggest(g, flavor, targets, out)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := o.netSets.checkDomains(flavor); err != nil {
-		return err
+		return nil, err
 	}
-	var refused, failed []string
+	return sets, nil
+}
+
+// addNamespacePolicies renders each target (rollout.RenderSelected), adds
+// the policies to the output with their warnings and left-out entries on
+// stderr, and returns the namespaces refused (not Stable) and failed.
+func addNamespacePolicies(g *globals, st *allowlist.Store, targets []*allowlist.Namespace, opt rollout.SelectedOptions, out *renderOutput) (refused, failed []string, err error) {
 	for _, n := range targets {
-		a := allowlist.Assess(n, st.Meta.Observation.To, prof.Stability)
-		if enforcing && a.State != allowlist.StateStable && !o.allowUnstable {
-			refused = append(refused, fmt.Sprintf("%s (%s: %s)", n.Namespace, a.State, a.Reason))
-			continue
-		}
-		source := filepath.ToSlash(filepath.Join(st.Dir, n.Namespace+".yaml"))
-		pol, err := render.Namespace(n, render.Options{Flavor: flavor, Profile: prof, Facts: facts, Source: source, NetworkSets: sets, Domains: o.netSets.domains})
-		var incomplete *render.IncompleteError
+		r := rollout.RenderSelected(st, n, opt)
 		switch {
-		case errors.As(err, &incomplete) && enforcing:
-			// An enforced policy without these entries denies their
-			// traffic: an outage of our own making.
-			failed = append(failed, fmt.Sprintf("%s (an enforced policy without them would deny their traffic)", err))
+		case r.Refused != "":
+			refused = append(refused, r.Refused)
 			continue
-		case err != nil && incomplete == nil:
-			// One namespace that cannot be rendered does not hold back the others.
-			failed = append(failed, err.Error())
+		case r.Failed != "":
+			failed = append(failed, r.Failed)
 			continue
 		}
-		for _, w := range pol.Warnings {
+		for _, w := range r.Policy.Warnings {
 			fmt.Fprintf(g.stderr, "warning: %s: %s\n", n.Namespace, w)
 		}
-		printUnrenderable(g, n.Namespace, flavor, pol.Unrenderable)
-		if err := out.add(n.Namespace, n.Namespace, render.Header(source), pol.Objects, nil); err != nil {
-			return err
+		printUnrenderable(g, n.Namespace, opt.Flavor, r.Policy.Unrenderable)
+		if err := out.add(n.Namespace, n.Namespace, render.Header(r.Source), r.Policy.Objects, nil); err != nil {
+			return nil, nil, err
 		}
 	}
+	return refused, failed, nil
+}
+
+// finishRender lists the refused namespaces (nothing rendered when all of
+// targets were), writes the output, and then fails when any namespace
+// could not be rendered.
+func finishRender(g *globals, out *renderOutput, refused, failed []string, targets int) error {
 	if len(refused) > 0 {
 		fmt.Fprintf(g.stderr, "not rendered (not Stable; see 'calico-plan status', or pass --allow-unstable):\n  %s\n", strings.Join(refused, "\n  "))
-		if len(refused) == len(targets) {
+		if len(refused) == targets {
 			return fmt.Errorf("nothing rendered")
 		}
 	}

@@ -73,6 +73,19 @@ func newRenderOutput(format, layout, resource, dir string, prof *config.Profile)
 		providers: prof.Terraform.RequiredProviders, stageLabels: prof.Terraform.StageLabels, modules: map[string][]hclUnit{}}, nil
 }
 
+// newRenderOutputFor is the output render's flags ask for: format,
+// layout, Terraform resource and directory, then the -o hcl flags.
+func newRenderOutputFor(o *renderOpts, prof *config.Profile) (*renderOutput, error) {
+	out, err := newRenderOutput(o.output, o.layout, o.hclResource, o.out, prof)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.hclFlags(o.hclProviders, o.hclStageLabel); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // hclFlags applies --hcl-required-providers and --hcl-stage-labels (empty:
 // the profile's terraform.requiredProviders and terraform.stageLabels).
 func (r *renderOutput) hclFlags(providers, stageLabels string) error {

@@ -488,152 +488,80 @@ func compare(rep *Report, old, cur side, removedEv, addedEv map[string]*allowlis
 // ones for the same entry port); addedEv the one that weights additions.
 func compareWith(rep *Report, old, cur side, removedEv map[string][]*allowlist.Namespace, addedEv map[string]*allowlist.Namespace, skip map[string]bool, opt Options) {
 	w := newWeigher(opt.Profile, opt.NamespaceLabels)
-	byNS := map[string]*NamespaceDiff{}
-	get := func(ns string) *NamespaceDiff {
-		d := byNS[ns]
-		if d == nil {
-			d = &NamespaceDiff{Namespace: ns, Added: []Change{}, Removed: []Change{}, Policies: []PolicyChange{}}
-			byNS[ns] = d
-		}
-		return d
-	}
+	byNS := nsDiffs{}
 	oldBy, curBy := index(old.objs, skip), index(cur.objs, skip)
 	for ns := range skip {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("namespace %s not compared: it cannot be rendered as %s", ns, opt.Flavor))
 	}
 	// Policy-level changes.
+	comparePolicies(byNS, oldBy, curBy)
+	// Egress regions per namespace: removals weighted by removedEv,
+	// additions by addedEv.
+	for ns, gs := range egressRegions(oldBy, curBy) {
+		rd := newRegionDiff(w, ns, byNS.get(ns), gs)
+		rd.compare(removalPoints(w, removedEv[ns]), additionPoints(w, addedEv[ns]))
+	}
+	rep.Compared = comparedNamespaces(oldBy, curBy)
+	for _, d := range byNS {
+		d.sortChanges()
+		if d.Changed() {
+			rep.Namespaces = append(rep.Namespaces, *d)
+		}
+	}
+	sort.Slice(rep.Namespaces, func(i, j int) bool { return rep.Namespaces[i].Namespace < rep.Namespaces[j].Namespace })
+	rep.summarize()
+}
+
+// nsDiffs are the namespaces' diffs while they are built, by namespace.
+type nsDiffs map[string]*NamespaceDiff
+
+// get returns the namespace's diff, empty when it is new.
+func (m nsDiffs) get(ns string) *NamespaceDiff {
+	d := m[ns]
+	if d == nil {
+		d = &NamespaceDiff{Namespace: ns, Added: []Change{}, Removed: []Change{}, Policies: []PolicyChange{}}
+		m[ns] = d
+	}
+	return d
+}
+
+// comparePolicies records the policy-level changes: policies removed or
+// added, and a kept policy's kind and attributes (tier, order, selector,
+// types, staged action).
+func comparePolicies(byNS nsDiffs, oldBy, curBy map[string]*policyObj) {
 	for k, o := range oldBy {
-		d := get(o.Namespace)
+		d := byNS.get(o.Namespace)
 		c, ok := curBy[k]
 		if !ok {
 			d.Policies = append(d.Policies, PolicyChange{Policy: o.ID(), Change: "removed"})
 			continue
 		}
-		if c.Kind != o.Kind {
-			d.Policies = append(d.Policies, PolicyChange{Policy: c.ID(), Change: fmt.Sprintf("kind %s -> %s%s", o.Kind, c.Kind, promotion(o.Kind, c.Kind))})
-		}
-		for _, a := range sortedAttrs(o.Attrs, c.Attrs) {
-			if o.Attrs[a] != c.Attrs[a] {
-				d.Policies = append(d.Policies, PolicyChange{Policy: c.ID(), Change: fmt.Sprintf("%s %s -> %s", a, orNone(o.Attrs[a]), orNone(c.Attrs[a]))})
-			}
-		}
+		d.Policies = append(d.Policies, policyChanges(o, c)...)
 	}
 	for k, c := range curBy {
 		if _, ok := oldBy[k]; !ok {
-			get(c.Namespace).Policies = append(get(c.Namespace).Policies, PolicyChange{Policy: c.ID(), Change: "added"})
+			byNS.get(c.Namespace).Policies = append(byNS.get(c.Namespace).Policies, PolicyChange{Policy: c.ID(), Change: "added"})
 		}
 	}
-	// Egress regions per namespace.
-	type groups map[string]*struct {
-		g   Group
-		old []rect
-		cur []rect
+}
+
+// policyChanges lists how a policy kept on both sides changed: its kind,
+// then each attribute that differs, in attribute order.
+func policyChanges(o, c *policyObj) []PolicyChange {
+	var out []PolicyChange
+	if c.Kind != o.Kind {
+		out = append(out, PolicyChange{Policy: c.ID(), Change: fmt.Sprintf("kind %s -> %s%s", o.Kind, c.Kind, promotion(o.Kind, c.Kind))})
 	}
-	perNS := map[string]groups{}
-	addAtoms := func(objs map[string]*policyObj, isOld bool) {
-		for _, p := range objs {
-			if !p.Egress {
-				continue
-			}
-			gs := perNS[p.Namespace]
-			if gs == nil {
-				gs = groups{}
-				perNS[p.Namespace] = gs
-			}
-			for _, a := range p.atoms {
-				gk := groupKey(a.group)
-				e := gs[gk]
-				if e == nil {
-					e = &struct {
-						g   Group
-						old []rect
-						cur []rect
-					}{g: a.group}
-					gs[gk] = e
-				}
-				if isOld {
-					e.old = append(e.old, a.rect)
-				} else {
-					e.cur = append(e.cur, a.rect)
-				}
-			}
+	for _, a := range sortedAttrs(o.Attrs, c.Attrs) {
+		if o.Attrs[a] != c.Attrs[a] {
+			out = append(out, PolicyChange{Policy: c.ID(), Change: fmt.Sprintf("%s %s -> %s", a, orNone(o.Attrs[a]), orNone(c.Attrs[a]))})
 		}
 	}
-	addAtoms(oldBy, true)
-	addAtoms(curBy, false)
-	for ns, gs := range perNS {
-		d := get(ns)
-		// Traffic points: removals weighted by removedEv, additions by addedEv.
-		var remPts, addPts []*point
-		seen := map[string]int{}
-		for _, n := range removedEv[ns] {
-			for _, pt := range w.points(n) {
-				if i, ok := seen[pt.id()]; ok {
-					remPts[i] = pt
-					continue
-				}
-				seen[pt.id()] = len(remPts)
-				remPts = append(remPts, pt)
-			}
-		}
-		if n := addedEv[ns]; n != nil {
-			addPts = w.points(n)
-		}
-		var oldAll, curAll []atom
-		for _, e := range gs {
-			for _, r := range e.old {
-				oldAll = append(oldAll, atom{group: e.g, rect: r})
-			}
-			for _, r := range e.cur {
-				curAll = append(curAll, atom{group: e.g, rect: r})
-			}
-		}
-		level := func(atoms []atom, pt *point) level {
-			best := levelNone
-			for i := range atoms {
-				if l := w.covers(&atoms[i].group, atoms[i].rect, ns, pt); l > best {
-					best = l
-				}
-			}
-			return best
-		}
-		cut := map[string]bool{}
-		keys := make([]string, 0, len(gs))
-		for k := range gs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			e := gs[k]
-			for _, r := range subtract(e.old, e.cur) {
-				c := newChange(e.g, r, ns)
-				for _, pt := range remPts {
-					if w.covers(&e.g, r, ns, pt) == levelNone || level(oldAll, pt) == levelNone {
-						continue
-					}
-					now := level(curAll, pt)
-					if now == levelFull {
-						continue // still allowed by another rule
-					}
-					c.Evidence.add(pt, now == levelPartial || w.covers(&e.g, r, ns, pt) == levelPartial)
-					if !cut[pt.id()] {
-						cut[pt.id()] = true
-						d.FlowsCut += pt.port.Flows
-					}
-				}
-				d.Removed = append(d.Removed, c)
-			}
-			for _, r := range subtract(e.cur, e.old) {
-				c := newChange(e.g, r, ns)
-				for _, pt := range addPts {
-					if l := w.covers(&e.g, r, ns, pt); l != levelNone {
-						c.Evidence.add(pt, l == levelPartial)
-					}
-				}
-				d.Added = append(d.Added, c)
-			}
-		}
-	}
+	return out
+}
+
+// comparedNamespaces counts the namespaces with a policy on either side.
+func comparedNamespaces(oldBy, curBy map[string]*policyObj) int {
 	nsSeen := map[string]bool{}
 	for _, m := range []map[string]*policyObj{oldBy, curBy} {
 		for _, p := range m {
@@ -642,22 +570,20 @@ func compareWith(rep *Report, old, cur side, removedEv map[string][]*allowlist.N
 			}
 		}
 	}
-	rep.Compared = len(nsSeen)
-	for _, d := range byNS {
-		sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].Text < d.Removed[j].Text })
-		sort.Slice(d.Added, func(i, j int) bool { return d.Added[i].Text < d.Added[j].Text })
-		sort.Slice(d.Policies, func(i, j int) bool {
-			if d.Policies[i].Policy != d.Policies[j].Policy {
-				return d.Policies[i].Policy < d.Policies[j].Policy
-			}
-			return d.Policies[i].Change < d.Policies[j].Change
-		})
-		if d.Changed() {
-			rep.Namespaces = append(rep.Namespaces, *d)
+	return len(nsSeen)
+}
+
+// sortChanges puts the namespace's changes in report order: regions by
+// text, policy changes by policy, then change.
+func (d *NamespaceDiff) sortChanges() {
+	sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].Text < d.Removed[j].Text })
+	sort.Slice(d.Added, func(i, j int) bool { return d.Added[i].Text < d.Added[j].Text })
+	sort.Slice(d.Policies, func(i, j int) bool {
+		if d.Policies[i].Policy != d.Policies[j].Policy {
+			return d.Policies[i].Policy < d.Policies[j].Policy
 		}
-	}
-	sort.Slice(rep.Namespaces, func(i, j int) bool { return rep.Namespaces[i].Namespace < rep.Namespaces[j].Namespace })
-	rep.summarize()
+		return d.Policies[i].Change < d.Policies[j].Change
+	})
 }
 
 func promotion(from, to string) string {
