@@ -153,8 +153,9 @@ func readStagesScript(file string, src []byte) ([]NamespaceLabels, []Problem) {
 
 // scriptWords splits a line into shell words: single quotes are literal,
 // double quotes are literal too ("$kubectl" stays $kubectl: nothing is
-// expanded), a backslash outside quotes escapes the next character (the
-// '\'' of a quoted quote). ok is false for an unterminated quote.
+// expanded), a backslash outside quotes escapes the next character (how
+// render quotes a quote: close the quotes, backslash and quote, reopen).
+// ok is false for an unterminated quote.
 func scriptWords(s string) (words []string, ok bool) {
 	var cur strings.Builder
 	in := false
