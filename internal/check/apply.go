@@ -217,11 +217,15 @@ func (res *Applied) applyObject(out *cluster.Facts, ns map[string]int, o policyf
 		}
 		out.NetworkPolicies = append(out.NetworkPolicies, np)
 	case isCalicoAPI(o.APIVersion) && calicoResource(o.Kind) != "":
-		if out.CalicoAPI == "" {
-			notApplied("the snapshot has no Calico API (" + missingOr(out, cluster.ResourceCalico) + ")")
+		if why, missing := out.MissingReason(cluster.ResourceCalico); missing {
+			notApplied("the snapshot has no Calico API (" + why + ")")
 			return nil
 		}
-		resource := calicoResource(o.Kind) + "." + strings.Split(out.CalicoAPI, "/")[0]
+		group := out.CalicoAPI // as the snapshot records what it could not read
+		if group == "" {
+			group = cluster.CalicoAPIServer
+		}
+		resource := calicoResource(o.Kind) + "." + strings.Split(group, "/")[0]
 		if why, missing := out.MissingReason(resource); missing {
 			notApplied("the snapshot could not read " + resource + " (" + why + ")")
 			return nil
@@ -241,13 +245,6 @@ func (res *Applied) applyObject(out *cluster.Facts, ns map[string]int, o policyf
 		res.Added = append(res.Added, id)
 	}
 	return nil
-}
-
-func missingOr(f *cluster.Facts, resource string) string {
-	if why, ok := f.MissingReason(resource); ok {
-		return why
-	}
-	return "none was read"
 }
 
 // setLabels sets labels on a namespace. A Namespace object (create) adds
