@@ -143,7 +143,7 @@ func TestApplyFiles(t *testing.T) {
 	back, err := cluster.ParseSnapshot(b, "after.yaml")
 	require.NoError(t, err)
 	require.Equal(t, got.Predicted, back.Predicted)
-	require.Contains(t, back.Source, "predicted snapshot after.yaml")
+	require.Equal(t, "predicted snapshot after.yaml", back.Source)
 }
 
 // Same facts and files, in any order: the same bytes.

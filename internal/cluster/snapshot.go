@@ -100,7 +100,7 @@ func ParseSnapshot(b []byte, name string) (*Facts, error) {
 	}
 	f.Source = "snapshot " + name
 	if f.Predicted != nil {
-		f.Source = "predicted snapshot " + name + " (files applied offline, not read from a cluster)"
+		f.Source = "predicted snapshot " + name
 	}
 	f.Normalize()
 	return f, nil
