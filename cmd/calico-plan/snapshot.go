@@ -73,39 +73,7 @@ there is no cluster to apply to (a demo, a pull request's what-if).`,
   calico-plan waves --cluster after.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := snapshotFacts(cmd, g, cf, apply)
-			if err != nil {
-				return err
-			}
-			b, err := cluster.MarshalSnapshot(f)
-			if err != nil {
-				return err
-			}
-			for _, m := range f.Missing {
-				fmt.Fprintf(g.stderr, "warning: could not check %s: %s (%s)\n", m.Resource, m.Reason, m.Affects)
-			}
-			api := f.CalicoAPI
-			if api == "" {
-				api = "no Calico API"
-			}
-			from := "read from " + f.Source
-			if f.Predicted != nil {
-				from = "PREDICTED: " + strings.Join(f.Predicted.Applied, ", ") + " applied to " + f.Predicted.From + ", not read from a cluster"
-			}
-			summary := fmt.Sprintf("%d namespaces, %d CronJobs, %d nodes, %d NetworkPolicies, %d Calico objects (%s); %s",
-				len(f.Namespaces), len(f.CronJobs), len(f.Nodes), len(f.NetworkPolicies), len(f.CalicoObjects), api, from)
-			if out == "" || out == "-" {
-				_, err := g.stdout.Write(b)
-				if err == nil {
-					fmt.Fprintln(g.stderr, "snapshot:", summary)
-				}
-				return err
-			}
-			if err := fsutil.WriteFile(out, b, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "%s: %s\n", out, summary)
-			return nil
+			return runSnapshot(cmd, g, cf, apply, out)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "write the snapshot to this file (atomically) instead of stdout")
@@ -113,6 +81,44 @@ there is no cluster to apply to (a demo, a pull request's what-if).`,
 	cmd.Flags().StringArrayVar(&apply, "apply", nil, "predict offline: apply these policy files or directories (render --rollout --out DIR) to the snapshot (repeatable)")
 	cf.registerLive(cmd)
 	return cmd
+}
+
+// runSnapshot writes the facts snapshotFacts gives, to --out or stdout,
+// with a summary on stderr.
+func runSnapshot(cmd *cobra.Command, g *globals, cf *clusterFlags, apply []string, out string) error {
+	f, err := snapshotFacts(cmd, g, cf, apply)
+	if err != nil {
+		return err
+	}
+	b, err := cluster.MarshalSnapshot(f)
+	if err != nil {
+		return err
+	}
+	for _, m := range f.Missing {
+		fmt.Fprintf(g.stderr, "warning: could not check %s: %s (%s)\n", m.Resource, m.Reason, m.Affects)
+	}
+	api := f.CalicoAPI
+	if api == "" {
+		api = "no Calico API"
+	}
+	from := "read from " + f.Source
+	if f.Predicted != nil {
+		from = "PREDICTED: " + strings.Join(f.Predicted.Applied, ", ") + " applied to " + f.Predicted.From + ", not read from a cluster"
+	}
+	summary := fmt.Sprintf("%d namespaces, %d CronJobs, %d nodes, %d NetworkPolicies, %d Calico objects (%s); %s",
+		len(f.Namespaces), len(f.CronJobs), len(f.Nodes), len(f.NetworkPolicies), len(f.CalicoObjects), api, from)
+	if out == "" || out == "-" {
+		_, err := g.stdout.Write(b)
+		if err == nil {
+			fmt.Fprintln(g.stderr, "snapshot:", summary)
+		}
+		return err
+	}
+	if err := fsutil.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "%s: %s\n", out, summary)
+	return nil
 }
 
 // snapshotFacts reads the live cluster, or with --apply predicts the facts
