@@ -98,7 +98,7 @@ demo: build
 	./$(BIN) explain --store $(DEMO_STORE) --namespace recruiter-responder
 	@echo "== what the cluster runs before the first step: the desired state, applied"
 	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) --out $(DEMO_ROLLOUT)
-	@echo "== 2. two more days (to 11-29): the pilot is Stable; stage it at the data's time, no --force"
+	@echo "== 2. two more days (to 11-29): the pilot is Stable; stage it at the data's time, its gates met (not forced)"
 	./$(BIN) generate --out $(DEMO_OUT)/flows-1129 --days 16 --since 2026-11-27
 	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1129/flows.log.gz
 	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to staged --at 2026-11-29T00:00:00Z --by demo --reason "wave 1: the pilot"
@@ -111,7 +111,7 @@ demo: build
 	@echo "== reviewed: fold them into the allowlist (the staged period restarts at the data's time)"
 	./$(BIN) allow --store $(DEMO_STORE) --namespace recruiter-responder --from-denied --at 2026-12-03T00:00:00Z
 	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=2-fold-in DEMO_CLUSTER=$(DEMO_APPLIED)
-	@echo "== 4. four quiet days (to 12-07), then enforce: every gate met, no --force"
+	@echo "== 4. four quiet days (to 12-07), then enforce: every gate met on its own (not forced)"
 	./$(BIN) generate --out $(DEMO_OUT)/flows-1207 --days 24 --since 2026-12-03
 	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1207/flows.log.gz
 	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_APPLIED) --namespace recruiter-responder --to enforced --at 2026-12-07T00:00:00Z --by demo
