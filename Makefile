@@ -81,7 +81,12 @@ e2e-report:
 # the pull request's diff and check (DEMO_OUT/pr-*.md), and the Terraform
 # output. Every time comes from the data (--at is the newest observed flow),
 # never the wall clock; later flows are generated after the staging time.
+# The cluster facts start as the committed snapshot (DEMO_CLUSTER); after
+# each pull request is applied, the next steps take theirs from the snapshot
+# the cluster would then give (DEMO_APPLIED), which the demo, having no
+# cluster to apply to, predicts offline with 'snapshot --apply'.
 DEMO_CLUSTER := testdata/demo/cluster.yaml
+DEMO_APPLIED  = $(DEMO_OUT)/cluster.yaml
 DEMO_STORE    = $(DEMO_OUT)/allowlists
 DEMO_ROLLOUT  = $(DEMO_OUT)/rollout
 demo: build
@@ -93,7 +98,7 @@ demo: build
 	./$(BIN) explain --store $(DEMO_STORE) --namespace recruiter-responder
 	@echo "== what the cluster runs before the first step: the desired state, applied"
 	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) --out $(DEMO_ROLLOUT)
-	@echo "== 2. two more days (to 11-29): the pilot is Stable; stage it at the data's time, no --force"
+	@echo "== 2. two more days (to 11-29): the pilot is Stable; stage it at the data's time, its gates met (not forced)"
 	./$(BIN) generate --out $(DEMO_OUT)/flows-1129 --days 16 --since 2026-11-27
 	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1129/flows.log.gz
 	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to staged --at 2026-11-29T00:00:00Z --by demo --reason "wave 1: the pilot"
@@ -101,21 +106,19 @@ demo: build
 	@echo "== 3. four more days while staged (to 12-03): the staged policy reports would-deny flows"
 	./$(BIN) generate --out $(DEMO_OUT)/flows-1203 --days 20 --since 2026-11-29
 	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1203/flows.log.gz
-	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER)
+	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_APPLIED)
 	./$(BIN) explain --store $(DEMO_STORE) --namespace recruiter-responder
 	@echo "== reviewed: fold them into the allowlist (the staged period restarts at the data's time)"
 	./$(BIN) allow --store $(DEMO_STORE) --namespace recruiter-responder --from-denied --at 2026-12-03T00:00:00Z
-	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=2-fold-in
-	@echo "== 4. four quiet days (to 12-07), then enforce"
+	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=2-fold-in DEMO_CLUSTER=$(DEMO_APPLIED)
+	@echo "== 4. four quiet days (to 12-07), then enforce: every gate met on its own (not forced)"
 	./$(BIN) generate --out $(DEMO_OUT)/flows-1207 --days 24 --since 2026-12-03
 	./$(BIN) observe --store $(DEMO_STORE) --from $(DEMO_OUT)/flows-1207/flows.log.gz
-	@echo "   (the demo has no cluster to apply the staged policy to and snapshot again, so staged-deployed is the one gate left)"
-	-./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to enforced --at 2026-12-07T00:00:00Z --by demo
-	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER) --namespace recruiter-responder --to enforced --at 2026-12-07T00:00:00Z --by demo --force --reason "demo: no cluster; the flows' staged-policy traces show it ran since 11-24"
-	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=3-enforce
-	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_CLUSTER)
+	./$(BIN) promote --store $(DEMO_STORE) --cluster $(DEMO_APPLIED) --namespace recruiter-responder --to enforced --at 2026-12-07T00:00:00Z --by demo
+	@$(MAKE) --no-print-directory demo-pr DEMO_STEP=3-enforce DEMO_CLUSTER=$(DEMO_APPLIED)
+	./$(BIN) waves --store $(DEMO_STORE) --cluster $(DEMO_APPLIED)
 	@echo "== 5. the same desired state as Terraform (one module, _providers.tf included)"
-	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) -o hcl --out $(DEMO_OUT)/terraform
+	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_APPLIED) -o hcl --out $(DEMO_OUT)/terraform
 	@echo
 	@echo "Calico OSS: Goldmane flows carry no addresses; the observe policy's LOG lines do."
 	./$(BIN) generate --out $(DEMO_OUT)/oss-data --format goldmane --packet-log=false
@@ -126,6 +129,7 @@ demo: build
 	@echo "demo output:"
 	@echo "  allowlists (commit these):                 $(DEMO_STORE)/"
 	@echo "  the applied desired state (render --rollout): $(DEMO_ROLLOUT)/"
+	@echo "  the snapshot after it is applied (predicted): $(DEMO_APPLIED)"
 	@echo "  each step's pull-request comment:          $(DEMO_OUT)/pr-*-diff.md, $(DEMO_OUT)/pr-*-check.md"
 	@echo "  the same as Terraform:                     $(DEMO_OUT)/terraform/"
 	@echo "  Calico OSS staged policies with packet-log addresses: $(DEMO_OUT)/oss/policies/staged/"
@@ -133,7 +137,10 @@ demo: build
 # One step's pull request in the demo: diff the store against the applied
 # rollout (exit 2: changes, 0: none), render the new desired state, check it applied
 # on the cluster's existing policies with the store's evidence, and apply it
-# (DEMO_ROLLOUT becomes what the cluster runs).
+# (DEMO_ROLLOUT becomes what the cluster runs). A real cluster would then be
+# snapshotted ('kubectl apply -f DIR && sh DIR/_stages.sh', 'calico-plan
+# snapshot'); the demo predicts that snapshot from DEMO_CLUSTER and the files
+# (DEMO_APPLIED), and the next steps take their facts from it.
 demo-pr:
 	@echo "-- pull request $(DEMO_STEP): diff against what the cluster runs, check what will be applied"
 	./$(BIN) diff --store $(DEMO_STORE) --policies $(DEMO_ROLLOUT) --cluster $(DEMO_CLUSTER) > $(DEMO_OUT)/pr-$(DEMO_STEP)-diff.txt; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
@@ -142,6 +149,8 @@ demo-pr:
 	./$(BIN) render --store $(DEMO_STORE) --rollout --cluster $(DEMO_CLUSTER) --out $(DEMO_ROLLOUT)
 	./$(BIN) check --store $(DEMO_STORE) --policies $(DEMO_ROLLOUT) --cluster $(DEMO_CLUSTER) --existing --from-store -o md > $(DEMO_OUT)/pr-$(DEMO_STEP)-check.md
 	@head -12 $(DEMO_OUT)/pr-$(DEMO_STEP)-check.md
+	@echo "-- applied: the snapshot the cluster then gives (no cluster here: predicted offline from the files)"
+	./$(BIN) snapshot --cluster $(DEMO_CLUSTER) --apply $(DEMO_ROLLOUT) --out $(DEMO_APPLIED)
 
 # Regenerate the committed demo dataset (deterministic: same bytes every time).
 demo-data: build

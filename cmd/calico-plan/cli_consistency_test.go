@@ -259,7 +259,7 @@ func TestObserveHelpGroupsFlagsBySource(t *testing.T) {
 
 // Global flags show only where they mean something, and still parse.
 func TestGlobalFlagsOnlyWhereTheyMeanSomething(t *testing.T) {
-	for cmd, want := range map[string][]string{"generate": nil, "version": nil, "snapshot": nil, "profile": {"--config"}, "status": {"--config", "--store"}} {
+	for cmd, want := range map[string][]string{"generate": nil, "version": nil, "snapshot": {"--config"}, "profile": {"--config"}, "status": {"--config", "--store"}} {
 		out, _ := mustRun(t, cmd, "--help")
 		for _, f := range []string{"--config", "--store"} {
 			if slices.Contains(want, f) {

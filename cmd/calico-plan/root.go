@@ -121,9 +121,9 @@ Exit codes: 0 success; 1 error; 2 diff found changes; 3 check found problems.`,
 	}
 	for _, c := range root.Commands() {
 		switch c.Name() {
-		case "generate", "version", "snapshot":
+		case "generate", "version":
 			hideGlobalFlags(c, "store", "config")
-		case "profile":
+		case "profile", "snapshot": // snapshot --apply: the observe policy's name
 			hideGlobalFlags(c, "store")
 		}
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -123,4 +125,109 @@ func TestLiveForbiddenCronJobsDegrade(t *testing.T) {
 	out, errs := rolloutCLIOK(t, "waves", "--store", store, "--kubeconfig", "/dev/null", "-o", "md")
 	require.Contains(t, errs, `warning: could not check cronjobs.batch: list cronjobs.batch is forbidden by RBAC (grant "list" on "cronjobs.batch" to check this) (CronJob gates (observe → staged) count as unmet)`)
 	require.Contains(t, out, "**cronjob-facts**: list cronjobs.batch is forbidden by RBAC")
+}
+
+// snapshot --apply: the snapshot with the rollout applied offline, in
+// which the staged policy of a staged namespace is deployed (the
+// staged-deployed gate the snapshot before it leaves unmet); the same
+// bytes every time; the ways to call it wrong.
+func TestSnapshotApply(t *testing.T) {
+	store, snap := rolloutDemo(t)
+	cl := func(args ...string) []string { return append(args, "--store", store) }
+	rolloutCLIOK(t, cl("promote", "--namespace", "proxy", "--to", "staged", "--by", "ci", "--now", "2026-11-28T08:00:00Z", "--reason", "wave 2", "--cluster", snap)...)
+	dir := filepath.Join(t.TempDir(), "rollout")
+	rolloutCLIOK(t, cl("render", "--rollout", "--cluster", snap, "--out", dir)...)
+
+	unmet := func(facts string) []string {
+		out, _ := rolloutCLIOK(t, cl("waves", "--cluster", facts, "--now", "2026-12-02T08:00:00Z", "-o", "json")...)
+		var plan struct {
+			Facts string `json:"facts"`
+			Waves []struct {
+				Namespaces []struct {
+					Name       string
+					UnmetGates []struct{ ID string } `json:"unmetGates"`
+				} `json:"namespaces"`
+			} `json:"waves"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &plan))
+		for _, w := range plan.Waves {
+			for _, n := range w.Namespaces {
+				if n.Name == "proxy" {
+					var ids []string
+					for _, g := range n.UnmetGates {
+						ids = append(ids, g.ID)
+					}
+					return ids
+				}
+			}
+		}
+		t.Fatal("proxy not in the plan")
+		return nil
+	}
+	require.Contains(t, unmet(snap), "staged-deployed", "the snapshot predates the staged policy")
+
+	after := filepath.Join(t.TempDir(), "after.yaml")
+	_, errs := rolloutCLIOK(t, "snapshot", "--cluster", snap, "--apply", dir, "--out", after)
+	require.Contains(t, errs, "apply: 1 replaced: GlobalNetworkPolicy wave1-egress-observe-tier34\n")
+	require.Contains(t, errs, "apply: 2 added: StagedNetworkPolicy proxy/egress-allowlist.proxy, Tier egress-allowlist\n")
+	require.Contains(t, errs, "apply: 1 labels set: proxy: egress.calico-plan/stage=staged\n")
+	require.Contains(t, errs, after+": 20 namespaces, 1 CronJobs, 0 nodes, 0 NetworkPolicies, 3 Calico objects (no Calico API); PREDICTED: "+dir+" applied to snapshot "+snap+", not read from a cluster")
+	require.NotContains(t, unmet(after), "staged-deployed")
+	out, _ := rolloutCLIOK(t, cl("waves", "--cluster", after)...)
+	require.Contains(t, out, "cluster facts: predicted snapshot "+after+"\n")
+
+	first, err := os.ReadFile(after)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(first), "# calico-plan cluster snapshot, PREDICTED"))
+	stdout, _ := rolloutCLIOK(t, "snapshot", "--cluster", snap, "--apply", dir)
+	require.Equal(t, string(first), stdout, "the same input gives the same bytes")
+
+	// Applied again to the prediction: nothing more to add.
+	_, errs = rolloutCLIOK(t, "snapshot", "--cluster", after, "--apply", dir, "--out", after)
+	require.Contains(t, errs, "apply: 3 replaced:")
+	require.NotContains(t, errs, "added")
+	require.NotContains(t, errs, "labels set")
+
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--apply", dir}, "--apply needs the facts to apply the files to: --cluster FILE"},
+		{[]string{"--cluster", snap}, "--cluster FILE is the snapshot --apply applies files to"},
+		{[]string{"--cluster", snap, "--apply", dir, "--context", "x"}, "not both"},
+	} {
+		_, _, err := rolloutCLI(t, append([]string{"snapshot"}, c.args...)...)
+		require.ErrorContains(t, err, c.says, "%v", c.args)
+	}
+	broken := filepath.Join(dir, "broken.yaml")
+	require.NoError(t, os.WriteFile(broken, []byte("kind: [\n"), 0o644))
+	out2 := filepath.Join(t.TempDir(), "never.yaml")
+	_, _, err = rolloutCLI(t, "snapshot", "--cluster", snap, "--apply", dir, "--out", out2)
+	require.ErrorContains(t, err, broken)
+	require.NoFileExists(t, out2)
+}
+
+// --apply with --kubeconfig: the live cluster read, then the files
+// applied; what the cluster cannot hold is said, not guessed.
+func TestSnapshotApplyLive(t *testing.T) {
+	fakeLiveCluster(t, nil)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "np.yaml"), []byte(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: n8n}
+spec: {podSelector: {}, policyTypes: [Egress]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: saas}
+spec: {nets: [192.0.2.0/24]}
+`), 0o644))
+	out, errs := rolloutCLIOK(t, "snapshot", "--kubeconfig", "/dev/null", "--apply", dir)
+	require.Contains(t, errs, "apply: 1 added: NetworkPolicy n8n/deny-egress")
+	require.Contains(t, errs, "warning: not applied: GlobalNetworkSet saas ("+filepath.Join(dir, "np.yaml")+"): the snapshot has no Calico API")
+	require.Contains(t, errs, "applied to cluster https://fake:6443, not read from a cluster")
+	f, err := cluster.ParseSnapshot([]byte(out), "stdout")
+	require.NoError(t, err)
+	require.Len(t, f.NetworkPolicies, 1)
+	require.Empty(t, f.CalicoObjects)
 }

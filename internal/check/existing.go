@@ -39,6 +39,77 @@ func familyOf(apiVersion string) string {
 	return "calico"
 }
 
+// applied is what a set of policy files does to a cluster's objects when
+// applied as 'kubectl apply -f' and a rollout's _stages.sh (or Terraform)
+// would: which objects they replace, and which of calico-plan's own they
+// leave out. check --existing and snapshot --apply share it.
+type applied struct {
+	inFiles   map[string]bool
+	managedNS map[string]bool
+	// rollout: the files hold the observe policy, so they are a complete
+	// rollout and every namespace is managed.
+	rollout bool
+}
+
+// fate of a cluster object under the files.
+type fate int
+
+const (
+	kept fate = iota
+	// replaced: the files have an object of the same kind, namespace and
+	// name ('kubectl apply' or Terraform updates it).
+	replaced
+	// superseded: a calico-plan policy of a namespace the files manage
+	// that the files no longer have (_stages.sh deletes it).
+	superseded
+)
+
+func newApplied(pf *policyfile.Result, observePolicy string) *applied {
+	a := &applied{inFiles: map[string]bool{}, managedNS: map[string]bool{}}
+	for _, d := range pf.Docs {
+		for _, o := range d.Objects() {
+			a.inFiles[objectKey(familyOf(o.APIVersion), o.Kind, o.Namespace, o.Name)] = true
+			if o.Labels[render.ManagedByLabel] == render.ManagedByValue {
+				if o.Namespace != "" {
+					a.managedNS[o.Namespace] = true
+				}
+				if o.Kind == "GlobalNetworkPolicy" && o.Name == observePolicy {
+					a.rollout = true
+				}
+			}
+		}
+	}
+	return a
+}
+
+// fate says what becomes of a cluster object when the files are applied.
+func (a *applied) fate(apiVersion, kind, ns, name string, labels map[string]string) fate {
+	if a.inFiles[objectKey(familyOf(apiVersion), kind, ns, name)] {
+		return replaced
+	}
+	if labels[render.ManagedByLabel] == render.ManagedByValue && ns != "" && (a.managedNS[ns] || a.rollout) {
+		return superseded
+	}
+	return kept
+}
+
+// objectID names an object in messages: "Kind name" or "Kind ns/name".
+func objectID(kind, ns, name string) string {
+	if ns != "" {
+		return kind + " " + ns + "/" + name
+	}
+	return kind + " " + name
+}
+
+// snapshotAPI is the apiVersion the snapshot's Calico objects are read as
+// (the CRDs' objects are the API server's).
+func snapshotAPI(f *cluster.Facts) string {
+	if f.CalicoAPI == "" || f.CalicoAPI == cluster.CalicoCRDs {
+		return cluster.CalicoAPIServer
+	}
+	return f.CalicoAPI
+}
+
 // WithExisting merges the snapshot's policies, tiers and network sets
 // under the policy files of pf: a file's object replaces the snapshot's
 // of the same identity, so the merged set has no duplicates; in every
@@ -48,34 +119,15 @@ func familyOf(apiVersion string) string {
 // merged set.
 func WithExisting(pf *policyfile.Result, f *cluster.Facts, observePolicy string) (*Existing, error) {
 	ex := &Existing{}
-	inFiles := map[string]bool{}
-	managedNS := map[string]bool{}
-	rollout := false
-	for _, d := range pf.Docs {
-		for _, o := range d.Objects() {
-			inFiles[objectKey(familyOf(o.APIVersion), o.Kind, o.Namespace, o.Name)] = true
-			if o.Labels[render.ManagedByLabel] == render.ManagedByValue {
-				if o.Namespace != "" {
-					managedNS[o.Namespace] = true
-				}
-				if o.Kind == "GlobalNetworkPolicy" && o.Name == observePolicy {
-					rollout = true
-				}
-			}
-		}
-	}
+	ap := newApplied(pf, observePolicy)
 	var docs [][]byte
 	add := func(apiVersion, kind, ns, name string, labels map[string]string, spec any) error {
-		id := kind + " " + name
-		if ns != "" {
-			id = kind + " " + ns + "/" + name
-		}
-		if inFiles[objectKey(familyOf(apiVersion), kind, ns, name)] {
-			ex.Replaced = append(ex.Replaced, id)
+		switch ap.fate(apiVersion, kind, ns, name, labels) {
+		case replaced:
+			ex.Replaced = append(ex.Replaced, objectID(kind, ns, name))
 			return nil
-		}
-		if labels[render.ManagedByLabel] == render.ManagedByValue && ns != "" && (managedNS[ns] || rollout) {
-			ex.Superseded = append(ex.Superseded, id)
+		case superseded:
+			ex.Superseded = append(ex.Superseded, objectID(kind, ns, name))
 			return nil
 		}
 		meta := map[string]any{"name": name}
@@ -94,10 +146,7 @@ func WithExisting(pf *policyfile.Result, f *cluster.Facts, observePolicy string)
 		return nil
 	}
 	if f != nil {
-		api := f.CalicoAPI
-		if api == "" || api == "crd.projectcalico.org/v1" {
-			api = "projectcalico.org/v3"
-		}
+		api := snapshotAPI(f)
 		for _, o := range f.CalicoObjects {
 			if err := add(api, o.Kind, o.Namespace, o.Name, o.Labels, o.Spec); err != nil {
 				return nil, err

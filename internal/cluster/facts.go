@@ -65,9 +65,22 @@ type Facts struct {
 	// Missing lists what could not be read; the gates that need it count
 	// as unmet.
 	Missing []Missing `json:"missing,omitempty"`
+	// Predicted is set on the facts 'calico-plan snapshot --apply' wrote:
+	// policy files applied offline on a snapshot, a prediction of what the
+	// cluster will report once they are applied, not a reading of it.
+	Predicted *Prediction `json:"predicted,omitempty"`
 
 	// Source says where the facts came from (not written to snapshots).
 	Source string `json:"-"`
+}
+
+// Prediction says what predicted facts were made from.
+type Prediction struct {
+	// From is where the facts the files were applied to came from (their
+	// Source: "snapshot FILE", "cluster HOST", or an earlier prediction).
+	From string `json:"from"`
+	// Applied are the paths of the files applied, in order.
+	Applied []string `json:"applied"`
 }
 
 // Namespace is a namespace and its labels.

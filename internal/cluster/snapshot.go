@@ -17,6 +17,13 @@ const snapshotHeader = `# calico-plan cluster snapshot: namespaces and labels, C
 # Commit it so that CI without cluster access can plan with --cluster.
 `
 
+// predictedHeader starts a snapshot 'calico-plan snapshot --apply' wrote.
+const predictedHeader = `# calico-plan cluster snapshot, PREDICTED: a snapshot with policy files
+# applied offline by 'calico-plan snapshot --apply' (see predicted:), not what
+# a cluster reported. Once the files are applied, 'calico-plan snapshot' reads
+# what the cluster really runs.
+`
+
 // MarshalSnapshot encodes facts as a snapshot: YAML with sorted keys and
 // sorted lists, so the same cluster state gives the same bytes.
 func MarshalSnapshot(f *Facts) ([]byte, error) {
@@ -33,7 +40,11 @@ func MarshalSnapshot(f *Facts) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	return append([]byte(snapshotHeader), b...), nil
+	header := snapshotHeader
+	if f.Predicted != nil {
+		header = predictedHeader
+	}
+	return append([]byte(header), b...), nil
 }
 
 // LoadSnapshot reads a snapshot file written by MarshalSnapshot.
@@ -88,6 +99,9 @@ func ParseSnapshot(b []byte, name string) (*Facts, error) {
 		}
 	}
 	f.Source = "snapshot " + name
+	if f.Predicted != nil {
+		f.Source = "predicted snapshot " + name
+	}
 	f.Normalize()
 	return f, nil
 }

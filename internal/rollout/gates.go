@@ -573,6 +573,9 @@ func stagedDeployedGate(n *allowlist.Namespace, env Env) Gate {
 	default:
 		if _, ok := env.Facts.CalicoObject("StagedNetworkPolicy", n.Namespace, name); ok {
 			g.Met, g.Reason = true, want+" is deployed"
+			if env.Facts.Predicted != nil {
+				g.Reason = want + " is in the predicted snapshot (files applied offline by 'snapshot --apply'; once they are applied, a fresh 'calico-plan snapshot' is the cluster's word)"
+			}
 			break
 		}
 		for _, r := range []string{cluster.ResourceCalico, "stagednetworkpolicies." + groupOf(env.Facts.CalicoAPI)} {
