@@ -107,8 +107,8 @@ spec: {selector: "app in {'a'", types: [Egress]}
 `), 0o644))
 	out, _, err = run(t, "", "check", "--policies", pol, "--flows", demoFlows)
 	require.Equal(t, exitError, exitCodeOf(err))
-	require.ErrorContains(t, err, "1 policy file errors")
-	require.Contains(t, out, "zz-bad.yaml: doc 0 (NetworkPolicy tasks/bad): spec.selector: invalid selector \"app in {'a'\" at position")
+	require.ErrorContains(t, err, "check: 1 policy file error (")
+	require.Contains(t, out, "zz-bad.yaml:1: doc 0 (NetworkPolicy tasks/bad): spec.selector: invalid selector \"app in {'a'\" at position")
 	require.Contains(t, out, "probes: 48 denied", "what loaded is still checked")
 
 	// Usage errors.

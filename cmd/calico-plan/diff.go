@@ -155,7 +155,7 @@ func runDiff(g *globals, o *diffOpts) error {
 	}
 	switch rep.Summary.ExitCode {
 	case diff.ExitError:
-		return &codeError{code: exitError, err: fmt.Errorf("diff: %d errors (see the report)", len(rep.Errors))}
+		return &codeError{code: exitError, err: fmt.Errorf("diff: %s (see the report)", plural(len(rep.Errors), "error"))}
 	case diff.ExitChanges:
 		return &codeError{code: exitChanges}
 	}

@@ -339,7 +339,7 @@ spec: {selector: all(), types: [Egress], egres: []}
 
 	var text, mdb bytes.Buffer
 	require.NoError(t, WriteText(&text, r))
-	require.Contains(t, text.String(), "zz-bad.yaml: doc 1 (NetworkPolicy scratch/broken-selector): spec.selector: invalid selector")
+	require.Contains(t, text.String(), "zz-bad.yaml:6: doc 1 (NetworkPolicy scratch/broken-selector): spec.selector: invalid selector")
 	require.Contains(t, text.String(), "error: policy files have errors (exit 1)")
 	require.NoError(t, WriteMarkdown(&mdb, r))
 	require.Contains(t, mdb.String(), "### calico-plan check: error")

@@ -265,7 +265,7 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "calico-plan check: %s against %s from %s; %s in %s\n",
 		plural(s.Flows, "flow record"), pluralPolicies(s.Policies), plural(s.PolicyFiles, "file"), plural(s.Probes, "probe"), plural(probedNamespaces(r), "namespace"))
 	if s.PolicyErrors+s.PolicyWarnings > 0 {
-		fmt.Fprintf(&b, "\nPOLICY FILES: %d errors, %d warnings (objects with errors are left out; the rest is evaluated)\n", s.PolicyErrors, s.PolicyWarnings)
+		fmt.Fprintf(&b, "\nPOLICY FILES: %s, %s (objects with errors are left out; the rest is evaluated)\n", plural(s.PolicyErrors, "error"), plural(s.PolicyWarnings, "warning"))
 		for _, p := range r.Problems {
 			fmt.Fprintf(&b, "  %s\n", p.String())
 		}

@@ -152,7 +152,7 @@ func TestFilesBadCommittedFileIsAnError(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(pol, "broken.yaml"), []byte("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: x, namespace: tasks}\nspec: {selector: \"a ==\"}\n"), 0o644))
 	r := Files(s, []string{pol}, Options{Profile: p})
 	require.Equal(t, ExitError, r.Summary.ExitCode)
-	require.Contains(t, r.Errors[0], "broken.yaml: doc 0 (NetworkPolicy tasks/x): spec.selector: invalid selector")
+	require.Contains(t, r.Errors[0], "broken.yaml:1: doc 0 (NetworkPolicy tasks/x): spec.selector: invalid selector")
 }
 
 // gitRepo makes a repository with two commits of the demo store: the

@@ -10,6 +10,10 @@ import (
 // AllowInvalid and the problem does not prevent compilation).
 type Error struct {
 	File string
+	// Line is the 1-based line in File: where the problem is when the
+	// YAML parser says so, else where the document starts; 0 when
+	// unknown.
+	Line int
 	Doc  int    // 0-based document index in the file; -1 for file-level errors
 	Kind string // the object's kind, when known
 	Name string // "ns/name" or "name", when known
@@ -25,6 +29,9 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
 	if e.Doc >= 0 {
 		fmt.Fprintf(&b, ": doc %d", e.Doc)
 	}

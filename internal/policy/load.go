@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
@@ -42,24 +44,51 @@ func LoadFiles(paths []string) (*Set, []error) { return (&Loader{}).LoadFiles(pa
 func (l *Loader) LoadFiles(paths []string) (*Set, []error) {
 	set := NewSet()
 	var errs []error
+	lines := map[string][]int{}
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
 			errs = append(errs, &Error{File: p, Doc: -1, Msg: err.Error()})
 			continue
 		}
-		s, e := l.Load(f, p)
+		s, e, starts := l.load(f, p)
 		_ = f.Close()
 		set.Merge(s)
 		errs = append(errs, e...)
+		lines[p] = starts
 	}
-	errs = append(errs, checkDuplicates(set)...)
+	dups := checkDuplicates(set)
+	for _, err := range dups {
+		locate(err, lines)
+	}
+	errs = append(errs, dups...)
 	return set, errs
 }
 
 // Load reads one stream. Problems are reported per object and never stop
 // the remaining documents from loading.
 func (l *Loader) Load(r io.Reader, name string) (*Set, []error) {
+	set, errs, _ := l.load(r, name)
+	return set, errs
+}
+
+// load is Load that also returns the line each document starts on; every
+// error of the stream carries its line.
+func (l *Loader) load(r io.Reader, name string) (*Set, []error, []int) {
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return NewSet(), []error{&Error{File: name, Doc: -1, Msg: "reading: " + err.Error()}}, nil
+	}
+	starts := docStartLines(src)
+	set, errs := l.loadDocs(bytes.NewReader(src), name)
+	for _, err := range errs {
+		locate(err, map[string][]int{name: starts})
+	}
+	return set, errs, starts
+}
+
+// loadDocs reads the documents of one stream.
+func (l *Loader) loadDocs(r io.Reader, name string) (*Set, []error) {
 	set := NewSet()
 	var errs []error
 	rd := utilyaml.NewYAMLReader(bufio.NewReader(r))
@@ -87,6 +116,57 @@ func (l *Loader) Load(r io.Reader, name string) (*Set, []error) {
 	}
 	errs = append(errs, checkDuplicates(set)...)
 	return set, errs
+}
+
+// docStartLines returns the 1-based line each document of src starts on,
+// split as utilyaml.YAMLReader splits it: a "---" line (spaces or a comment
+// may follow) ends the document before it, and is part of none.
+func docStartLines(src []byte) []int {
+	var starts []int
+	inDoc := false
+	for line := 1; len(src) > 0; line++ {
+		l := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			l, src = src[:i], src[i+1:]
+		} else {
+			src = nil
+		}
+		if rest, ok := bytes.CutPrefix(l, []byte("---")); ok {
+			if t := bytes.TrimSpace(rest); len(t) == 0 || t[0] == '#' {
+				inDoc = false
+				continue
+			}
+		}
+		if !inDoc {
+			starts = append(starts, line)
+			inDoc = true
+		}
+	}
+	return starts
+}
+
+var yamlLineRE = regexp.MustCompile(`(?:yaml: )?line (\d+): `)
+
+// locate sets the line of a loader error from the start lines of its
+// file's documents: the parser's own line (relative to the document) when
+// the message has one, which is then taken out of the message, else the
+// document's first line.
+func locate(err error, lines map[string][]int) {
+	var e *Error
+	if !errors.As(err, &e) || e.Line > 0 || e.Doc < 0 {
+		return
+	}
+	starts, ok := lines[e.File]
+	if !ok || e.Doc >= len(starts) {
+		return
+	}
+	e.Line = starts[e.Doc]
+	if m := yamlLineRE.FindStringSubmatchIndex(e.Msg); m != nil {
+		if n, err := strconv.Atoi(e.Msg[m[2]:m[3]]); err == nil && n > 0 {
+			e.Line += n - 1
+			e.Msg = e.Msg[:m[0]] + e.Msg[m[1]:]
+		}
+	}
 }
 
 // isBlankDoc reports whether a document has only whitespace and comments.

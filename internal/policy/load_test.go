@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -404,7 +405,7 @@ spec:
 `
 	_, errs := Load(strings.NewReader(doc), "f.yaml")
 	require.Len(t, errs, 1)
-	require.Equal(t, `f.yaml: doc 1 (NetworkPolicy shop/p): spec.egress[0].destination.nets: rule contains both IPv4 and IPv6 CIDRs`, errs[0].Error())
+	require.Equal(t, `f.yaml:7: doc 1 (NetworkPolicy shop/p): spec.egress[0].destination.nets: rule contains both IPv4 and IPv6 CIDRs`, errs[0].Error())
 
 	l := &Loader{AllowInvalid: true}
 	set, errs := l.Load(strings.NewReader(doc), "f.yaml")
@@ -425,8 +426,30 @@ func TestLoadRecoversFromBrokenDocuments(t *testing.T) {
 	set, errs := Load(strings.NewReader(doc), "x.yaml")
 	require.Len(t, set.Policies, 1)
 	require.Len(t, errs, 2)
-	require.Contains(t, errs[0].Error(), "x.yaml: doc 0: parsing YAML")
+	require.Contains(t, errs[0].Error(), "x.yaml:1: doc 0: parsing YAML: did not find")
 	require.Contains(t, errs[1].Error(), "duplicate of x.yaml doc 1")
+
+	// A parse error deep in a later document names its line in the file.
+	doc = validNP + "---\n# a comment\napiVersion: v1\nkind: [unclosed\n"
+	_, errs = Load(strings.NewReader(doc), "y.yaml")
+	require.Len(t, errs, 1)
+	n := strings.Count(validNP, "\n")
+	require.Equal(t, fmt.Sprintf("y.yaml:%d: doc 1: parsing YAML: did not find expected ',' or ']'", n+4), errs[0].Error())
+}
+
+func TestDocStartLines(t *testing.T) {
+	for src, want := range map[string][]int{
+		"":                             nil,
+		"a: 1\n":                       {1},
+		"---\na: 1\n":                  {2},
+		"a: 1\n---\nb: 2\n":            {1, 3},
+		"a: 1\n--- # c\n\nb: 2\n":      {1, 3},
+		"a: 1\n---\n---\nb: 2":         {1, 4},
+		"a: '---'\n----x: 1\n":         {1},
+		"\n\na: 1\n---\n  \n---\nc: 3": {1, 5, 7},
+	} {
+		require.Equal(t, want, docStartLines([]byte(src)), "%q", src)
+	}
 }
 
 func TestLoadFiles(t *testing.T) {
@@ -497,6 +520,6 @@ func TestDuplicateTiersAndSets(t *testing.T) {
 	require.Len(t, set.Tiers, 1)
 	require.Len(t, set.NetworkSets, 1)
 	require.Len(t, errs, 2)
-	require.Equal(t, "d.yaml: doc 1 (Tier t): metadata.name: duplicate of d.yaml doc 0; this definition is ignored", errs[0].Error())
+	require.Equal(t, "d.yaml:6: doc 1 (Tier t): metadata.name: duplicate of d.yaml doc 0; this definition is ignored", errs[0].Error())
 	require.Contains(t, errs[1].Error(), "doc 3 (GlobalNetworkSet s)")
 }

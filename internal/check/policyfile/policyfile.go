@@ -100,8 +100,9 @@ type Problem struct {
 	// Doc is the document (YAML) or object (Terraform) index; -1 for a
 	// problem with the file as a whole.
 	Doc int
-	// Line locates Terraform problems (the resource block or the
-	// offending expression); 0 when unknown.
+	// Line locates the problem: for YAML and JSON the parser's line or
+	// the document's first line, for Terraform the resource block or the
+	// offending expression; 0 when unknown.
 	Line     int
 	Resource string // Terraform "type.label"
 	Kind     string
@@ -291,9 +292,14 @@ func convert(errs []error, tfDocs map[string][]Doc) []Problem {
 			out = append(out, Problem{Doc: -1, Msg: err.Error()})
 			continue
 		}
-		p := Problem{File: pe.File, Doc: pe.Doc, Kind: pe.Kind, Name: pe.Name, Field: pe.Field, Msg: pe.Msg, Warning: pe.Warning}
-		if docs, ok := tfDocs[pe.File]; ok && pe.Doc >= 0 && pe.Doc < len(docs) {
-			p.Line, p.Resource = docs[pe.Doc].Line, docs[pe.Doc].Resource
+		p := Problem{File: pe.File, Line: pe.Line, Doc: pe.Doc, Kind: pe.Kind, Name: pe.Name, Field: pe.Field, Msg: pe.Msg, Warning: pe.Warning}
+		if docs, ok := tfDocs[pe.File]; ok {
+			// The loader's lines are those of the YAML made from the
+			// Terraform file: use the resource's line instead.
+			p.Line = 0
+			if pe.Doc >= 0 && pe.Doc < len(docs) {
+				p.Line, p.Resource = docs[pe.Doc].Line, docs[pe.Doc].Resource
+			}
 		}
 		out = append(out, p)
 	}
