@@ -211,7 +211,7 @@ func runCheck(ctx context.Context, g *globals, o *checkOpts) error {
 	}
 	switch rep.Summary.ExitCode {
 	case check.ExitError:
-		return &codeError{code: exitError, err: fmt.Errorf("check: %s (the report covers what loaded)", plural(rep.Summary.PolicyErrors, "policy file error"))}
+		return &codeError{code: exitError, err: fmt.Errorf("check: %s (the report covers what loaded)", output.Plural(rep.Summary.PolicyErrors, "policy file error"))}
 	case check.ExitProblems:
 		return &codeError{code: exitProblems}
 	}

@@ -155,7 +155,7 @@ func runDiff(g *globals, o *diffOpts) error {
 	}
 	switch rep.Summary.ExitCode {
 	case diff.ExitError:
-		return &codeError{code: exitError, err: fmt.Errorf("diff: %s (see the report)", plural(len(rep.Errors), "error"))}
+		return &codeError{code: exitError, err: fmt.Errorf("diff: %s (see the report)", output.Plural(len(rep.Errors), "error"))}
 	case diff.ExitChanges:
 		return &codeError{code: exitChanges}
 	}

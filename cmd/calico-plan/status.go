@@ -193,12 +193,12 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 		fmt.Fprintf(w, "store %s is empty: run 'calico-plan observe --from PATH' first\n", rep.Store)
 		return nil
 	}
-	shown := plural(len(rep.Namespaces), "namespace")
+	shown := output.Plural(len(rep.Namespaces), "namespace")
 	if rep.total > 0 {
-		shown = fmt.Sprintf("%d of %s shown", len(rep.Namespaces), plural(rep.total, "namespace"))
+		shown = fmt.Sprintf("%d of %s shown", len(rep.Namespaces), output.Plural(rep.total, "namespace"))
 	}
 	fmt.Fprintf(w, "store %s: %s, %s, %d records read, %d used for egress allowlists\n",
-		rep.Store, shown, plural(rep.Sources, "source"), rep.Ingest.Records, rep.Ingest.Used)
+		rep.Store, shown, output.Plural(rep.Sources, "source"), rep.Ingest.Records, rep.Ingest.Used)
 	fmt.Fprintf(w, "observed %s to %s; judged at %s\n\n", rep.From, rep.To, rep.JudgedAt)
 	if f == output.Table {
 		return printStatusTable(g, rep)
@@ -237,12 +237,4 @@ func printStatus(g *globals, rep *statusReport, f output.Format) error {
 		fmt.Fprintln(w, "warning:", warn)
 	}
 	return nil
-}
-
-// plural is "1 source", "2 sources".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
 }

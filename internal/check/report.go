@@ -263,9 +263,9 @@ func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
 	s := &r.Summary
 	fmt.Fprintf(&b, "calico-plan check: %s against %s from %s; %s in %s\n",
-		plural(s.Flows, "flow record"), pluralPolicies(s.Policies), plural(s.PolicyFiles, "file"), plural(s.Probes, "probe"), plural(probedNamespaces(r), "namespace"))
+		output.Plural(s.Flows, "flow record"), output.Plural(s.Policies, "policy"), output.Plural(s.PolicyFiles, "file"), output.Plural(s.Probes, "probe"), output.Plural(probedNamespaces(r), "namespace"))
 	if s.PolicyErrors+s.PolicyWarnings > 0 {
-		fmt.Fprintf(&b, "\nPOLICY FILES: %s, %s (objects with errors are left out; the rest is evaluated)\n", plural(s.PolicyErrors, "error"), plural(s.PolicyWarnings, "warning"))
+		fmt.Fprintf(&b, "\nPOLICY FILES: %s, %s (objects with errors are left out; the rest is evaluated)\n", output.Plural(s.PolicyErrors, "error"), output.Plural(s.PolicyWarnings, "warning"))
 		for _, p := range r.Problems {
 			fmt.Fprintf(&b, "  %s\n", p.String())
 		}
@@ -275,7 +275,7 @@ func WriteText(w io.Writer, r *Report) error {
 		if len(gs) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "\n%s (%s in %s)\n", title, plural(n, "record"), plural(len(gs), "group"))
+		fmt.Fprintf(&b, "\n%s (%s in %s)\n", title, output.Plural(n, "record"), output.Plural(len(gs), "group"))
 		for i, g := range gs {
 			if i == maxGroups {
 				fmt.Fprintf(&b, "  ... %d more groups (see -o json)\n", len(gs)-maxGroups)
@@ -301,7 +301,7 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	section("UNKNOWN: the policies' verdict cannot be decided from the flow", StatusUnknown)
 	if s.AllowAll > 0 {
-		fmt.Fprintf(&b, "\nALLOW-ALL: traffic denied today that an allow-all rule would let through (%s)\n", plural(s.AllowAll, "record"))
+		fmt.Fprintf(&b, "\nALLOW-ALL: traffic denied today that an allow-all rule would let through (%s)\n", output.Plural(s.AllowAll, "record"))
 		for _, g := range r.Groups {
 			if g.Status == StatusNewlyAllowed && g.AllowAll() {
 				fmt.Fprintf(&b, "  %s -> %s %s: %d records (%d flows), last seen %s\n      %s\n", g.Source, g.Dest, g.Port, g.Records, g.Flows, when(g.LastSeen), g.decisionLine())
@@ -368,20 +368,6 @@ func (r *Report) allowedProbes() []*probeGroup {
 	return out
 }
 
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func pluralPolicies(n int) string {
-	if n == 1 {
-		return "1 policy"
-	}
-	return fmt.Sprintf("%d policies", n)
-}
-
 func probeWord(p *ProbeResult) string {
 	switch p.Verdict {
 	case VerdictAllow:
@@ -427,7 +413,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "### calico-plan check: error (%d policy file errors)\n\n", s.PolicyErrors)
 	}
 	fmt.Fprintf(&b, "%s replayed against %s from %s; %s in %s.\n\n",
-		plural(s.Flows, "flow record"), pluralPolicies(s.Policies), plural(s.PolicyFiles, "file"), plural(s.Probes, "probe"), plural(probedNamespaces(r), "namespace"))
+		output.Plural(s.Flows, "flow record"), output.Plural(s.Policies, "policy"), output.Plural(s.PolicyFiles, "file"), output.Plural(s.Probes, "probe"), output.Plural(probedNamespaces(r), "namespace"))
 	b.WriteString("| check | count |\n|---|---|\n")
 	fmt.Fprintf(&b, "| observed allowed traffic the policies deny | %d |\n", s.WouldDeny)
 	fmt.Fprintf(&b, "| probes that got through | %d |\n", s.ProbesAllowed)
@@ -464,7 +450,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		if len(gs) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "<details><summary>%s: %s in %s</summary>\n\n", title, plural(n, "record"), plural(len(gs), "group"))
+		fmt.Fprintf(&b, "<details><summary>%s: %s in %s</summary>\n\n", title, output.Plural(n, "record"), output.Plural(len(gs), "group"))
 		table(gs)
 		b.WriteString("</details>\n\n")
 	}

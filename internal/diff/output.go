@@ -40,7 +40,7 @@ func removedNote(c *Change, dropsNothing bool) string {
 	if len(e.Entries) == 0 || (e.Flows == 0 && e.LastSeen == 0) {
 		return "no observed traffic"
 	}
-	s := fmt.Sprintf("%d flows, last seen %s, %s", e.Flows, day(e.LastSeen), plural(e.Days, "day"))
+	s := fmt.Sprintf("%d flows, last seen %s, %s", e.Flows, day(e.LastSeen), output.Plural(e.Days, "day"))
 	if dropsNothing {
 		return s + " — not dropped: the namespace's new stage enforces nothing"
 	}
@@ -59,7 +59,7 @@ func addedNote(c *Change) string {
 	if len(e.Entries) == 0 || (e.Flows == 0 && e.LastSeen == 0) {
 		return "no observed traffic behind it"
 	}
-	s := fmt.Sprintf("%d flows, first seen %s, last seen %s, %s", e.Flows, day(e.FirstSeen), day(e.LastSeen), plural(e.Days, "day"))
+	s := fmt.Sprintf("%d flows, first seen %s, last seen %s, %s", e.Flows, day(e.FirstSeen), day(e.LastSeen), output.Plural(e.Days, "day"))
 	var w []string
 	for _, x := range e.Entries {
 		w = append(w, x.Workloads...)
@@ -75,13 +75,6 @@ func colon(s string) string {
 		return ""
 	}
 	return ": " + s
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func uniq(s []string, max int) []string {
@@ -112,11 +105,11 @@ func (r *Report) headline() string {
 	case s.ExitCode == ExitError && s.ChangedNamespaces == 0:
 		return "error"
 	case s.ChangedNamespaces == 0:
-		return fmt.Sprintf("no changes (%s compared)", plural(r.Compared, "namespace"))
+		return fmt.Sprintf("no changes (%s compared)", output.Plural(r.Compared, "namespace"))
 	}
-	h := fmt.Sprintf("%s changed: %d added, %d removed, %s", plural(s.ChangedNamespaces, "namespace"), s.Added, s.Removed, plural(s.PolicyChanges, "policy change"))
+	h := fmt.Sprintf("%s changed: %d added, %d removed, %s", output.Plural(s.ChangedNamespaces, "namespace"), s.Added, s.Removed, output.Plural(s.PolicyChanges, "policy change"))
 	if s.StageChanges > 0 {
-		h += ", " + plural(s.StageChanges, "stage change")
+		h += ", " + output.Plural(s.StageChanges, "stage change")
 	}
 	if s.FlowsCut > 0 {
 		h += fmt.Sprintf("; removals affect %d observed flows", s.FlowsCut)

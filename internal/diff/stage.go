@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/calico-plan/calico-plan/allowlist"
+	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/render"
 )
 
@@ -161,5 +162,5 @@ func stageNote(c *StageChange) string {
 	if e.Flows == 0 {
 		return c.Effect + "; no observed flow would be dropped (none was reported as would-deny since staging)"
 	}
-	return fmt.Sprintf("%s; %d observed flows would now be dropped, last seen %s, %s", c.Effect, e.Flows, day(e.LastSeen), plural(e.Days, "day"))
+	return fmt.Sprintf("%s; %d observed flows would now be dropped, last seen %s, %s", c.Effect, e.Flows, day(e.LastSeen), output.Plural(e.Days, "day"))
 }

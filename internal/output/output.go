@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -136,4 +137,16 @@ func WriteYAML(w io.Writer, v any) error {
 		return err
 	}
 	return enc.Close()
+}
+
+// Plural counts a noun: "1 source", "2 sources"; "1 policy", "2
+// policies" (a consonant before the y).
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if l := len(noun); l >= 2 && noun[l-1] == 'y' && !strings.ContainsRune("aeiou", rune(noun[l-2])) {
+		return strconv.Itoa(n) + " " + noun[:l-1] + "ies"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

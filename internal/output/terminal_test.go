@@ -32,3 +32,19 @@ func TestAgoAndWrap(t *testing.T) {
 	tab.WrapColumns(12, []int{1}, []int{6})
 	require.Equal(t, [][]string{{"x", "one, two,"}, {"", "three,"}, {"", "four"}}, tab.Rows)
 }
+
+func TestPlural(t *testing.T) {
+	for want, got := range map[string]string{
+		"1 source":       Plural(1, "source"),
+		"0 sources":      Plural(0, "source"),
+		"2 policies":     Plural(2, "policy"),
+		"1 policy":       Plural(1, "policy"),
+		"3 days":         Plural(3, "day"),
+		"2 entries":      Plural(2, "entry"),
+		"2 flow records": Plural(2, "flow record"),
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/calico-plan/calico-plan/internal/graph"
+	"github.com/calico-plan/calico-plan/internal/output"
 )
 
 //go:embed report.html.tmpl
@@ -18,7 +19,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"statusText": func(s string) string {
 		return map[string]string{StatusOK: "ok", StatusChanges: "changes", StatusProblem: "problem", StatusSkipped: "not run"}[s]
 	},
-	"plural": plural,
+	"plural": output.Plural,
 	"join":   strings.Join,
 }).Parse(htmlSource))
 

@@ -15,6 +15,7 @@ import (
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/diff"
 	"github.com/calico-plan/calico-plan/internal/graph"
+	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/internal/rollout"
 	"github.com/calico-plan/calico-plan/render"
 )
@@ -120,11 +121,11 @@ func Make(ctx context.Context, st *allowlist.Store, opt Options) (*Report, error
 		}
 		in.Graph = ChangeGraph(graph.Build(pick(base), known, gopt), graph.Build(pick(st.Namespaces()), known, gopt))
 		in.GraphNote = fmt.Sprintf("The egress of %s (%s), from the allowlists: at %s against now, edges marked added, changed (ports) or removed; observed denied and would-deny egress of the store now.",
-			plural(len(names), "changed namespace"), strings.Join(names, ", "), opt.Base)
+			output.Plural(len(names), "changed namespace"), strings.Join(names, ", "), opt.Base)
 	default:
 		in.Graph = graph.Build(pick(st.Namespaces()), st.Namespace, gopt)
 		in.GraphNote = fmt.Sprintf("The egress the store now holds for %s (%s). The other side is policy files, not allowlists, so edges are not marked as changed: the diff above lists what each change adds and removes.",
-			plural(len(names), "changed namespace"), strings.Join(names, ", "))
+			output.Plural(len(names), "changed namespace"), strings.Join(names, ", "))
 	}
 
 	env := rollout.NewEnv(st, opt.Facts, opt.Now)

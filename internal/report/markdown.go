@@ -126,9 +126,9 @@ func mdCheck(b *strings.Builder, c *CheckSection) {
 	mdList(b, "#### Policy files", c.PolicyProblems, false)
 	for _, t := range c.Tables {
 		if t.Open {
-			fmt.Fprintf(b, "#### %s (%s)\n\n", t.Title, plural(t.Records, "record"))
+			fmt.Fprintf(b, "#### %s (%s)\n\n", t.Title, output.Plural(t.Records, "record"))
 		} else {
-			fmt.Fprintf(b, "<details><summary>%s: %s in %s</summary>\n\n", t.Title, plural(t.Records, "record"), plural(len(t.Rows)+t.More, "group"))
+			fmt.Fprintf(b, "<details><summary>%s: %s in %s</summary>\n\n", t.Title, output.Plural(t.Records, "record"), output.Plural(len(t.Rows)+t.More, "group"))
 		}
 		b.WriteString("| source | destination | port | records | flows | last seen | verdict |\n|---|---|---|---|---|---|---|\n")
 		for _, r := range t.Rows {
@@ -154,7 +154,7 @@ func mdCheck(b *strings.Builder, c *CheckSection) {
 		}
 	}
 	if len(c.Probes) > 0 {
-		fmt.Fprintf(b, "<details><summary>Probes: %s</summary>\n\n| namespace | public | private | pod | locked down by |\n|---|---|---|---|---|\n", plural(len(c.Probes), "namespace"))
+		fmt.Fprintf(b, "<details><summary>Probes: %s</summary>\n\n| namespace | public | private | pod | locked down by |\n|---|---|---|---|---|\n", output.Plural(len(c.Probes), "namespace"))
 		for _, p := range c.Probes {
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", esc(p.Namespace), p.Public, p.Private, p.Pod, esc(p.Why))
 		}
@@ -223,7 +223,7 @@ func mdWaves(b *strings.Builder, s *WavesSection) {
 		}
 	}
 	if len(s.Outside) > 0 {
-		fmt.Fprintf(b, "<details><summary>Outside the waves: %s</summary>\n\n| namespace | list | tier | stage | why |\n|---|---|---|---|---|\n", plural(len(s.Outside), "namespace"))
+		fmt.Fprintf(b, "<details><summary>Outside the waves: %s</summary>\n\n| namespace | list | tier | stage | why |\n|---|---|---|---|---|\n", output.Plural(len(s.Outside), "namespace"))
 		for _, l := range s.Outside {
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", mark(esc(l.Name), l.Changed), l.Section, esc(l.Tier), esc(l.Stage), esc(l.Reason))
 		}

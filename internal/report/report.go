@@ -17,6 +17,7 @@ import (
 	"github.com/calico-plan/calico-plan/internal/check"
 	"github.com/calico-plan/calico-plan/internal/diff"
 	"github.com/calico-plan/calico-plan/internal/graph"
+	"github.com/calico-plan/calico-plan/internal/output"
 	"github.com/calico-plan/calico-plan/internal/rollout"
 )
 
@@ -260,7 +261,7 @@ func Build(in Input) *Report {
 		text = r.Check.Note
 	}
 	r.Summary = append(r.Summary, SummaryRow{Part: "check", Status: st, Text: text, Anchor: "check"})
-	gtext := fmt.Sprintf("%s, %s", plural(countNS(r.Graph.Graph), "namespace"), plural(len(r.Graph.Edges), "edge"))
+	gtext := fmt.Sprintf("%s, %s", output.Plural(countNS(r.Graph.Graph), "namespace"), output.Plural(len(r.Graph.Edges), "edge"))
 	st = StatusOK
 	if r.Graph.Graph == nil {
 		st, gtext = StatusSkipped, r.Graph.Note
@@ -270,7 +271,7 @@ func Build(in Input) *Report {
 	if !r.Waves.Ran {
 		st = StatusSkipped
 	} else {
-		wtext = plural(len(r.Waves.Waves), "wave")
+		wtext = output.Plural(len(r.Waves.Waves), "wave")
 		if len(r.Waves.Touched) > 0 {
 			nums := make([]string, len(r.Waves.Touched))
 			for i, n := range r.Waves.Touched {
@@ -325,12 +326,12 @@ func checkSection(r *check.Report, note string) CheckSection {
 	case check.ExitOK:
 		s.Headline = "no problems"
 	case check.ExitProblems:
-		s.Headline = plural(sum.Problems, "problem")
+		s.Headline = output.Plural(sum.Problems, "problem")
 	default:
-		s.Headline = fmt.Sprintf("error (%s)", plural(sum.PolicyErrors, "policy file error"))
+		s.Headline = fmt.Sprintf("error (%s)", output.Plural(sum.PolicyErrors, "policy file error"))
 	}
-	s.Intro = fmt.Sprintf("%s replayed against %s from %s; %s in %s.", plural(sum.Flows, "flow record"), plural(sum.Policies, "polic"),
-		plural(sum.PolicyFiles, "file"), plural(sum.Probes, "probe"), plural(len(r.ProbedNamespaces()), "namespace"))
+	s.Intro = fmt.Sprintf("%s replayed against %s from %s; %s in %s.", output.Plural(sum.Flows, "flow record"), output.Plural(sum.Policies, "policy"),
+		output.Plural(sum.PolicyFiles, "file"), output.Plural(sum.Probes, "probe"), output.Plural(len(r.ProbedNamespaces()), "namespace"))
 	s.Counts = []Count{
 		{"observed allowed traffic the policies deny", fmt.Sprint(sum.WouldDeny), sum.WouldDeny > 0},
 		{"probes that got through", fmt.Sprint(sum.ProbesAllowed), sum.ProbesAllowed > 0},
@@ -477,18 +478,6 @@ func countNS(g *graph.Graph) int {
 		}
 	}
 	return n
-}
-
-func plural(n int, word string) string {
-	switch {
-	case word == "polic" && n == 1:
-		return "1 policy"
-	case word == "polic":
-		return fmt.Sprintf("%d policies", n)
-	case n == 1:
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func orDash(s string) string {
