@@ -129,7 +129,7 @@ func TestObserveGrowingFileResumes(t *testing.T) {
 	inc := filepath.Join(dir, "inc")
 	_, errs := mustRun(t, "observe", "--store", inc, "--from", live)
 	require.Contains(t, errs, "the last line is incomplete")
-	require.NotContains(t, errs, "bad records skipped")
+	require.NotRegexp(t, `bad records? skipped`, errs)
 	require.NoError(t, os.WriteFile(live, all, 0o644))
 	_, errs = mustRun(t, "observe", "--store", inc, "--from", live)
 	require.Contains(t, errs, "resumed")

@@ -14,6 +14,7 @@ import (
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/cluster"
 	"github.com/calico-plan/calico-plan/internal/observe"
+	"github.com/calico-plan/calico-plan/internal/output"
 )
 
 type observeOpts struct {
@@ -226,7 +227,7 @@ func printObserveReport(g *globals, res *observe.Result, dir string, saved bool)
 	}
 	d := res.Decode
 	if d.Bad > 0 {
-		fmt.Fprintf(w, "%d bad records skipped (%s); first examples:\n", d.Bad, reasons(d.ByReason))
+		fmt.Fprintf(w, "%s skipped (%s); first examples:\n", output.Plural(int(d.Bad), "bad record"), reasons(d.ByReason))
 		for _, p := range d.Examples {
 			fmt.Fprintln(w, "  ", p.String())
 		}

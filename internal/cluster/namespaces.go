@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/calico-plan/calico-plan/internal/yamldoc"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -45,15 +46,35 @@ func LoadNamespacesFile(path string) (NamespaceLabels, error) {
 // ParseNamespaces is LoadNamespacesFile on a reader. Errors name the file and
 // the document (0-based) and field.
 func ParseNamespaces(r io.Reader, name string) (NamespaceLabels, error) {
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	starts := yamldoc.StartLines(src)
+	// at is "file:line: document N" for a document; bad says what is wrong
+	// with one, at the parser's line when it names one.
+	at := func(doc int) string {
+		if doc < len(starts) {
+			return fmt.Sprintf("%s:%d: document %d", name, starts[doc], doc)
+		}
+		return fmt.Sprintf("%s: document %d", name, doc)
+	}
+	bad := func(doc int, err error) error {
+		if doc >= len(starts) {
+			return fmt.Errorf("%s: %w", at(doc), err)
+		}
+		line, msg := yamldoc.Locate(starts[doc], err.Error())
+		return fmt.Errorf("%s:%d: document %d: %s", name, line, doc, msg)
+	}
 	out := NamespaceLabels{}
-	rd := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	rd := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(src)))
 	for doc := 0; ; doc++ {
 		b, err := rd.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, doc, err)
+			return nil, bad(doc, err)
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue
@@ -63,32 +84,32 @@ func ParseNamespaces(r io.Reader, name string) (NamespaceLabels, error) {
 			Kind       string `json:"kind"`
 		}
 		if err := yaml.Unmarshal(b, &head); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, doc, err)
+			return nil, bad(doc, err)
 		}
 		switch head.Kind {
 		case "Namespace":
 			var ns corev1.Namespace
 			if err := yaml.UnmarshalStrict(b, &ns); err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", name, doc, err)
+				return nil, bad(doc, err)
 			}
-			if err := add(out, &ns, fmt.Sprintf("%s: document %d", name, doc)); err != nil {
+			if err := add(out, &ns, at(doc)); err != nil {
 				return nil, err
 			}
 		case "NamespaceList", "List":
 			var list corev1.NamespaceList
 			if err := yaml.Unmarshal(b, &list); err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", name, doc, err)
+				return nil, bad(doc, err)
 			}
 			for i := range list.Items {
 				if k := list.Items[i].Kind; k != "" && k != "Namespace" {
-					return nil, fmt.Errorf("%s: document %d: items[%d]: kind %q is not Namespace", name, doc, i, k)
+					return nil, fmt.Errorf("%s: items[%d]: kind %q is not Namespace", at(doc), i, k)
 				}
-				if err := add(out, &list.Items[i], fmt.Sprintf("%s: document %d: items[%d]", name, doc, i)); err != nil {
+				if err := add(out, &list.Items[i], fmt.Sprintf("%s: items[%d]", at(doc), i)); err != nil {
 					return nil, err
 				}
 			}
 		default:
-			return nil, fmt.Errorf("%s: document %d: kind %q is not Namespace or NamespaceList", name, doc, head.Kind)
+			return nil, fmt.Errorf("%s: kind %q is not Namespace or NamespaceList", at(doc), head.Kind)
 		}
 	}
 	if len(out) == 0 {

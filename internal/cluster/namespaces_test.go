@@ -39,11 +39,13 @@ func TestParseMultiDocumentNamespaces(t *testing.T) {
 
 func TestParseNamespacesErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n":                                                    `ns.yaml: document 0: kind "Pod" is not Namespace`,
-		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: B_x}\n": `ns.yaml: document 1: metadata.name: "B_x" is not a valid namespace name`,
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n":                                                    `ns.yaml:1: document 0: kind "Pod" is not Namespace`,
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: B_x}\n": `ns.yaml:5: document 1: metadata.name: "B_x" is not a valid namespace name`,
 		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {tier: \"${x}\"}}\n":                    `metadata.labels[tier]: "${x}" is not a valid label value`,
 		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\nspec: {bogus: 1}\n":                            `unknown field "bogus"`,
 		"": "no namespaces found",
+		// a YAML syntax error at its line in the file
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: [b\n": `ns.yaml:7: document 1: error converting YAML to JSON: did not find expected`,
 	} {
 		_, err := ParseNamespaces(strings.NewReader(in), "ns.yaml")
 		require.ErrorContains(t, err, want, in)

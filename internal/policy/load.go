@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 
 	apiv3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
@@ -18,6 +16,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/calico-plan/calico-plan/internal/yamldoc"
 )
 
 // Loader reads policy manifests. The zero value is ready to use.
@@ -79,7 +79,7 @@ func (l *Loader) load(r io.Reader, name string) (*Set, []error, []int) {
 	if err != nil {
 		return NewSet(), []error{&Error{File: name, Doc: -1, Msg: "reading: " + err.Error()}}, nil
 	}
-	starts := docStartLines(src)
+	starts := yamldoc.StartLines(src)
 	set, errs := l.loadDocs(bytes.NewReader(src), name)
 	for _, err := range errs {
 		locate(err, map[string][]int{name: starts})
@@ -118,35 +118,6 @@ func (l *Loader) loadDocs(r io.Reader, name string) (*Set, []error) {
 	return set, errs
 }
 
-// docStartLines returns the 1-based line each document of src starts on,
-// split as utilyaml.YAMLReader splits it: a "---" line (spaces or a comment
-// may follow) ends the document before it, and is part of none.
-func docStartLines(src []byte) []int {
-	var starts []int
-	inDoc := false
-	for line := 1; len(src) > 0; line++ {
-		l := src
-		if i := bytes.IndexByte(src, '\n'); i >= 0 {
-			l, src = src[:i], src[i+1:]
-		} else {
-			src = nil
-		}
-		if rest, ok := bytes.CutPrefix(l, []byte("---")); ok {
-			if t := bytes.TrimSpace(rest); len(t) == 0 || t[0] == '#' {
-				inDoc = false
-				continue
-			}
-		}
-		if !inDoc {
-			starts = append(starts, line)
-			inDoc = true
-		}
-	}
-	return starts
-}
-
-var yamlLineRE = regexp.MustCompile(`(?:yaml: )?line (\d+): `)
-
 // locate sets the line of a loader error from the start lines of its
 // file's documents: the parser's own line (relative to the document) when
 // the message has one, which is then taken out of the message, else the
@@ -160,13 +131,7 @@ func locate(err error, lines map[string][]int) {
 	if !ok || e.Doc >= len(starts) {
 		return
 	}
-	e.Line = starts[e.Doc]
-	if m := yamlLineRE.FindStringSubmatchIndex(e.Msg); m != nil {
-		if n, err := strconv.Atoi(e.Msg[m[2]:m[3]]); err == nil && n > 0 {
-			e.Line += n - 1
-			e.Msg = e.Msg[:m[0]] + e.Msg[m[1]:]
-		}
-	}
+	e.Line, e.Msg = yamldoc.Locate(starts[e.Doc], e.Msg)
 }
 
 // isBlankDoc reports whether a document has only whitespace and comments.

@@ -437,21 +437,6 @@ func TestLoadRecoversFromBrokenDocuments(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("y.yaml:%d: doc 1: parsing YAML: did not find expected ',' or ']'", n+4), errs[0].Error())
 }
 
-func TestDocStartLines(t *testing.T) {
-	for src, want := range map[string][]int{
-		"":                             nil,
-		"a: 1\n":                       {1},
-		"---\na: 1\n":                  {2},
-		"a: 1\n---\nb: 2\n":            {1, 3},
-		"a: 1\n--- # c\n\nb: 2\n":      {1, 3},
-		"a: 1\n---\n---\nb: 2":         {1, 4},
-		"a: '---'\n----x: 1\n":         {1},
-		"\n\na: 1\n---\n  \n---\nc: 3": {1, 5, 7},
-	} {
-		require.Equal(t, want, docStartLines([]byte(src)), "%q", src)
-	}
-}
-
 func TestLoadFiles(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "a.yaml")
