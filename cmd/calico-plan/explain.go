@@ -266,24 +266,9 @@ func printExplain(g *globals, ex *explainReport, f output.Format) error {
 	if err := write(t); err != nil {
 		return err
 	}
-	for _, sec := range []struct {
-		title   string
-		entries []allowlist.Entry
-	}{{"Denied egress (seen, never allowlisted)", ex.Denied}, {"Would be denied by the staged policy (review, then 'allow --from-denied')", ex.WouldDeny}} {
-		if len(sec.entries) == 0 {
-			continue
-		}
+	for _, sec := range deniedTables(ex, func(n int64) string { return strconv.FormatInt(n, 10) }, allowlist.Time.String) {
 		fmt.Fprintf(w, "\n%s:\n", sec.title)
-		dt := &output.Tab{Headers: []string{"PEER", "PORTS", "FLOWS", "DAYS", "LAST SEEN", "WORKLOADS"}}
-		for _, e := range sec.entries {
-			var ports []string
-			for _, p := range e.Ports {
-				ports = append(ports, p.Port)
-			}
-			tot := e.Total()
-			dt.Add(e.Peer.Summary(8), strings.Join(ports, " "), strconv.FormatInt(tot.Flows, 10), strconv.Itoa(len(tot.Days)), tot.LastSeen.String(), strings.Join(e.Workloads, " "))
-		}
-		if err := write(dt); err != nil {
+		if err := write(sec.tab); err != nil {
 			return err
 		}
 	}
@@ -297,11 +282,7 @@ func printExplain(g *globals, ex *explainReport, f output.Format) error {
 		fmt.Fprintf(w, "\nPacket logs:\n%s\n", ex.PacketLogs)
 	}
 	if len(ex.NotRendered) > 0 {
-		what := "the enforced policy denies their traffic"
-		if ex.Flavor == string(render.FlavorCalicoStaged) {
-			what = "the staged policy reports their flows as would-deny"
-		}
-		fmt.Fprintf(w, "\nNOT RENDERED: no rule can express these entries; %s, and promote refuses the namespace until they are fixed:\n", what)
+		fmt.Fprintf(w, "\nNOT RENDERED: no rule can express these entries; %s, and promote refuses the namespace until they are fixed:\n", notRenderedEffect(ex.Flavor))
 		nt := &output.Tab{Headers: []string{"ENTRY", "PEER", "PORTS", "FLOWS", "LAST SEEN", "WHY AND WHAT TO DO"}}
 		for _, u := range ex.NotRendered {
 			nt.Add(fmt.Sprintf("egress[%d]", u.Entry), u.Peer, strings.Join(u.Ports, " "), strconv.FormatInt(u.Evidence.Flows, 10), u.Evidence.LastSeen.String(), u.Reason)
@@ -314,4 +295,45 @@ func printExplain(g *globals, ex *explainReport, f output.Format) error {
 		fmt.Fprintln(w, "\nwarning:", warn)
 	}
 	return nil
+}
+
+// titledTab is one titled table of explain's output.
+type titledTab struct {
+	title string
+	tab   *output.Tab
+}
+
+// deniedTables are explain's denied and would-deny sections (those with
+// entries), one row per entry; flows and last format the counts and times
+// as the caller's output does.
+func deniedTables(ex *explainReport, flows func(int64) string, last func(allowlist.Time) string) []titledTab {
+	var out []titledTab
+	for _, sec := range []struct {
+		title   string
+		entries []allowlist.Entry
+	}{{"Denied egress (seen, never allowlisted)", ex.Denied}, {"Would be denied by the staged policy (review, then 'allow --from-denied')", ex.WouldDeny}} {
+		if len(sec.entries) == 0 {
+			continue
+		}
+		dt := &output.Tab{Headers: []string{"PEER", "PORTS", "FLOWS", "DAYS", "LAST SEEN", "WORKLOADS"}}
+		for _, e := range sec.entries {
+			var ports []string
+			for _, p := range e.Ports {
+				ports = append(ports, p.Port)
+			}
+			tot := e.Total()
+			dt.Add(e.Peer.Summary(8), strings.Join(ports, " "), flows(tot.Flows), strconv.Itoa(len(tot.Days)), last(tot.LastSeen), strings.Join(e.Workloads, " "))
+		}
+		out = append(out, titledTab{sec.title, dt})
+	}
+	return out
+}
+
+// notRenderedEffect is what happens to the traffic of entries no rule can
+// express, in the flavor explained.
+func notRenderedEffect(flavor string) string {
+	if flavor == string(render.FlavorCalicoStaged) {
+		return "the staged policy reports their flows as would-deny"
+	}
+	return "the enforced policy denies their traffic"
 }

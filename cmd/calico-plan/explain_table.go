@@ -7,7 +7,6 @@ import (
 
 	"github.com/calico-plan/calico-plan/allowlist"
 	"github.com/calico-plan/calico-plan/internal/output"
-	"github.com/calico-plan/calico-plan/render"
 )
 
 // printExplainTable is explain -o table: the rules and their evidence in
@@ -45,25 +44,10 @@ func printExplainTable(g *globals, ex *explainReport) error {
 	if err := t.WriteText(w); err != nil {
 		return err
 	}
-	for _, sec := range []struct {
-		title   string
-		entries []allowlist.Entry
-	}{{"Denied egress (seen, never allowlisted)", ex.Denied}, {"Would be denied by the staged policy (review, then 'allow --from-denied')", ex.WouldDeny}} {
-		if len(sec.entries) == 0 {
-			continue
-		}
+	for _, sec := range deniedTables(ex, allowlist.FormatCount, ago) {
 		fmt.Fprintf(w, "\n%s:\n", sec.title)
-		dt := &output.Tab{Headers: []string{"PEER", "PORTS", "FLOWS", "DAYS", "LAST SEEN", "WORKLOADS"}}
-		for _, e := range sec.entries {
-			var ports []string
-			for _, p := range e.Ports {
-				ports = append(ports, p.Port)
-			}
-			tot := e.Total()
-			dt.Add(e.Peer.Summary(8), strings.Join(ports, " "), allowlist.FormatCount(tot.Flows), strconv.Itoa(len(tot.Days)), ago(tot.LastSeen), strings.Join(e.Workloads, " "))
-		}
-		dt.WrapColumns(output.Width, []int{5, 0, 1}, []int{20, 28, 8})
-		if err := dt.WriteText(w); err != nil {
+		sec.tab.WrapColumns(output.Width, []int{5, 0, 1}, []int{20, 28, 8})
+		if err := sec.tab.WriteText(w); err != nil {
 			return err
 		}
 	}
@@ -77,11 +61,7 @@ func printExplainTable(g *globals, ex *explainReport) error {
 		fmt.Fprintf(w, "\nPacket logs:\n%s\n", ex.PacketLogs)
 	}
 	if len(ex.NotRendered) > 0 {
-		what := "the enforced policy denies their traffic"
-		if ex.Flavor == string(render.FlavorCalicoStaged) {
-			what = "the staged policy reports their flows as would-deny"
-		}
-		fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("NOT RENDERED: no rule can express these entries; %s, and promote refuses the namespace until they are fixed:", what), ""))
+		fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("NOT RENDERED: no rule can express these entries; %s, and promote refuses the namespace until they are fixed:", notRenderedEffect(ex.Flavor)), ""))
 		for _, u := range ex.NotRendered {
 			fmt.Fprintf(w, "  %s\n", wrap(fmt.Sprintf("egress[%d] %s %s (%s flows, last seen %s): %s", u.Entry, u.Peer, strings.Join(u.Ports, " "),
 				allowlist.FormatCount(u.Evidence.Flows), ago(u.Evidence.LastSeen), u.Reason), "    "))

@@ -47,7 +47,7 @@ func observeCommand(st *allowlist.Store, storeArgs string) string {
 // table once each. -o wide prints every command in full on its row.
 func printWavesTable(g *globals, p *rollout.Plan, storeArgs, clusterArgs string) error {
 	w := g.stdout
-	fmt.Fprintf(w, "judged at %s; at most %d per wave; tiers: %s\n", dashIfEmpty(p.JudgedAt.String()), p.PerWave, noneIfEmpty(strings.Join(p.Tiers, ", ")))
+	fmt.Fprintf(w, "judged at %s; at most %d per wave; tiers: %s\n", output.Or(p.JudgedAt.String(), "-"), p.PerWave, output.Or(strings.Join(p.Tiers, ", "), "none"))
 	fmt.Fprintf(w, "cluster facts: %s\n\n", p.Facts)
 	t := &output.Tab{Headers: []string{"WAVE", "TIER", "NAMESPACE", "STAGE", "STATE", "PEERS", "UNMET GATES", "NEXT"}}
 	var cmds []string
@@ -70,7 +70,7 @@ func printWavesTable(g *globals, p *rollout.Plan, storeArgs, clusterArgs string)
 			if full != "" && !slices.Contains(cmds, full) {
 				cmds = append(cmds, full)
 			}
-			t.Add(num, wv.Tier, n.Name, n.Stage, n.State, fmt.Sprint(n.Peers), dashIfEmpty(strings.Join(ids, " ")), next)
+			t.Add(num, wv.Tier, n.Name, n.Stage, n.State, fmt.Sprint(n.Peers), output.Or(strings.Join(ids, " "), "-"), next)
 		}
 	}
 	t.WrapColumns(output.Width, []int{6, 7}, []int{12, 16})
@@ -143,20 +143,6 @@ func shortNext(n rollout.NamespacePlan, p *rollout.Plan, storeArgs, clusterArgs 
 		cell += " (Stable " + output.Ago(n.StableAt.T(), p.JudgedAt.T()) + ")"
 	}
 	return cell, full
-}
-
-func dashIfEmpty(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func noneIfEmpty(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 // wrapCommand breaks a long command into shell continuation lines, never

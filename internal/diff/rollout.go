@@ -152,15 +152,7 @@ func addRolloutStages(rep *Report, st *allowlist.Store, old []*policyObj, d *rol
 		if c == nil {
 			continue
 		}
-		i, ok := idx[ns]
-		if !ok {
-			rep.Namespaces = append(rep.Namespaces, NamespaceDiff{Namespace: ns, Added: []Change{}, Removed: []Change{}, Policies: []PolicyChange{}})
-			i = len(rep.Namespaces) - 1
-			idx[ns] = i
-		}
-		rep.Namespaces[i].Stage = c
-		rep.Namespaces[i].FlowsDropped = c.Drops.Flows
-		rep.Namespaces[i].DropsNothing = to != allowlist.StageEnforced
+		rep.setStage(idx, ns, c).DropsNothing = to != allowlist.StageEnforced
 	}
 	sort.Slice(rep.Namespaces, func(i, j int) bool { return rep.Namespaces[i].Namespace < rep.Namespaces[j].Namespace })
 }

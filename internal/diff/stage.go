@@ -77,26 +77,14 @@ func stageChange(from, to string, n *allowlist.Namespace, opt Options) *StageCha
 
 // addEntry adds every port of an allowlist entry to the evidence.
 func (e *Evidence) addEntry(en *allowlist.Entry, why string, partly bool) {
-	for i := range en.Ports {
-		p := &en.Ports[i]
-		ev := p.Evidence
-		e.Flows += ev.Flows
-		if e.FirstSeen == 0 || (ev.FirstSeen != 0 && ev.FirstSeen < e.FirstSeen) {
-			e.FirstSeen = ev.FirstSeen
-		}
-		if ev.LastSeen > e.LastSeen {
-			e.LastSeen = ev.LastSeen
-		}
-		e.days.Union(ev.Days)
-		e.Days = len(e.days)
-		peer := en.Peer.String()
-		if why != "" {
-			peer += " (" + why + ")"
-		}
-		e.Entries = append(e.Entries, EntryRef{Peer: peer, Port: p.Port, Flows: ev.Flows, LastSeen: ev.LastSeen,
-			Days: len(ev.Days), Workloads: en.Workloads, Partly: partly})
+	peer := en.Peer.String()
+	if why != "" {
+		peer += " (" + why + ")"
 	}
-	sort.SliceStable(e.Entries, func(i, j int) bool { return e.Entries[i].Flows > e.Entries[j].Flows })
+	for i := range en.Ports {
+		e.addPort(peer, en, &en.Ports[i], partly)
+	}
+	e.sortEntries()
 }
 
 // addStageChanges adds the stage changes between the old and the new
@@ -141,16 +129,24 @@ func addStageChanges(rep *Report, old, cur []*allowlist.Namespace, opt Options) 
 		if c == nil {
 			continue
 		}
-		i, ok := idx[ns]
-		if !ok {
-			rep.Namespaces = append(rep.Namespaces, NamespaceDiff{Namespace: ns, Added: []Change{}, Removed: []Change{}, Policies: []PolicyChange{}})
-			i = len(rep.Namespaces) - 1
-			idx[ns] = i
-		}
-		rep.Namespaces[i].Stage = c
-		rep.Namespaces[i].FlowsDropped = c.Drops.Flows
+		rep.setStage(idx, ns, c)
 	}
 	sort.Slice(rep.Namespaces, func(i, j int) bool { return rep.Namespaces[i].Namespace < rep.Namespaces[j].Namespace })
+}
+
+// setStage records a namespace's stage change in its diff (added to the
+// report when the namespace has none yet; idx indexes rep.Namespaces by
+// namespace) and returns that diff.
+func (rep *Report) setStage(idx map[string]int, ns string, c *StageChange) *NamespaceDiff {
+	i, ok := idx[ns]
+	if !ok {
+		rep.Namespaces = append(rep.Namespaces, NamespaceDiff{Namespace: ns, Added: []Change{}, Removed: []Change{}, Policies: []PolicyChange{}})
+		i = len(rep.Namespaces) - 1
+		idx[ns] = i
+	}
+	d := &rep.Namespaces[i]
+	d.Stage, d.FlowsDropped = c, c.Drops.Flows
+	return d
 }
 
 // stageNote is the weighting of a stage change.

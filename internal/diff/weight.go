@@ -350,7 +350,13 @@ type EntryRef struct {
 }
 
 func (e *Evidence) add(pt *point, partly bool) {
-	ev := pt.port.Evidence
+	e.addPort(pt.entry.Peer.String(), pt.entry, pt.port, partly)
+	e.sortEntries()
+}
+
+// addPort adds one port's evidence of an allowlist entry, named peer.
+func (e *Evidence) addPort(peer string, en *allowlist.Entry, p *allowlist.PortEvidence, partly bool) {
+	ev := p.Evidence
 	e.Flows += ev.Flows
 	if e.FirstSeen == 0 || (ev.FirstSeen != 0 && ev.FirstSeen < e.FirstSeen) {
 		e.FirstSeen = ev.FirstSeen
@@ -360,7 +366,12 @@ func (e *Evidence) add(pt *point, partly bool) {
 	}
 	e.days.Union(ev.Days)
 	e.Days = len(e.days)
-	e.Entries = append(e.Entries, EntryRef{Peer: pt.entry.Peer.String(), Port: pt.port.Port, Flows: ev.Flows,
-		LastSeen: ev.LastSeen, Days: len(ev.Days), Workloads: pt.entry.Workloads, Partly: partly})
+	e.Entries = append(e.Entries, EntryRef{Peer: peer, Port: p.Port, Flows: ev.Flows,
+		LastSeen: ev.LastSeen, Days: len(ev.Days), Workloads: en.Workloads, Partly: partly})
+}
+
+// sortEntries puts the entries with the most flows first (ties in the
+// order they were added).
+func (e *Evidence) sortEntries() {
 	sort.SliceStable(e.Entries, func(i, j int) bool { return e.Entries[i].Flows > e.Entries[j].Flows })
 }

@@ -206,27 +206,9 @@ func (e *Edge) label(maxPorts int) string {
 	if e.Detail != "" {
 		parts = append(parts, e.Detail)
 	}
-	parts = append(parts, count(e.Flows)+" flows")
+	parts = append(parts, allowlist.FormatCount(e.Flows)+" flows")
 	if e.Kind != EdgeAllowed {
 		parts = append(parts, e.Kind)
 	}
 	return strings.Join(parts, " · ")
-}
-
-// count writes n with thousands separators.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -150,3 +150,12 @@ func Plural(n int, noun string) string {
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }
+
+// Or is s, or def when s is empty ("-" in a table cell, "none" in a
+// sentence).
+func Or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

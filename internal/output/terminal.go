@@ -97,18 +97,7 @@ func (t *Tab) Fit(width, col, min int) bool {
 	if col < 0 || col >= len(t.Headers) {
 		return false
 	}
-	widths := make([]int, len(t.Headers))
-	measure := func(cells []string) {
-		for i, c := range cells {
-			if i < len(widths) && utf8.RuneCountInString(c) > widths[i] {
-				widths[i] = utf8.RuneCountInString(c)
-			}
-		}
-	}
-	measure(t.Headers)
-	for _, r := range t.Rows {
-		measure(r)
-	}
+	widths := t.widths()
 	total := 0
 	for i, w := range widths {
 		total += w

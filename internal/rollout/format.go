@@ -14,7 +14,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("# Rollout waves\n\n")
 	fmt.Fprintf(&b, "Judged at %s (the newest observed flow). Cluster facts: %s. At most %d namespaces per wave; tiers in rollout order: %s.\n",
-		orDash(p.JudgedAt.String()), output.MDEscape(p.Facts), p.PerWave, orNone(strings.Join(p.Tiers, ", ")))
+		output.Or(p.JudgedAt.String(), "-"), output.MDEscape(p.Facts), p.PerWave, output.Or(strings.Join(p.Tiers, ", "), "none"))
 	if len(p.Waves) == 0 {
 		b.WriteString("\nNo namespace is scheduled.\n")
 	}
@@ -36,7 +36,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 			if n.Next != "" {
 				next = mdCode(n.Next)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s |\n", output.MDEscape(n.Name), n.Stage, n.State, n.Peers, orDash(strings.Join(gates, "<br>")), next)
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s |\n", output.MDEscape(n.Name), n.Stage, n.State, n.Peers, output.Or(strings.Join(gates, "<br>"), "-"), next)
 		}
 	}
 	if len(p.Deferred) > 0 {
@@ -48,7 +48,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 	if len(p.Excluded) > 0 {
 		b.WriteString("\n## Excluded\n\n| Namespace | Tier | Stage | Why |\n|---|---|---|---|\n")
 		for _, l := range p.Excluded {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", output.MDEscape(l.Name), orDash(l.Tier), l.Stage, output.MDEscape(l.Reason))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", output.MDEscape(l.Name), output.Or(l.Tier, "-"), l.Stage, output.MDEscape(l.Reason))
 		}
 	}
 	if len(p.Unassigned) > 0 {
@@ -71,7 +71,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 // namespace with the IDs of its unmet gates and the next command, then the
 // namespaces outside the waves.
 func (p *Plan) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "judged at %s; cluster facts: %s; at most %d per wave; tiers: %s\n\n", orDash(p.JudgedAt.String()), p.Facts, p.PerWave, orNone(strings.Join(p.Tiers, ", ")))
+	fmt.Fprintf(w, "judged at %s; cluster facts: %s; at most %d per wave; tiers: %s\n\n", output.Or(p.JudgedAt.String(), "-"), p.Facts, p.PerWave, output.Or(strings.Join(p.Tiers, ", "), "none"))
 	t := &output.Tab{Headers: []string{"WAVE", "TIER", "NAMESPACE", "STAGE", "STATE", "PEERS", "UNMET GATES", "NEXT"}}
 	for _, wv := range p.Waves {
 		num := fmt.Sprint(wv.Number)
@@ -83,7 +83,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 			if next == "" {
 				next = "done"
 			}
-			t.Add(num, wv.Tier, n.Name, n.Stage, n.State, fmt.Sprint(n.Peers), orDash(gateList(n.UnmetGates)), next)
+			t.Add(num, wv.Tier, n.Name, n.Stage, n.State, fmt.Sprint(n.Peers), output.Or(gateList(n.UnmetGates), "-"), next)
 		}
 	}
 	if err := t.WriteText(w); err != nil {
@@ -115,17 +115,3 @@ func (p *Plan) WriteText(w io.Writer) error {
 }
 
 func mdCode(s string) string { return "`" + strings.ReplaceAll(s, "|", `\|`) + "`" }
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	yamlv3 "gopkg.in/yaml.v3"
@@ -190,27 +189,13 @@ func ReadHCLFiles(paths []string) ([]HCLObject, []error) {
 // error at the expression's position; nothing is guessed. A file that
 // does not parse yields its syntax errors and no objects.
 func ReadHCL(path string, src []byte) ([]HCLObject, []error) {
-	f, diags := hclparse.NewParser().ParseHCL(src, path)
-	if diags.HasErrors() {
-		var errs []error
-		for _, d := range diags {
-			if d.Severity != hcl.DiagError {
-				continue
-			}
-			e := &HCLError{Kind: HCLErrSyntax, File: path, Msg: d.Summary}
-			if d.Detail != "" {
-				e.Msg += ": " + d.Detail
-			}
-			if d.Subject != nil {
-				e.Line, e.Column = d.Subject.Start.Line, d.Subject.Start.Column
-			}
-			errs = append(errs, e)
+	body, perrs := parseHCLBody(path, src)
+	if perrs != nil {
+		errs := make([]error, len(perrs))
+		for i, e := range perrs {
+			errs[i] = e
 		}
 		return nil, errs
-	}
-	body, ok := f.Body.(*hclsyntax.Body)
-	if !ok {
-		return nil, []error{&HCLError{Kind: HCLErrSyntax, File: path, Msg: "not native HCL syntax"}}
 	}
 	r := &hclReader{file: path, src: src}
 	var objs []HCLObject

@@ -2,10 +2,7 @@ package policyfile
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -43,51 +40,18 @@ type NamespaceLabels struct {
 // statically known and a file that does not parse are problems; the
 // order is file order, then line order.
 func ReadNamespaceLabels(paths []string) ([]NamespaceLabels, []Problem) {
-	var scripts, tf []string
 	var probs []Problem
-	seen := map[string]bool{}
-	add := func(p string) {
-		p = filepath.Clean(p)
-		if seen[p] {
-			return
-		}
-		seen[p] = true
+	// A walk's failures are Expand's to report (the same paths are read
+	// as policy files).
+	files, _ := expand(paths, func(name string) bool { return name == StagesScript || IsTerraform(name) },
+		func(p Problem) { probs = append(probs, p) }, nil)
+	var scripts, tf []string
+	for _, p := range files {
 		switch {
 		case strings.HasSuffix(p, ".sh"):
 			scripts = append(scripts, p)
 		case IsTerraform(p):
 			tf = append(tf, p)
-		}
-	}
-	for _, root := range paths {
-		fi, err := os.Stat(root)
-		if err != nil {
-			probs = append(probs, Problem{File: root, Doc: -1, Msg: fileError(err)})
-			continue
-		}
-		if !fi.IsDir() {
-			add(root)
-			continue
-		}
-		var found []string
-		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil // Expand reports it
-			}
-			if p != root && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() && (d.Name() == StagesScript || IsTerraform(d.Name())) {
-				found = append(found, p)
-			}
-			return nil
-		})
-		sort.Strings(found)
-		for _, p := range found {
-			add(p)
 		}
 	}
 	var out []NamespaceLabels

@@ -185,8 +185,23 @@ func isPolicyFile(name string) bool {
 // directories (.terraform, .git). Each argument's files are sorted; a path
 // named twice is read once. Paths that do not exist are problems.
 func Expand(paths []string) ([]string, []Problem) {
-	var out []string
 	var probs []Problem
+	report := func(p Problem) { probs = append(probs, p) }
+	out, empty := expand(paths, isPolicyFile, report, report)
+	for _, root := range empty {
+		probs = append(probs, Problem{File: root, Doc: -1, Msg: "directory holds no policy files (*.yaml, *.yml, *.json, *.tf)"})
+	}
+	return out, probs
+}
+
+// expand is Expand with a choice of the files taken from directories:
+// files named are taken whatever their name; directories are walked for
+// the regular files whose names want accepts, skipping hidden files and
+// directories, each directory's files sorted; a path named twice comes
+// once. A path that cannot be read goes to statErr, a failure inside a
+// walk to walkErr (nil: ignored); empty are the directories without any
+// such file.
+func expand(paths []string, want func(name string) bool, statErr, walkErr func(Problem)) (out, empty []string) {
 	seen := map[string]bool{}
 	add := func(p string) {
 		p = filepath.Clean(p)
@@ -198,7 +213,7 @@ func Expand(paths []string) ([]string, []Problem) {
 	for _, root := range paths {
 		fi, err := os.Stat(root)
 		if err != nil {
-			probs = append(probs, Problem{File: root, Doc: -1, Msg: fileError(err)})
+			statErr(Problem{File: root, Doc: -1, Msg: fileError(err)})
 			continue
 		}
 		if !fi.IsDir() {
@@ -208,7 +223,9 @@ func Expand(paths []string) ([]string, []Problem) {
 		var found []string
 		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
-				probs = append(probs, Problem{File: p, Doc: -1, Msg: fileError(err)})
+				if walkErr != nil {
+					walkErr(Problem{File: p, Doc: -1, Msg: fileError(err)})
+				}
 				return nil
 			}
 			if p != root && strings.HasPrefix(d.Name(), ".") {
@@ -217,23 +234,23 @@ func Expand(paths []string) ([]string, []Problem) {
 				}
 				return nil
 			}
-			if d.Type().IsRegular() && isPolicyFile(d.Name()) {
+			if d.Type().IsRegular() && want(d.Name()) {
 				found = append(found, p)
 			}
 			return nil
 		})
-		if err != nil {
-			probs = append(probs, Problem{File: root, Doc: -1, Msg: fileError(err)})
+		if err != nil && walkErr != nil {
+			walkErr(Problem{File: root, Doc: -1, Msg: fileError(err)})
 		}
 		if len(found) == 0 && err == nil {
-			probs = append(probs, Problem{File: root, Doc: -1, Msg: "directory holds no policy files (*.yaml, *.yml, *.json, *.tf)"})
+			empty = append(empty, root)
 		}
 		sort.Strings(found)
 		for _, p := range found {
 			add(p)
 		}
 	}
-	return out, probs
+	return out, empty
 }
 
 func fileError(err error) string {
